@@ -1,0 +1,454 @@
+//! Response writing: buffering, head, body rules (see [`HttpContext`]).
+
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+
+use super::HttpContext;
+use crate::body::{boxed, BoxBody};
+use crate::error::{BoxError, Error, Result};
+use crate::feature::{
+    FileRange, ResponseBody, ResponseFeature, ResponseHead, ResponseTrailers,
+    Upgrade, Upgraded,
+};
+
+/// Whether a response with this status may carry a body (RFC 9110 §6.4.1).
+pub(crate) fn body_allowed(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+fn parse_length(headers: &HeaderMap) -> Result<Option<u64>> {
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    let invalid = || {
+        Error::contract(
+            "response.content-length-invalid",
+            "the response Content-Length is not one decimal number",
+        )
+    };
+    if values.next().is_some() {
+        return Err(invalid());
+    }
+    let text = first.to_str().map_err(|_| invalid())?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    text.parse::<u64>().map(Some).map_err(|_| invalid())
+}
+
+fn mismatch(declared: u64, actual: u64) -> Error {
+    Error::contract(
+        "response.content-length-mismatch",
+        format!("Content-Length is {declared} but the body has {actual} bytes"),
+    )
+}
+
+fn no_sink() -> Error {
+    Error::contract(
+        "server.required-features",
+        "the server did not provide a ResponseBody",
+    )
+}
+
+impl HttpContext {
+    fn is_head(&self) -> bool {
+        self.try_request().is_some_and(|r| r.method == Method::HEAD)
+    }
+
+    fn sink(&mut self) -> Result<&mut (dyn ResponseBody + 'static)> {
+        self.features
+            .get_dyn_mut::<dyn ResponseBody>()
+            .ok_or_else(no_sink)
+    }
+
+    /// The Content-Length the body is held to: the one sent, or before the
+    /// head the one set so far.
+    fn declared_length(&self) -> Result<Option<u64>> {
+        if self.response().has_started() {
+            Ok(self.out.declared)
+        } else {
+            parse_length(&self.response().headers)
+        }
+    }
+
+    /// Whether the declared length binds the body (not for HEAD, where the
+    /// length describes the GET body, nor for statuses without a body).
+    fn length_binds(&self) -> bool {
+        !self.is_head() && body_allowed(self.response().status)
+    }
+
+    /// Sends the head now: runs the `on_starting` callbacks (last-registered
+    /// first) and hands the head to the server. Does nothing once started.
+    pub async fn start(&mut self) -> Result<()> {
+        if self.response().has_started() {
+            return Ok(());
+        }
+        // Callbacks may register more callbacks; run until none are left.
+        loop {
+            let callbacks = self.response_mut().take_on_starting();
+            if callbacks.is_empty() {
+                break;
+            }
+            self.run_callbacks(callbacks)?;
+        }
+        self.send_head().await
+    }
+
+    /// Hands the head to the sink without running callbacks.
+    async fn send_head(&mut self) -> Result<()> {
+        let declared = parse_length(&self.response().headers)?;
+        let status = self.response().status;
+        if !body_allowed(status) && self.out.buffered > 0 {
+            return Err(Error::contract(
+                "response.body-not-allowed",
+                format!("a {status} response cannot have a body"),
+            ));
+        }
+        if let Some(declared) = declared {
+            if self.length_binds() && self.out.written > declared {
+                return Err(mismatch(declared, self.out.written));
+            }
+        }
+        self.out.declared = declared;
+        let version = self.try_request().map_or(http::Version::HTTP_11, |r| r.version);
+        let (sink, response) = self
+            .features
+            .dyn_mut_and_get::<dyn ResponseBody, ResponseFeature>();
+        let (sink, response) = match (sink, response) {
+            (Some(sink), Some(response)) => (sink, response),
+            (None, _) => return Err(no_sink()),
+            (_, None) => return Err(Error::contract("server.required-features", "no local ResponseFeature")),
+        };
+        let head = ResponseHead {
+            status: response.status,
+            reason: response.reason_phrase(),
+            headers: &response.headers,
+            version,
+        };
+        sink.start(head).await?;
+        self.response_mut().mark_started();
+        Ok(())
+    }
+
+    async fn drain_buffer(&mut self) -> Result<()> {
+        if self.out.buffer.is_empty() {
+            return Ok(());
+        }
+        let buffer = std::mem::take(&mut self.out.buffer);
+        self.out.buffered = 0;
+        let sink = self.sink()?;
+        for chunk in buffer {
+            sink.write(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes body bytes. Small responses are buffered (see the type docs);
+    /// for `HEAD` the bytes are counted and dropped.
+    pub async fn write(&mut self, data: impl Into<Bytes>) -> Result<()> {
+        let data = data.into();
+        if self.out.completed {
+            return Err(Error::contract(
+                "response.write-after-complete",
+                "a body write after the response was completed",
+            ));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let status = self.response().status;
+        if !body_allowed(status) {
+            return Err(Error::contract(
+                "response.body-not-allowed",
+                format!("a {status} response cannot have a body"),
+            ));
+        }
+        let total = self.out.written + data.len() as u64;
+        if let Some(declared) = self.declared_length()? {
+            if total > declared && self.length_binds() {
+                return Err(mismatch(declared, total));
+            }
+        }
+        self.out.written = total;
+        if self.is_head() {
+            return Ok(());
+        }
+        if !self.response().has_started() {
+            if self.out.buffered + data.len() <= self.out.buffer_limit {
+                self.out.buffered += data.len();
+                self.out.buffer.push(data);
+                return Ok(());
+            }
+            self.start().await?;
+        }
+        self.drain_buffer().await?;
+        self.sink()?.write(data).await
+    }
+
+    /// Sends the head (if not yet sent) and everything written so far.
+    pub async fn flush(&mut self) -> Result<()> {
+        if self.out.completed {
+            return Ok(());
+        }
+        self.start().await?;
+        self.drain_buffer().await?;
+        self.sink()?.flush().await
+    }
+
+    /// Completes the response: sends the head if needed (with
+    /// `Content-Length` when everything was buffered), the buffered body, and
+    /// the trailers from [`ResponseTrailers`]. Fails if the body does not
+    /// match a declared `Content-Length`. Idempotent.
+    pub async fn complete(&mut self) -> Result<()> {
+        if self.out.completed {
+            return Ok(());
+        }
+        if !self.response().has_started() {
+            let written = self.out.written;
+            let set_length = {
+                let response = self.response();
+                body_allowed(response.status)
+                    && !response.headers.contains_key(CONTENT_LENGTH)
+                    && !response.headers.contains_key(TRANSFER_ENCODING)
+                    && (!self.is_head() || written > 0)
+            };
+            if set_length {
+                self.response_mut()
+                    .headers
+                    .insert(CONTENT_LENGTH, HeaderValue::from(written));
+            }
+            self.start().await?;
+        }
+        self.drain_buffer().await?;
+        if let Some(declared) = self.out.declared {
+            if self.length_binds() && self.out.written != declared {
+                return Err(mismatch(declared, self.out.written));
+            }
+        }
+        let trailers = self
+            .features
+            .get_mut::<ResponseTrailers>()
+            .map(|t| std::mem::take(&mut t.headers))
+            .filter(|t| !t.is_empty());
+        self.out.completed = true;
+        self.sink()?.complete(trailers).await
+    }
+
+    /// Hands a pull body to the server as the rest of the response and
+    /// completes it. Without a flush before, a body of known length goes out
+    /// with `Content-Length`; a declared length is enforced as the body is
+    /// pulled (a mismatch fails the body, so the client sees it incomplete).
+    pub async fn send_body<B>(&mut self, body: B) -> Result<()>
+    where
+        B: Body + Send + 'static,
+        B::Data: Buf,
+        B::Error: Into<BoxError>,
+    {
+        let body = boxed(body);
+        if self.out.completed {
+            return Err(Error::contract(
+                "response.write-after-complete",
+                "send_body after the response was completed",
+            ));
+        }
+        let status = self.response().status;
+        let hint = body.size_hint();
+        if !body_allowed(status) && hint.lower() > 0 {
+            return Err(Error::contract(
+                "response.body-not-allowed",
+                format!("a {status} response cannot have a body"),
+            ));
+        }
+        if !self.response().has_started() {
+            let written = self.out.written;
+            let headers = &self.response().headers;
+            if body_allowed(status)
+                && !headers.contains_key(CONTENT_LENGTH)
+                && !headers.contains_key(TRANSFER_ENCODING)
+            {
+                if let Some(exact) = hint.exact() {
+                    self.response_mut()
+                        .headers
+                        .insert(CONTENT_LENGTH, HeaderValue::from(written + exact));
+                }
+            }
+            self.start().await?;
+        }
+        self.drain_buffer().await?;
+        self.out.completed = true;
+        if self.is_head() || !body_allowed(status) {
+            return self.sink()?.complete(None).await;
+        }
+        let body = match self.out.declared {
+            Some(declared) => {
+                let remaining = declared.checked_sub(self.out.written).ok_or_else(|| {
+                    mismatch(declared, self.out.written)
+                })?;
+                LengthChecked {
+                    inner: body,
+                    declared,
+                    remaining,
+                }
+                .boxed_unsync()
+            }
+            None => body,
+        };
+        self.sink()?.send_body(body).await
+    }
+
+    /// Sends a file, or a byte range of it, as the rest of the response and
+    /// completes it; sets `Content-Length` to the range length when the head
+    /// is not yet sent.
+    pub async fn send_file(&mut self, path: impl AsRef<Path>, range: FileRange) -> Result<()> {
+        let path = path.as_ref();
+        if self.out.completed {
+            return Err(Error::contract(
+                "response.write-after-complete",
+                "send_file after the response was completed",
+            ));
+        }
+        let file_len = tokio::fs::metadata(path).await?.len();
+        let (start, end) = match &range {
+            Some(range) => (range.start, range.end),
+            None => (0, file_len),
+        };
+        if start > end || end > file_len {
+            return Err(Error::app_msg(format!(
+                "range {start}..{end} is outside the file's {file_len} bytes"
+            )));
+        }
+        let length = end - start;
+        let status = self.response().status;
+        if !body_allowed(status) && length > 0 {
+            return Err(Error::contract(
+                "response.body-not-allowed",
+                format!("a {status} response cannot have a body"),
+            ));
+        }
+        if !self.response().has_started() {
+            if !self.response().headers.contains_key(CONTENT_LENGTH) {
+                let total = self.out.written + length;
+                self.response_mut()
+                    .headers
+                    .insert(CONTENT_LENGTH, HeaderValue::from(total));
+            }
+            self.start().await?;
+        }
+        self.drain_buffer().await?;
+        let total = self.out.written + length;
+        if let Some(declared) = self.out.declared {
+            if self.length_binds() && total != declared {
+                return Err(mismatch(declared, total));
+            }
+        }
+        self.out.written = total;
+        self.out.completed = true;
+        if self.is_head() || length == 0 {
+            return self.sink()?.complete(None).await;
+        }
+        self.sink()?.send_file(path, Some(start..end)).await
+    }
+
+    /// Upgrades the connection: checks the [`Upgrade`] feature, sends
+    /// `101 Switching Protocols` (with the headers set so far, after the
+    /// `on_starting` callbacks) and returns the raw connection.
+    pub async fn upgrade(&mut self) -> Result<Upgraded> {
+        let upgrade = self
+            .features
+            .get_dyn_mut::<dyn Upgrade>()
+            .ok_or_else(|| Error::unsupported("this server offers no Upgrade feature"))?;
+        if !upgrade.is_upgradable() {
+            return Err(Error::contract(
+                "upgrade.not-upgradable",
+                "this request cannot be upgraded",
+            ));
+        }
+        let on_upgrade = upgrade.on_upgrade()?;
+        if self.response().has_started() {
+            return Err(Error::contract(
+                "upgrade.after-start",
+                "upgrade after the response started",
+            ));
+        }
+        self.response_mut().status = StatusCode::SWITCHING_PROTOCOLS;
+        self.start().await?;
+        self.out.completed = true;
+        let sink = self.sink()?;
+        sink.flush().await?;
+        sink.complete(None).await?;
+        on_upgrade.await
+    }
+
+    /// Replaces an unstarted response with a bare error response:
+    /// `status`, no headers but `Content-Length: 0`, no body, no callbacks.
+    pub(crate) async fn send_error_response(&mut self, status: StatusCode) -> Result<()> {
+        let response = self.response_mut();
+        response.status = status;
+        response.reason = None;
+        response.headers.clear();
+        response
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        self.out.buffer.clear();
+        self.out.buffered = 0;
+        self.out.written = 0;
+        self.send_head().await?;
+        self.out.completed = true;
+        self.sink()?.complete(None).await
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Fails a pulled body that does not match its declared length.
+    struct LengthChecked {
+        #[pin]
+        inner: BoxBody,
+        declared: u64,
+        remaining: u64,
+    }
+}
+
+impl Body for LengthChecked {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = self.project();
+        match ready!(this.inner.poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > *this.remaining {
+                        let actual = *this.declared - *this.remaining + len;
+                        return Poll::Ready(Some(Err(mismatch(*this.declared, actual))));
+                    }
+                    *this.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(err)) => Poll::Ready(Some(Err(err))),
+            None if *this.remaining > 0 => {
+                let actual = *this.declared - *this.remaining;
+                Poll::Ready(Some(Err(mismatch(*this.declared, actual))))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}

@@ -1,0 +1,40 @@
+//! [`ConnectionClose`]: ask for the connection to close after this response.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Asks the server to close the connection gracefully once the current
+/// response is complete (the analogue of
+/// `IConnectionLifetimeNotificationFeature.RequestClose`). HTTP/1.1 servers
+/// answer with `Connection: close` if the head is not yet sent; HTTP/2
+/// servers send GOAWAY.
+///
+/// Clones share one flag; servers also set it during a graceful stop, so an
+/// app can see that the connection is going away.
+///
+/// Provided by: servers with persistent connections.
+///
+/// # Example
+///
+/// ```
+/// let close = serverbridge::feature::ConnectionClose::default();
+/// assert!(!close.is_requested());
+/// close.request();
+/// assert!(close.is_requested());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionClose {
+    requested: Arc<AtomicBool>,
+}
+
+impl ConnectionClose {
+    /// Asks for a graceful close after the current response.
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a close was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,134 @@
+//! [`RequestFeature`]: the request line, headers and body.
+
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, Method, Uri, Version};
+
+use crate::body::RequestBody;
+
+/// The request as the server received it (the analogue of
+/// `IHttpRequestFeature`). **Required**: every server provides it.
+///
+/// The fields are plain data, so middleware can rewrite them (`map` moves a
+/// prefix from `path` to `path_base`). Invariants a server must keep (checked
+/// by [`Lint`](crate::lint::Lint)):
+///
+/// - `path` is the path exactly as sent: percent-encoding kept, dot segments
+///   kept, never normalised silently. It starts with `/`, or is empty when
+///   `path_base` holds the whole path, or for the asterisk (`OPTIONS *`) and
+///   authority (`CONNECT host:port`) forms.
+/// - `path_base` is empty or starts with `/` and does not end with `/`.
+/// - `query` is the query without the leading `?` (empty when absent).
+/// - `raw_target` is the request target byte for byte as it was on the wire
+///   (origin, absolute, authority or asterisk form).
+///
+/// # Example
+///
+/// ```
+/// use serverbridge::feature::RequestFeature;
+///
+/// let req = http::Request::get("http://example.com/a%2Fb?x=1").body(()).unwrap();
+/// let (parts, ()) = req.into_parts();
+/// let feature = RequestFeature::from_parts(parts, Default::default());
+/// assert_eq!(feature.path, "/a%2Fb");
+/// assert_eq!(feature.query, "x=1");
+/// assert_eq!(feature.raw_target, "http://example.com/a%2Fb?x=1");
+/// assert_eq!(feature.uri().to_string(), "/a%2Fb?x=1");
+/// ```
+#[derive(Debug)]
+pub struct RequestFeature {
+    /// The method.
+    pub method: Method,
+    /// `http` or `https` (what the connection was, not what a proxy claims).
+    pub scheme: Scheme,
+    /// The part of the path already consumed by routing (`map`).
+    pub path_base: String,
+    /// The rest of the path, as sent.
+    pub path: String,
+    /// The query without `?`.
+    pub query: String,
+    /// The request target as it was on the wire.
+    pub raw_target: String,
+    /// The protocol version.
+    pub version: Version,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The streaming body.
+    pub body: RequestBody,
+}
+
+impl Default for RequestFeature {
+    fn default() -> Self {
+        RequestFeature {
+            method: Method::GET,
+            scheme: Scheme::HTTP,
+            path_base: String::new(),
+            path: "/".to_owned(),
+            query: String::new(),
+            raw_target: "/".to_owned(),
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+            body: RequestBody::empty(),
+        }
+    }
+}
+
+impl RequestFeature {
+    /// Builds the feature from `http` request parts; the URI as given becomes
+    /// the raw target. Extensions in `parts` are dropped (callers that want
+    /// them keep them as a feature).
+    pub fn from_parts(parts: http::request::Parts, body: RequestBody) -> Self {
+        let uri = parts.uri;
+        let (path, raw_target) = if uri == "*" {
+            (String::new(), "*".to_owned())
+        } else if parts.method == Method::CONNECT && uri.path_and_query().is_none() {
+            (String::new(), uri.authority().map_or_else(String::new, |a| a.to_string()))
+        } else {
+            (uri.path().to_owned(), uri.to_string())
+        };
+        RequestFeature {
+            method: parts.method,
+            scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTP),
+            path_base: String::new(),
+            path,
+            query: uri.query().unwrap_or("").to_owned(),
+            raw_target,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// The origin-form URI an inner router should see: `path?query`, without
+    /// `path_base` (so a `tower` service mounted under `map` sees the rest of
+    /// the path). The asterisk form gives `*`, the authority form the authority.
+    pub fn uri(&self) -> Uri {
+        if self.raw_target == "*" && self.path.is_empty() {
+            return Uri::from_static("*");
+        }
+        if self.path.is_empty() && self.path_base.is_empty() {
+            if let Ok(authority) = self.raw_target.parse::<Authority>() {
+                return Uri::from(authority);
+            }
+        }
+        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let text = if self.query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", self.query)
+        };
+        text.parse().unwrap_or_else(|_| Uri::from_static("/"))
+    }
+
+    /// The full path: `path_base` followed by `path`.
+    pub fn full_path(&self) -> String {
+        let mut full = String::with_capacity(self.path_base.len() + self.path.len());
+        full.push_str(&self.path_base);
+        full.push_str(&self.path);
+        full
+    }
+
+    /// The `Host` header, if present and valid text.
+    pub fn host(&self) -> Option<&str> {
+        self.headers.get(http::header::HOST)?.to_str().ok()
+    }
+}

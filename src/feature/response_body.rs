@@ -1,0 +1,126 @@
+//! [`ResponseBody`]: the server's sink for the response.
+
+use std::ops::Range;
+use std::path::Path;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, Version};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::body::BoxBody;
+use crate::error::{Error, Result};
+
+/// The head handed to [`ResponseBody::start`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseHead<'a> {
+    /// The status code.
+    pub status: StatusCode,
+    /// The reason phrase to send.
+    pub reason: &'a str,
+    /// The headers, final: `Content-Length` is set when the length is known.
+    pub headers: &'a HeaderMap,
+    /// The request's version (servers answer in kind).
+    pub version: Version,
+}
+
+/// A byte range of a file for [`ResponseBody::send_file`]; `None` sends to the
+/// end of the file.
+pub type FileRange = Option<Range<u64>>;
+
+/// The response body sink: a behaviour feature, stored as
+/// `dyn ResponseBody` (the analogue of `IHttpResponseBodyFeature`).
+/// **Required**: every server provides it.
+///
+/// Applications do not call it directly: they write through
+/// [`HttpContext`](crate::HttpContext), which enforces the contract (body
+/// rules, Content-Length, HEAD), buffers small responses and runs
+/// `on_starting` callbacks, then drives this sink in a fixed order:
+/// `start` once, then `write`/`flush` any number of times, then exactly one
+/// of `complete`, `send_body`, `send_file` or `abort`. A server implements the
+/// first four; `send_body` and `send_file` have default implementations on
+/// `write`, which a server overrides when it can do better (hyper takes a pull
+/// body as it is; a socket server can use `sendfile`).
+///
+/// Middleware may wrap the server's sink (compression, say) by replacing the
+/// feature with its own that forwards to the original.
+#[async_trait]
+pub trait ResponseBody: Send + Sync {
+    /// Sends (or queues) the head. Called once, before any data.
+    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()>;
+
+    /// Sends a chunk of the body.
+    async fn write(&mut self, data: Bytes) -> Result<()>;
+
+    /// Pushes everything queued so far to the client.
+    async fn flush(&mut self) -> Result<()>;
+
+    /// Ends the body, with trailers when the server can send them (servers
+    /// that cannot drop them; see [`ResponseTrailers`](crate::feature::ResponseTrailers)).
+    async fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()>;
+
+    /// Abandons the response: the client must see it as incomplete (the
+    /// connection is dropped or the stream reset), never as a complete one.
+    fn abort(&mut self, reason: &Error) {
+        let _ = reason;
+    }
+
+    /// Sends the rest of the body from a pull body, trailers included, and
+    /// completes the response. The default copies frames into `write` and
+    /// `complete`.
+    async fn send_body(&mut self, mut body: BoxBody) -> Result<()> {
+        let mut trailers = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame?;
+            match frame.into_data() {
+                Ok(data) => {
+                    if !data.is_empty() {
+                        self.write(data).await?;
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        trailers.get_or_insert_with(HeaderMap::new).extend(t);
+                    }
+                }
+            }
+        }
+        self.complete(trailers).await
+    }
+
+    /// Sends a file (or a byte range of it) as the rest of the body and
+    /// completes the response. The default reads 64 KiB at a time into
+    /// `write`. The caller has set `Content-Length` to the range's length.
+    async fn send_file(&mut self, path: &Path, range: FileRange) -> Result<()> {
+        let mut file = tokio::fs::File::open(path).await?;
+        let (start, end) = match range {
+            Some(range) => (range.start, Some(range.end)),
+            None => (0, None),
+        };
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start)).await?;
+        }
+        let mut remaining = end.map(|end| end.saturating_sub(start));
+        loop {
+            let want = remaining.map_or(64 * 1024, |r| r.min(64 * 1024) as usize);
+            if want == 0 {
+                break;
+            }
+            let mut buf = vec![0u8; want];
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                if remaining.is_some_and(|r| r > 0) {
+                    return Err(Error::io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+                break;
+            }
+            buf.truncate(n);
+            if let Some(r) = remaining.as_mut() {
+                *r -= n as u64;
+            }
+            self.write(Bytes::from(buf)).await?;
+        }
+        self.complete(None).await
+    }
+}

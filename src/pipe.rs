@@ -1,0 +1,353 @@
+//! Runs an application and turns what it pushes into [`ResponseBody`] into a
+//! pulled `http::Response`: the machinery behind "an Application is a
+//! `tower::Service`" and TestServer's direct mode.
+//!
+//! The request's lifecycle future (the *driver*) is polled by whoever waits
+//! for the response, then by whoever reads its body: no task is spawned on the
+//! normal path. If the response or its body is dropped before the driver is
+//! done (the client went away), the pipe fires the request's
+//! [`RequestLifetime`], makes further writes fail with
+//! [`Error::is_closed`], and spawns the rest of the driver on the current
+//! tokio runtime so `on_completed` and `dispose_context` still run.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{HeaderMap, Response};
+use http_body::{Body, Frame, SizeHint};
+
+use crate::body::BoxBody;
+use crate::error::{Error, Result};
+use crate::feature::{RequestLifetime, ResponseBody, ResponseHead};
+
+/// How many body bytes may wait in the pipe before `write` waits for the
+/// reader: the backpressure bound of a client that stops reading.
+pub(crate) const PIPE_CAPACITY: usize = 64 * 1024;
+
+/// A custom reason phrase, carried in the response extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReasonPhrase(pub String);
+
+enum End {
+    Open,
+    Complete,
+    Passthrough(BoxBody),
+    Aborted,
+    Taken,
+}
+
+struct Shared {
+    head: Option<http::response::Parts>,
+    frames: VecDeque<Frame<Bytes>>,
+    queued: usize,
+    end: End,
+    reader_gone: bool,
+    producer: Option<Waker>,
+}
+
+type SharedRef = Arc<Mutex<Shared>>;
+
+fn lock(shared: &SharedRef) -> MutexGuard<'_, Shared> {
+    // A poisoned lock only means a panic elsewhere mid-update; the data is
+    // plain queues and flags, still coherent enough to finish or fail.
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The [`ResponseBody`] end of the pipe.
+pub(crate) struct PipeSink {
+    shared: SharedRef,
+}
+
+impl fmt::Debug for PipeSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PipeSink")
+    }
+}
+
+fn reader_gone() -> Error {
+    Error::closed("the client stopped reading the response")
+}
+
+#[async_trait]
+impl ResponseBody for PipeSink {
+    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
+        let (mut parts, ()) = Response::new(()).into_parts();
+        parts.status = head.status;
+        parts.version = head.version;
+        parts.headers = head.headers.clone();
+        if head.status.canonical_reason() != Some(head.reason) {
+            parts.extensions.insert(ReasonPhrase(head.reason.to_owned()));
+        }
+        let mut shared = lock(&self.shared);
+        if shared.reader_gone {
+            return Err(reader_gone());
+        }
+        shared.head = Some(parts);
+        Ok(())
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        let mut data = Some(data);
+        std::future::poll_fn(|cx| {
+            let mut shared = lock(&self.shared);
+            if shared.reader_gone {
+                return Poll::Ready(Err(reader_gone()));
+            }
+            if shared.queued >= PIPE_CAPACITY {
+                shared.producer = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let data = data.take().expect("polled after completion");
+            shared.queued += data.len();
+            shared.frames.push_back(Frame::data(data));
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
+        let mut shared = lock(&self.shared);
+        if let Some(trailers) = trailers {
+            shared.frames.push_back(Frame::trailers(trailers));
+        }
+        shared.end = End::Complete;
+        Ok(())
+    }
+
+    fn abort(&mut self, _reason: &Error) {
+        lock(&self.shared).end = End::Aborted;
+    }
+
+    /// Hands the body to the reader as it is: no copy, no extra task.
+    async fn send_body(&mut self, body: BoxBody) -> Result<()> {
+        let mut shared = lock(&self.shared);
+        if shared.reader_gone {
+            return Err(reader_gone());
+        }
+        shared.end = End::Passthrough(body);
+        Ok(())
+    }
+}
+
+/// The driver: the request's whole lifecycle as one future.
+pub(crate) type Driver = BoxFuture<'static, ()>;
+
+/// Makes a pipe: the sink goes into the request's features, the returned
+/// future yields the response once the app sends its head.
+pub(crate) fn pipe(lifetime: Option<RequestLifetime>) -> (PipeSink, impl FnOnce(Driver) -> PipeResponse) {
+    let shared = Arc::new(Mutex::new(Shared {
+        head: None,
+        frames: VecDeque::new(),
+        queued: 0,
+        end: End::Open,
+        reader_gone: false,
+        producer: None,
+    }));
+    let sink = PipeSink {
+        shared: shared.clone(),
+    };
+    let make = move |driver: Driver| PipeResponse {
+        guard: Guard {
+            driver: Some(driver),
+            shared,
+            lifetime,
+            done: false,
+        },
+    };
+    (sink, make)
+}
+
+/// Owns the driver; on drop before the driver is done, fires the lifetime and
+/// lets the driver finish on its own.
+struct Guard {
+    driver: Option<Driver>,
+    shared: SharedRef,
+    lifetime: Option<RequestLifetime>,
+    /// The reader saw the whole response: dropping now is not a disconnect.
+    done: bool,
+}
+
+impl Guard {
+    fn poll_driver(&mut self, cx: &mut Context<'_>) {
+        if let Some(driver) = self.driver.as_mut() {
+            if driver.as_mut().poll(cx).is_ready() {
+                self.driver = None;
+            }
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let Some(driver) = self.driver.take() else {
+            return;
+        };
+        if !self.done {
+            let mut shared = lock(&self.shared);
+            shared.reader_gone = true;
+            shared.frames.clear();
+            if let Some(waker) = shared.producer.take() {
+                waker.wake();
+            }
+            drop(shared);
+            if let Some(lifetime) = &self.lifetime {
+                lifetime.abort();
+            }
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(driver);
+        }
+    }
+}
+
+/// The future of the response head.
+pub struct PipeResponse {
+    guard: Guard,
+}
+
+impl fmt::Debug for PipeResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PipeResponse")
+    }
+}
+
+impl Future for PipeResponse {
+    type Output = Result<Response<PipeBody>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.guard.poll_driver(cx);
+        let head = lock(&self.guard.shared).head.take();
+        match head {
+            Some(parts) => {
+                let guard = Guard {
+                    driver: self.guard.driver.take(),
+                    shared: self.guard.shared.clone(),
+                    lifetime: self.guard.lifetime.take(),
+                    done: false,
+                };
+                let body = PipeBody {
+                    guard,
+                    passthrough: None,
+                };
+                Poll::Ready(Ok(Response::from_parts(parts, body)))
+            }
+            None if self.guard.driver.is_none() => Poll::Ready(Err(Error::aborted(
+                "the request ended without a response head",
+            ))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The response body read from the pipe. Dropping it before its end counts as
+/// the client going away.
+pub struct PipeBody {
+    guard: Guard,
+    passthrough: Option<BoxBody>,
+}
+
+impl fmt::Debug for PipeBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PipeBody")
+    }
+}
+
+impl Body for PipeBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        this.guard.poll_driver(cx);
+        if this.passthrough.is_none() {
+            let mut shared = lock(&this.guard.shared);
+            if let Some(frame) = shared.frames.pop_front() {
+                if let Some(data) = frame.data_ref() {
+                    shared.queued -= data.len();
+                }
+                if let Some(waker) = shared.producer.take() {
+                    waker.wake();
+                }
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            match std::mem::replace(&mut shared.end, End::Taken) {
+                End::Passthrough(body) => this.passthrough = Some(body),
+                End::Complete => {
+                    this.guard.done = true;
+                    return Poll::Ready(None);
+                }
+                End::Aborted => {
+                    return Poll::Ready(Some(Err(Error::aborted(
+                        "the response was aborted before its end",
+                    ))))
+                }
+                End::Taken => {
+                    this.guard.done = true;
+                    return Poll::Ready(None);
+                }
+                End::Open => {
+                    shared.end = End::Open;
+                    if this.guard.driver.is_none() {
+                        shared.end = End::Taken;
+                        return Poll::Ready(Some(Err(Error::aborted(
+                            "the request ended before the response was complete",
+                        ))));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        let body = this.passthrough.as_mut().expect("set above");
+        let frame = Pin::new(body).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            this.guard.done = true;
+        }
+        frame
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.passthrough {
+            Some(body) => body.size_hint(),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+/// Runs `app` on `features` (which must hold the request, not the response
+/// sink) with a fresh pipe, calling `on_done` with the outcome once the whole
+/// lifecycle ran.
+pub(crate) fn call(
+    app: crate::application::BoxApplication,
+    mut features: crate::features::Features,
+    lifetime: RequestLifetime,
+    on_done: Option<Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>>,
+) -> PipeResponse {
+    use crate::feature::ResponseFeature;
+    if !features.contains::<ResponseFeature>() {
+        features.insert(ResponseFeature::default());
+    }
+    features.insert(lifetime.clone());
+    let (sink, make) = pipe(Some(lifetime));
+    features.insert_dyn::<dyn ResponseBody>(Box::new(sink));
+    let driver: Driver = Box::pin(async move {
+        let outcome = crate::lifecycle::run_request(&*app, features).await;
+        if let Some(on_done) = on_done {
+            on_done(outcome);
+        }
+    });
+    make(driver)
+}

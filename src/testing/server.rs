@@ -1,0 +1,434 @@
+//! [`TestServer`] in direct mode.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, StreamBody};
+use tokio::time::Instant;
+
+use crate::application::{Application, BoxApplication};
+use crate::body::RequestBody;
+use crate::error::{BoxError, Error, Result};
+use crate::feature::{
+    ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
+    RequestLifetime, RequestTrailers, ServerAddresses, TlsInfo,
+};
+use crate::features::Features;
+use crate::pipe::{PipeBody, ReasonPhrase};
+use crate::server::Server;
+
+/// Kestrel's default request body limit, which TestServer applies too.
+const DEFAULT_MAX_REQUEST_BODY: u64 = 30_000_000;
+
+static NEXT_SERVER: AtomicU64 = AtomicU64::new(1);
+
+struct State {
+    app: std::sync::RwLock<Option<BoxApplication>>,
+    stopped: AtomicBool,
+    requests: AtomicU64,
+}
+
+/// An in-memory [`Server`] for tests; see the [module docs](crate::testing).
+pub struct TestServer {
+    state: Arc<State>,
+    server_features: Arc<Features>,
+    connection_defaults: Arc<Features>,
+    connection_id: String,
+    max_request_body_size: Option<u64>,
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer")
+            .field("connection_id", &self.connection_id)
+            .field("stopped", &self.state.stopped.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl TestServer {
+    /// A running server for `app`.
+    pub fn new(app: impl Application) -> Self {
+        let server = TestServer::unstarted();
+        server.set_app(Arc::new(app));
+        server
+    }
+
+    /// A server with no app yet; [`Server::start`] gives it one.
+    pub fn unstarted() -> Self {
+        let n = NEXT_SERVER.fetch_add(1, Ordering::Relaxed);
+        let connection_id = format!("T{n:08X}");
+        let mut server_features = Features::new();
+        server_features.insert(ServerAddresses::default());
+        let server_features = Arc::new(server_features);
+        let local: SocketAddr = ([127, 0, 0, 1], 80).into();
+        let peer: SocketAddr = ([127, 0, 0, 1], 50000).into();
+        let info = ConnectionInfo::tcp(connection_id.clone(), local, peer);
+        let connection_defaults = connection_layer(&server_features, info, None);
+        TestServer {
+            state: Arc::new(State {
+                app: std::sync::RwLock::new(None),
+                stopped: AtomicBool::new(true),
+                requests: AtomicU64::new(0),
+            }),
+            server_features,
+            connection_defaults,
+            connection_id,
+            max_request_body_size: Some(DEFAULT_MAX_REQUEST_BODY),
+        }
+    }
+
+    fn set_app(&self, app: BoxApplication) {
+        if let Ok(mut slot) = self.state.app.write() {
+            *slot = Some(app);
+        }
+        self.state.stopped.store(false, Ordering::Relaxed);
+    }
+
+    /// Sets the connection info every request sees (default: peer
+    /// `127.0.0.1:50000`, local `127.0.0.1:80`).
+    pub fn with_connection(mut self, info: ConnectionInfo) -> Self {
+        let tls = self.connection_defaults.get::<TlsInfo>().cloned();
+        self.connection_defaults = connection_layer(&self.server_features, info, tls);
+        self
+    }
+
+    /// Makes every request arrive "over TLS" with this session info (and scheme
+    /// `https`).
+    pub fn with_tls(mut self, tls: TlsInfo) -> Self {
+        let info = self.connection_defaults.get::<ConnectionInfo>().cloned().unwrap_or_default();
+        self.connection_defaults = connection_layer(&self.server_features, info, Some(tls));
+        self
+    }
+
+    /// Sets the default request body limit (default 30,000,000 bytes; `None`
+    /// for none).
+    pub fn with_max_request_body_size(mut self, limit: Option<u64>) -> Self {
+        self.max_request_body_size = limit;
+        self
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, uri: &str) -> TestRequest<'_> {
+        TestRequest {
+            server: self,
+            method,
+            uri: uri.to_owned(),
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+            body: RequestBody::empty(),
+            trailers: None,
+            connection: None,
+            tls: None,
+            lifetime: RequestLifetime::new(),
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::GET, uri)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::POST, uri)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, uri: &str) -> TestRequest<'_> {
+        self.request(Method::HEAD, uri)
+    }
+}
+
+fn connection_layer(server: &Arc<Features>, info: ConnectionInfo, tls: Option<TlsInfo>) -> Arc<Features> {
+    let mut connection = Features::with_defaults(server.clone());
+    connection.insert(info);
+    if let Some(tls) = tls {
+        connection.insert(tls);
+    }
+    Arc::new(connection)
+}
+
+#[async_trait]
+impl Server for TestServer {
+    fn features(&self) -> &Features {
+        &self.server_features
+    }
+
+    async fn start(&mut self, app: BoxApplication) -> Result<()> {
+        self.set_app(app);
+        Ok(())
+    }
+
+    /// Refuses new requests; direct-mode requests in flight belong to their
+    /// callers and finish as they poll them.
+    async fn stop(&mut self, _deadline: Instant) -> Result<()> {
+        self.state.stopped.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A request being built; [`send`](TestRequest::send) runs it.
+pub struct TestRequest<'a> {
+    server: &'a TestServer,
+    method: Method,
+    uri: String,
+    version: Version,
+    headers: HeaderMap,
+    body: RequestBody,
+    trailers: Option<HeaderMap>,
+    connection: Option<ConnectionInfo>,
+    tls: Option<TlsInfo>,
+    lifetime: RequestLifetime,
+}
+
+impl fmt::Debug for TestRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestRequest")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl<'a> TestRequest<'a> {
+    /// Adds a header (repeated names are kept as separate values).
+    ///
+    /// # Panics
+    ///
+    /// If the name or value is invalid: a bug in the test.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("valid header name");
+        let value = HeaderValue::from_str(value).expect("valid header value");
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Sets the protocol version (default HTTP/1.1).
+    pub fn version(mut self, version: Version) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// A whole body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = RequestBody::full(body.into());
+        self
+    }
+
+    /// A streamed body: each item is one chunk, an error ends the body with
+    /// that error (a client that fails mid-upload).
+    pub fn body_stream<S, E>(mut self, stream: S) -> Self
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let frames = stream.map(|item| item.map(Frame::data).map_err(|e| Error::from(e.into())));
+        self.body = RequestBody::new(StreamBody::new(frames));
+        self
+    }
+
+    /// A body from any `http_body::Body`.
+    pub fn body_from<B>(mut self, body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.body = RequestBody::new(body);
+        self
+    }
+
+    /// Adds a request trailer (sent after the body).
+    ///
+    /// # Panics
+    ///
+    /// If the name or value is invalid.
+    pub fn trailer(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("valid trailer name");
+        let value = HeaderValue::from_str(value).expect("valid trailer value");
+        self.trailers.get_or_insert_with(HeaderMap::new).append(name, value);
+        self
+    }
+
+    /// Overrides the connection info for this request.
+    pub fn connection(mut self, info: ConnectionInfo) -> Self {
+        self.connection = Some(info);
+        self
+    }
+
+    /// Sends this request "over TLS" with this session info.
+    pub fn tls(mut self, tls: TlsInfo) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The request's lifetime as the client holds it: `abort()` on it is the
+    /// client going away (the app's [`RequestLifetime`] fires).
+    pub fn lifetime(&self) -> RequestLifetime {
+        self.lifetime.clone()
+    }
+
+    fn features(mut self) -> Result<(BoxApplication, Features, RequestLifetime)> {
+        let server = self.server;
+        let app = match server.state.app.read().ok().and_then(|a| a.clone()) {
+            Some(app) if !server.state.stopped.load(Ordering::Relaxed) => app,
+            _ => return Err(Error::closed("the test server is not running")),
+        };
+        let uri: Uri = self
+            .uri
+            .parse()
+            .map_err(|e| Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e))?;
+        let mut defaults = server.connection_defaults.clone();
+        if self.connection.is_some() || self.tls.is_some() {
+            let info = self
+                .connection
+                .or_else(|| defaults.get::<ConnectionInfo>().cloned())
+                .unwrap_or_default();
+            let tls = self.tls.or_else(|| defaults.get::<TlsInfo>().cloned());
+            defaults = connection_layer(&server.server_features, info, tls);
+        }
+        if !self.headers.contains_key(HOST) && self.version != Version::HTTP_2 {
+            let host = uri.authority().map_or("localhost", |a| a.as_str());
+            if let Ok(value) = HeaderValue::from_str(host) {
+                self.headers.insert(HOST, value);
+            }
+        }
+        let mut body = self.body;
+        if let Some(trailers) = self.trailers {
+            let data = std::mem::take(&mut body);
+            let trailer = futures::stream::once(async move { Ok::<_, Error>(Frame::trailers(trailers)) });
+            let frames = data.into_data_stream().map(|d| d.map(Frame::data)).chain(trailer);
+            body = RequestBody::new(StreamBody::new(frames));
+        }
+        let limit = MaxRequestBodySize::new(server.max_request_body_size);
+        let mut body = body.with_limit(limit.clone());
+        let trailers = RequestTrailers::attach(&mut body);
+        let mut request = http::Request::new(());
+        *request.method_mut() = self.method;
+        *request.uri_mut() = uri;
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers;
+        let (parts, ()) = request.into_parts();
+        let mut feature = RequestFeature::from_parts(parts, body);
+        if defaults.contains::<TlsInfo>() {
+            feature.scheme = http::uri::Scheme::HTTPS;
+        }
+        let n = server.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut features = Features::with_defaults(defaults);
+        features.insert(feature);
+        features.insert(RequestId(format!("{}:{n:08X}", server.connection_id)));
+        features.insert(limit);
+        features.insert(trailers);
+        features.insert(ConnectionClose::default());
+        Ok((app, features, self.lifetime))
+    }
+
+    /// Runs the request; resolves when the app sends the response head.
+    pub async fn send(self) -> Result<TestResponse> {
+        let (app, features, lifetime) = self.features()?;
+        let response = crate::pipe::call(app, features, lifetime, None).await?;
+        let (parts, body) = response.into_parts();
+        Ok(TestResponse {
+            parts,
+            body,
+            trailers: None,
+        })
+    }
+}
+
+/// A response from [`TestServer`]; the body streams as the app writes it.
+/// Dropping it before the end of the body is the client going away.
+pub struct TestResponse {
+    parts: http::response::Parts,
+    body: PipeBody,
+    trailers: Option<HeaderMap>,
+}
+
+impl fmt::Debug for TestResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestResponse")
+            .field("status", &self.parts.status)
+            .field("headers", &self.parts.headers)
+            .finish()
+    }
+}
+
+impl TestResponse {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.parts.status
+    }
+
+    /// The reason phrase (custom or canonical).
+    pub fn reason(&self) -> &str {
+        match self.parts.extensions.get::<ReasonPhrase>() {
+            Some(reason) => &reason.0,
+            None => self.parts.status.canonical_reason().unwrap_or(""),
+        }
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// The version.
+    pub fn version(&self) -> Version {
+        self.parts.version
+    }
+
+    /// The next body chunk; `None` at the end (trailers are kept for
+    /// [`trailers`](Self::trailers)).
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        while let Some(frame) = self.body.frame().await {
+            match frame?.into_data() {
+                Ok(data) => return Ok(Some(data)),
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        self.trailers.get_or_insert_with(HeaderMap::new).extend(trailers);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the rest of the body.
+    pub async fn read_to_end(&mut self) -> Result<Bytes> {
+        let mut all = bytes::BytesMut::new();
+        while let Some(chunk) = self.chunk().await? {
+            all.extend_from_slice(&chunk);
+        }
+        Ok(all.freeze())
+    }
+
+    /// The whole body.
+    pub async fn bytes(mut self) -> Result<Bytes> {
+        self.read_to_end().await
+    }
+
+    /// The whole body as UTF-8 text.
+    pub async fn text(self) -> Result<String> {
+        let bytes = self.bytes().await?;
+        String::from_utf8(bytes.to_vec()).map_err(Error::app)
+    }
+
+    /// The trailers, once the body was read to its end.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    /// The response as an `http::Response` with a streaming body.
+    pub fn into_http(self) -> http::Response<PipeBody> {
+        http::Response::from_parts(self.parts, self.body)
+    }
+}
