@@ -1,0 +1,265 @@
+//! [`Builder`]: a middleware pipeline ending in an application.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use ::tower::{Layer, Service};
+use bytes::Buf;
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use http_body::Body;
+
+use crate::application::{Application, BoxApplication};
+use crate::body::RequestBody;
+use crate::context::HttpContext;
+use crate::error::{BoxError, Result};
+use crate::tower::{AppService, LayerApp};
+
+/// The rest of the pipeline, handed to a middleware: call
+/// [`run`](Next::run) to continue, or don't, to short-circuit.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    app: &'a dyn Application,
+}
+
+impl fmt::Debug for Next<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Next")
+    }
+}
+
+impl<'a> Next<'a> {
+    /// Wraps an application as the rest of a pipeline.
+    pub fn new(app: &'a dyn Application) -> Self {
+        Next { app }
+    }
+
+    /// Runs the rest of the pipeline.
+    pub fn run(self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        self.app.process_request(ctx)
+    }
+}
+
+/// A middleware: `async fn(&mut HttpContext, Next<'_>) -> Result<()>`.
+/// Implemented for every such function; implement it by hand for a
+/// middleware with state.
+pub trait Middleware: Send + Sync + 'static {
+    /// Handles the request, calling `next` to continue the pipeline.
+    fn call<'a>(&'a self, ctx: &'a mut HttpContext, next: Next<'a>) -> BoxFuture<'a, Result<()>>;
+}
+
+/// The higher-ranked shape of a middleware function; not implemented by hand.
+pub trait MiddlewareFn<'a>: Send + Sync + 'static {
+    /// The returned future.
+    type Future: Future<Output = Result<()>> + Send + 'a;
+    /// Calls the function.
+    fn call(&self, ctx: &'a mut HttpContext, next: Next<'a>) -> Self::Future;
+}
+
+impl<'a, F, Fut> MiddlewareFn<'a> for F
+where
+    F: Fn(&'a mut HttpContext, Next<'a>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'a,
+{
+    type Future = Fut;
+    fn call(&self, ctx: &'a mut HttpContext, next: Next<'a>) -> Fut {
+        self(ctx, next)
+    }
+}
+
+impl<F> Middleware for F
+where
+    F: for<'a> MiddlewareFn<'a>,
+{
+    fn call<'a>(&'a self, ctx: &'a mut HttpContext, next: Next<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(MiddlewareFn::call(self, ctx, next))
+    }
+}
+
+struct MiddlewareApp<M> {
+    middleware: M,
+    next: BoxApplication,
+}
+
+impl<M: Middleware> Application for MiddlewareApp<M> {
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        self.middleware.call(ctx, Next::new(&*self.next))
+    }
+}
+
+struct MapApp {
+    prefix: String,
+    branch: BoxApplication,
+    next: BoxApplication,
+}
+
+/// The rest of `path` after `prefix`, if `prefix` matches whole segments:
+/// `/api` matches `/api` (rest `""`) and `/api/x` (rest `/x`), not `/apix`.
+fn strip_segments<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+impl Application for MapApp {
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let request = ctx.request_mut();
+            let Some(rest) = strip_segments(&request.path, &self.prefix) else {
+                return self.next.process_request(ctx).await;
+            };
+            let rest = rest.to_owned();
+            let saved_base = request.path_base.clone();
+            let saved_path = std::mem::replace(&mut request.path, rest);
+            request.path_base.push_str(&self.prefix);
+            let result = self.branch.process_request(ctx).await;
+            // Restore even on error: middleware outside the branch sees the
+            // request as it was (ASP.NET's `MapMiddleware` does the same).
+            if let Some(request) = ctx.features_mut().get_mut::<crate::feature::RequestFeature>() {
+                request.path_base = saved_base;
+                request.path = saved_path;
+            }
+            result
+        })
+    }
+}
+
+type Component = Box<dyn FnOnce(BoxApplication) -> BoxApplication + Send>;
+
+/// Builds a pipeline: middleware in the order added, ending in an
+/// application (the analogue of `IApplicationBuilder`).
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use serverbridge::testing::TestServer;
+/// use serverbridge::{Builder, HttpContext, Next, Result};
+///
+/// async fn deny_admin(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
+///     if ctx.request().path.starts_with("/admin") {
+///         ctx.response_mut().status = http::StatusCode::FORBIDDEN;
+///         return Ok(()); // short-circuit: `next` never runs
+///     }
+///     next.run(ctx).await
+/// }
+///
+/// async fn api(ctx: &mut HttpContext) -> Result<()> {
+///     let text = format!("base={} path={}", ctx.request().path_base, ctx.request().path);
+///     ctx.write(text).await
+/// }
+///
+/// async fn fallback(ctx: &mut HttpContext) -> Result<()> {
+///     ctx.write("fallback").await
+/// }
+///
+/// let app = Builder::new()
+///     .use_fn(deny_admin)
+///     .map("/api", |branch| branch.run(api))
+///     .run(fallback);
+/// let server = TestServer::new(app);
+/// assert_eq!(server.get("/admin").send().await.unwrap().status(), 403);
+/// assert_eq!(server.get("/api/users").send().await.unwrap().text().await.unwrap(), "base=/api path=/users");
+/// assert_eq!(server.get("/apix").send().await.unwrap().text().await.unwrap(), "fallback");
+/// # });
+/// ```
+#[derive(Default)]
+pub struct Builder {
+    components: Vec<Component>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("components", &self.components.len())
+            .finish()
+    }
+}
+
+impl Builder {
+    /// An empty pipeline.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Adds a middleware.
+    pub fn use_fn(mut self, middleware: impl Middleware) -> Self {
+        self.components.push(Box::new(move |next| {
+            Arc::new(MiddlewareApp { middleware, next })
+        }));
+        self
+    }
+
+    /// Adds any `tower::Layer` (tower-http's, say). The rest of the pipeline
+    /// becomes a `tower::Service` for the layer to wrap, and the wrapped
+    /// service becomes an application again; the request's features travel
+    /// through the layer, so middleware on both sides share them.
+    pub fn layer<L, S, B>(mut self, layer: L) -> Self
+    where
+        L: Layer<AppService, Service = S> + Send + 'static,
+        S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Buf,
+        B::Error: Into<BoxError>,
+    {
+        self.components.push(Box::new(move |next| {
+            let service = layer.layer(AppService::from_arc(next));
+            Arc::new(LayerApp::new(service))
+        }));
+        self
+    }
+
+    /// Branches on a path prefix: requests whose path starts with `prefix` on
+    /// a segment boundary run the branch built by `configure`, with the
+    /// prefix moved from `path` to `path_base` (restored afterwards); others
+    /// continue down this pipeline.
+    ///
+    /// # Panics
+    ///
+    /// If `prefix` does not start with `/` or ends with `/`.
+    pub fn map(
+        mut self,
+        prefix: &str,
+        configure: impl FnOnce(Builder) -> BoxApplication + Send + 'static,
+    ) -> Self {
+        assert!(
+            prefix.starts_with('/') && !prefix.ends_with('/'),
+            "a map prefix starts with '/' and does not end with '/': {prefix:?}"
+        );
+        let prefix = prefix.to_owned();
+        self.components.push(Box::new(move |next| {
+            Arc::new(MapApp {
+                prefix,
+                branch: configure(Builder::new()),
+                next,
+            })
+        }));
+        self
+    }
+
+    /// Ends the pipeline with `app` and returns the whole as one application.
+    pub fn run(self, app: impl Application) -> BoxApplication {
+        let mut app: BoxApplication = Arc::new(app);
+        for component in self.components.into_iter().rev() {
+            app = component(app);
+        }
+        app
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_segments;
+
+    #[test]
+    fn prefixes_match_on_segment_boundaries() {
+        assert_eq!(strip_segments("/api", "/api"), Some(""));
+        assert_eq!(strip_segments("/api/", "/api"), Some("/"));
+        assert_eq!(strip_segments("/api/x/y", "/api"), Some("/x/y"));
+        assert_eq!(strip_segments("/apix", "/api"), None);
+        assert_eq!(strip_segments("/ap", "/api"), None);
+        assert_eq!(strip_segments("/API", "/api"), None);
+    }
+}

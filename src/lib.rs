@@ -47,7 +47,7 @@
 
 pub mod application;
 pub mod body;
-//mod builder;
+mod builder;
 mod context;
 mod error;
 pub mod feature;
@@ -59,10 +59,10 @@ mod pipe;
 mod server;
 #[cfg(feature = "test-util")]
 pub mod testing;
-//pub mod tower;
+pub mod tower;
 
 pub use application::{Application, BoxApplication};
-//pub use builder::{Builder, Middleware, Next};
+pub use builder::{Builder, Middleware, Next};
 pub use context::{HttpContext, DEFAULT_RESPONSE_BUFFER};
 pub use error::{BoxError, Error, Result};
 pub use features::Features;

@@ -1,0 +1,392 @@
+//! `tower` both ways: any `tower::Service` is an [`Application`], and any
+//! Application is a `tower::Service`.
+//!
+//! - [`ServiceApp`] runs a `Service<http::Request<RequestBody>>` whose response
+//!   body is an [`http_body::Body`] (an axum `Router`, a tower-http stack) as
+//!   an Application on any server. The request handed to the service carries
+//!   the path *without* `path_base` (so a router mounted under
+//!   [`Builder::map`](crate::Builder::map) sees the rest), and these extensions:
+//!   [`PathBase`], and clones of the [`ConnectionInfo`], [`RequestLifetime`],
+//!   [`RequestId`] and [`TlsInfo`] features when present.
+//! - [`AppService`] serves an Application to any tower host (`axum::serve`,
+//!   hyper-util's `TowerToHyperService`, `ServiceExt::oneshot`). The response
+//!   future resolves when the app sends its head; the body streams as the app
+//!   writes. Dropping the response before its end is the client going away:
+//!   the app's `RequestLifetime` fires and its lifecycle still finishes.
+//!
+//! # Example
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use http_body_util::BodyExt;
+//! use serverbridge::tower::AppService;
+//! use serverbridge::{HttpContext, Result};
+//! use tower::ServiceExt;
+//!
+//! async fn hello(ctx: &mut HttpContext) -> Result<()> {
+//!     ctx.write("hello").await
+//! }
+//!
+//! let request = http::Request::get("/").body(String::new()).unwrap();
+//! let response = AppService::new(hello).oneshot(request).await.unwrap();
+//! assert_eq!(response.headers()["content-length"], "5");
+//! assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "hello");
+//! # });
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use ::tower::{Service, ServiceExt};
+use bytes::Buf;
+use futures::future::BoxFuture;
+use http::{HeaderMap, Request, Response};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use crate::application::{Application, BoxApplication};
+use crate::body::RequestBody;
+use crate::context::HttpContext;
+use crate::error::{BoxError, Error, Result};
+use crate::feature::{
+    ConnectionInfo, RequestFeature, RequestId, RequestLifetime, ResponseBody, ResponseFeature,
+    ResponseTrailers, TlsInfo,
+};
+use crate::features::Features;
+use crate::pipe::{PipeBody, PipeResponse};
+
+/// The `path_base` of the request, as a request extension for tower services.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathBase(pub String);
+
+/// The outer request's features, lent to the inner application across a
+/// `tower::Layer` inside a [`Builder`](crate::Builder) and given back when it
+/// is done.
+#[derive(Clone)]
+pub(crate) struct Carried(Arc<Mutex<Option<Features>>>);
+
+impl Carried {
+    fn take(&self) -> Option<Features> {
+        self.0.lock().ok()?.take()
+    }
+    fn put(&self, features: Features) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(features);
+        }
+    }
+}
+
+/// An [`Application`] served as a `tower::Service`; see the [module docs](self).
+#[derive(Clone)]
+pub struct AppService {
+    app: BoxApplication,
+}
+
+impl fmt::Debug for AppService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppService")
+    }
+}
+
+impl AppService {
+    /// Wraps an application.
+    pub fn new(app: impl Application) -> Self {
+        AppService { app: Arc::new(app) }
+    }
+
+    /// Wraps a shared application.
+    pub fn from_arc(app: BoxApplication) -> Self {
+        AppService { app }
+    }
+}
+
+fn into_request_body<B>(body: B) -> RequestBody
+where
+    B: Body + Send + 'static,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    let any: Box<dyn Any> = Box::new(body);
+    match any.downcast::<RequestBody>() {
+        Ok(body) => *body,
+        Err(any) => match any.downcast::<B>() {
+            Ok(body) => RequestBody::new(*body),
+            Err(_) => unreachable!("the box holds a B"),
+        },
+    }
+}
+
+impl<B> Service<Request<B>> for AppService
+where
+    B: Body + Send + 'static,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<PipeBody>;
+    type Error = Error;
+    type Future = PipeResponse;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> PipeResponse {
+        let (mut parts, body) = request.into_parts();
+        let mut extensions = std::mem::take(&mut parts.extensions);
+        let carried = extensions.remove::<Carried>();
+        let mut features = carried
+            .as_ref()
+            .and_then(Carried::take)
+            .unwrap_or_default();
+        let lifetime = features
+            .get::<RequestLifetime>()
+            .or_else(|| extensions.get::<RequestLifetime>())
+            .cloned()
+            .unwrap_or_default();
+        let mut request = RequestFeature::from_parts(parts, into_request_body(body));
+        if let Some(PathBase(base)) = extensions.remove::<PathBase>() {
+            request.path_base = base;
+        }
+        if carried.is_none() {
+            for_each_carried_extension(&extensions, &mut features);
+        }
+        features.insert(request);
+        if !extensions.is_empty() {
+            features.insert(extensions);
+        }
+        let on_done = carried.map(|carried| {
+            Box::new(move |outcome: crate::lifecycle::RequestOutcome| {
+                let mut features = outcome.features;
+                features.remove::<RequestFeature>();
+                features.remove::<ResponseFeature>();
+                features.remove_dyn::<dyn ResponseBody>();
+                carried.put(features);
+            }) as Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>
+        });
+        crate::pipe::call(self.app.clone(), features, lifetime, on_done)
+    }
+}
+
+/// Features a tower host may have put in the request extensions.
+fn for_each_carried_extension(extensions: &http::Extensions, features: &mut Features) {
+    if let Some(info) = extensions.get::<ConnectionInfo>() {
+        features.insert(info.clone());
+    }
+    if let Some(id) = extensions.get::<RequestId>() {
+        features.insert(id.clone());
+    }
+    if let Some(tls) = extensions.get::<TlsInfo>() {
+        features.insert(tls.clone());
+    }
+}
+
+/// Builds the `http::Request` a tower service sees from the context: method,
+/// URI (path without `path_base`), version and headers are copied, the body is
+/// moved out.
+fn request_from(ctx: &mut HttpContext) -> Request<RequestBody> {
+    let body = std::mem::take(&mut ctx.request_mut().body);
+    let feature = ctx.request();
+    let mut request = Request::new(body);
+    *request.method_mut() = feature.method.clone();
+    *request.uri_mut() = feature.uri();
+    *request.version_mut() = feature.version;
+    *request.headers_mut() = feature.headers.clone();
+    let path_base = feature.path_base.clone();
+    let extensions = request.extensions_mut();
+    if let Some(carried) = ctx.features().get::<http::Extensions>() {
+        extensions.extend(carried.clone());
+    }
+    extensions.insert(PathBase(path_base));
+    let features = ctx.features();
+    if let Some(info) = features.get::<ConnectionInfo>() {
+        extensions.insert(info.clone());
+    }
+    if let Some(lifetime) = features.get::<RequestLifetime>() {
+        extensions.insert(lifetime.clone());
+    }
+    if let Some(id) = features.get::<RequestId>() {
+        extensions.insert(id.clone());
+    }
+    if let Some(tls) = features.get::<TlsInfo>() {
+        extensions.insert(tls.clone());
+    }
+    request
+}
+
+/// Merges `inner` into `outer`: every name `inner` has replaces `outer`'s
+/// values for it; other names in `outer` stay.
+fn merge_headers(outer: &mut HeaderMap, inner: HeaderMap) {
+    let mut last = None;
+    for (name, value) in inner {
+        match name {
+            Some(name) => {
+                outer.remove(&name);
+                outer.append(name.clone(), value);
+                last = Some(name);
+            }
+            None => {
+                if let Some(name) = &last {
+                    outer.append(name.clone(), value);
+                }
+            }
+        }
+    }
+}
+
+/// A `tower::Service` run as an [`Application`]; see the [module docs](self).
+#[derive(Clone)]
+pub struct ServiceApp<S> {
+    service: S,
+}
+
+impl<S> fmt::Debug for ServiceApp<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServiceApp")
+    }
+}
+
+impl<S> ServiceApp<S> {
+    /// Wraps a service (it is cloned per request, tower's convention).
+    pub fn new(service: S) -> Self {
+        ServiceApp { service }
+    }
+}
+
+impl<S, B> Application for ServiceApp<S>
+where
+    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let request = request_from(ctx);
+            let response = self
+                .service
+                .clone()
+                .oneshot(request)
+                .await
+                .map_err(|e| Error::from(e.into()))?;
+            let (parts, body) = response.into_parts();
+            let head = ctx.response_mut();
+            head.status = parts.status;
+            if let Some(reason) = parts.extensions.get::<crate::pipe::ReasonPhrase>() {
+                head.reason = Some(reason.0.clone());
+            }
+            merge_headers(&mut head.headers, parts.headers);
+            ctx.send_body(body).await
+        })
+    }
+}
+
+/// The application a `tower::Layer` in a [`Builder`](crate::Builder) becomes:
+/// like [`ServiceApp`], but the outer request's features travel to the inner
+/// application and come back, so middleware on both sides of the layer share
+/// them.
+pub(crate) struct LayerApp<S> {
+    service: S,
+}
+
+impl<S> LayerApp<S> {
+    pub(crate) fn new(service: S) -> Self {
+        LayerApp { service }
+    }
+}
+
+impl<S, B> Application for LayerApp<S>
+where
+    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut request = request_from(ctx);
+            // Lend every feature but the three the outer side writes through.
+            let mut lent = std::mem::take(ctx.features_mut());
+            let mut kept = Features::new();
+            kept.set_defaults(lent.defaults().cloned());
+            if let Some(feature) = lent.remove::<RequestFeature>() {
+                kept.insert(feature);
+            }
+            if let Some(feature) = lent.remove::<ResponseFeature>() {
+                let mut seed = ResponseFeature::default();
+                seed.status = feature.status;
+                seed.headers = feature.headers.clone();
+                lent.insert(seed);
+                kept.insert(feature);
+            }
+            if let Some(sink) = lent.remove_dyn::<dyn ResponseBody>() {
+                kept.insert_dyn::<dyn ResponseBody>(sink);
+            }
+            if let Some(lifetime) = lent.get::<RequestLifetime>() {
+                kept.insert(lifetime.clone());
+            }
+            let trailers_supported = lent.contains::<ResponseTrailers>();
+            *ctx.features_mut() = kept;
+            let carried = Carried(Arc::new(Mutex::new(Some(lent))));
+            request.extensions_mut().insert(carried.clone());
+
+            let outcome = self
+                .service
+                .clone()
+                .oneshot(request)
+                .await
+                .map_err(|err| Error::from(err.into()));
+            let result = match outcome {
+                Ok(response) => pump(ctx, response).await,
+                Err(err) => Err(err),
+            };
+            let trailers = result.as_ref().ok().cloned().flatten();
+            if let Some(lent) = carried.take() {
+                ctx.features_mut().extend(lent);
+            }
+            if let (Some(trailers), true) = (trailers, trailers_supported) {
+                if let Some(feature) = ctx.features_mut().get_mut::<ResponseTrailers>() {
+                    feature.headers.extend(trailers);
+                }
+            }
+            result.map(|_| ())
+        })
+    }
+}
+
+/// Copies the inner response into the context through its writing API and
+/// returns the trailers; the body is pulled to its end, so the inner
+/// application is done when this returns.
+async fn pump<B>(ctx: &mut HttpContext, response: Response<B>) -> Result<Option<HeaderMap>>
+where
+    B: Body + Send + 'static,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = response.into_parts();
+    let head = ctx.response_mut();
+    head.status = parts.status;
+    head.reason = parts
+        .extensions
+        .get::<crate::pipe::ReasonPhrase>()
+        .map(|r| r.0.clone());
+    head.headers = parts.headers;
+    let mut body = std::pin::pin!(crate::body::boxed(body));
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        match frame?.into_data() {
+            Ok(data) => ctx.write(data).await?,
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers.get_or_insert_with(HeaderMap::new).extend(t);
+                }
+            }
+        }
+    }
+    Ok(trailers)
+}
