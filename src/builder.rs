@@ -36,7 +36,10 @@ impl<'a> Next<'a> {
     }
 
     /// Runs the rest of the pipeline.
-    pub fn run(self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+    pub fn run<'b>(self, ctx: &'b mut HttpContext) -> BoxFuture<'b, Result<()>>
+    where
+        'a: 'b,
+    {
         self.app.process_request(ctx)
     }
 }

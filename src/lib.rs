@@ -53,8 +53,8 @@ mod error;
 pub mod feature;
 mod features;
 pub mod lifecycle;
-//pub mod lint;
-//pub mod owin;
+pub mod lint;
+pub mod owin;
 mod pipe;
 mod server;
 #[cfg(feature = "test-util")]

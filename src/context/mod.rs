@@ -330,6 +330,11 @@ impl HttpContext {
         self.out.written
     }
 
+    /// The `Content-Length` the head was sent with, if it was sent with one.
+    pub(crate) fn declared_length_sent(&self) -> Option<u64> {
+        self.out.declared
+    }
+
     /// Whether the response was completed (or aborted).
     pub fn is_completed(&self) -> bool {
         self.out.completed
