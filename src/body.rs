@@ -38,9 +38,47 @@ where
     B::Data: Buf,
     B::Error: Into<BoxError>,
 {
-    body.map_frame(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
-        .map_err(|err| Error::from(err.into()))
-        .boxed_unsync()
+    // Our own adapter rather than `map_frame`: it keeps the size hint, which
+    // is what gives a pulled body its `Content-Length`.
+    IntoBytes { inner: body }.boxed_unsync()
+}
+
+pin_project_lite::pin_project! {
+    struct IntoBytes<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> Body for IntoBytes<B>
+where
+    B: Body,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match ready!(self.project().inner.poll_frame(cx)) {
+            Some(Ok(frame)) => Poll::Ready(Some(Ok(
+                frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+            ))),
+            Some(Err(err)) => Poll::Ready(Some(Err(Error::from(err.into())))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 type DynBody = Pin<Box<dyn Body<Data = Bytes, Error = Error> + Send>>;
