@@ -24,7 +24,7 @@ use http::StatusCode;
 use crate::application::Application;
 use crate::context::{panic_message, HttpContext};
 use crate::error::Error;
-use crate::feature::ResponseBody;
+use crate::feature::{ResponseBody, ResponseFeature};
 use crate::features::Features;
 
 /// What happened to one request, for the server's bookkeeping.
@@ -89,11 +89,10 @@ where
             completed = fail(&mut ctx, err).await;
         }
     }
-    let on_completed = ctx
-        .try_response()
-        .is_some()
-        .then(|| ctx.response_mut().take_on_completed())
-        .unwrap_or_default();
+    let on_completed = match ctx.features_mut().get_mut::<ResponseFeature>() {
+        Some(response) => response.take_on_completed(),
+        None => Vec::new(),
+    };
     if let Err(err) = ctx.run_callbacks(on_completed) {
         tracing::warn!(error = %err, "an on_completed callback failed");
     }
