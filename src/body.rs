@@ -122,7 +122,7 @@ struct Limit {
 pub struct RequestBody {
     kind: Kind,
     trailers: Option<TrailerSlot>,
-    limit: Option<Box<Limit>>,
+    limit: Option<Limit>,
 }
 
 impl Default for RequestBody {
@@ -192,11 +192,11 @@ impl RequestBody {
     /// `413 Payload Too Large`. A body whose declared length already exceeds
     /// the limit fails on the first read, before any byte is consumed.
     pub fn with_limit(mut self, limit: MaxRequestBodySize) -> Self {
-        self.limit = Some(Box::new(Limit {
+        self.limit = Some(Limit {
             feature: limit,
             seen: 0,
             checked_hint: false,
-        }));
+        });
         self
     }
 

@@ -63,6 +63,9 @@ struct Entry {
 pub struct Features {
     entries: Vec<Entry>,
     defaults: Option<Arc<Features>>,
+    /// Local changes plus the defaults' revision when they were attached:
+    /// defaults sit behind an `Arc` and cannot change, so this stays exact
+    /// without walking the layers on every read.
     revision: u64,
 }
 
@@ -98,8 +101,18 @@ impl Features {
     pub fn with_defaults(defaults: Arc<Features>) -> Self {
         Features {
             entries: Vec::new(),
+            revision: defaults.revision(),
             defaults: Some(defaults),
-            revision: 0,
+        }
+    }
+
+    /// An empty collection over `defaults` with room for `capacity` local
+    /// entries (servers know how many features they put in).
+    pub fn with_capacity(capacity: usize, defaults: Option<Arc<Features>>) -> Self {
+        Features {
+            entries: Vec::with_capacity(capacity),
+            revision: defaults.as_ref().map_or(0, |d| d.revision()),
+            defaults,
         }
     }
 
@@ -110,13 +123,16 @@ impl Features {
 
     /// Replaces the defaults layer. Bumps the revision.
     pub fn set_defaults(&mut self, defaults: Option<Arc<Features>>) {
+        let old = self.defaults.as_ref().map_or(0, |d| d.revision());
+        let new = defaults.as_ref().map_or(0, |d| d.revision());
         self.defaults = defaults;
-        self.revision += 1;
+        // Always moves forward, so a cache keyed by the old value is stale.
+        self.revision = self.revision - old + new + 1;
     }
 
     /// A counter that changes whenever the collection (or its defaults) changes.
     pub fn revision(&self) -> u64 {
-        self.revision + self.defaults.as_ref().map_or(0, |d| d.revision())
+        self.revision
     }
 
     fn position(&self, id: TypeId) -> Option<usize> {
@@ -346,7 +362,7 @@ impl Features {
 impl fmt::Debug for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Features");
-        d.field("revision", &self.revision());
+        d.field("revision", &self.revision);
         d.field(
             "local",
             &self.entries.iter().map(|e| e.name).collect::<Vec<_>>(),

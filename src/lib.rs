@@ -68,3 +68,8 @@ pub use error::{BoxError, Error, Result};
 pub use features::Features;
 pub use pipe::{PipeBody, PipeResponse, ReasonPhrase};
 pub use server::Server;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -47,6 +47,9 @@ impl Default for Cache {
 /// The state of the response body as the application wrote it.
 #[derive(Debug)]
 struct Output {
+    /// The first buffered chunk, kept inline: most buffered responses are
+    /// one write, and this saves the vector's allocation.
+    first: Option<Bytes>,
     buffer: Vec<Bytes>,
     buffered: usize,
     buffer_limit: usize,
@@ -61,6 +64,7 @@ struct Output {
 impl Default for Output {
     fn default() -> Self {
         Output {
+            first: None,
             buffer: Vec::new(),
             buffered: 0,
             buffer_limit: DEFAULT_RESPONSE_BUFFER,

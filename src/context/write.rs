@@ -141,13 +141,14 @@ impl HttpContext {
     }
 
     async fn drain_buffer(&mut self) -> Result<()> {
-        if self.out.buffer.is_empty() {
+        let Some(first) = self.out.first.take() else {
             return Ok(());
-        }
-        let buffer = std::mem::take(&mut self.out.buffer);
+        };
+        let rest = std::mem::take(&mut self.out.buffer);
         self.out.buffered = 0;
         let sink = self.sink()?;
-        for chunk in buffer {
+        sink.write(first).await?;
+        for chunk in rest {
             sink.write(chunk).await?;
         }
         Ok(())
@@ -186,7 +187,11 @@ impl HttpContext {
         if !self.response().has_started() {
             if self.out.buffered + data.len() <= self.out.buffer_limit {
                 self.out.buffered += data.len();
-                self.out.buffer.push(data);
+                if self.out.first.is_none() {
+                    self.out.first = Some(data);
+                } else {
+                    self.out.buffer.push(data);
+                }
                 return Ok(());
             }
             self.start().await?;
@@ -399,6 +404,7 @@ impl HttpContext {
         response
             .headers
             .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        self.out.first = None;
         self.out.buffer.clear();
         self.out.buffered = 0;
         self.out.written = 0;

@@ -77,13 +77,27 @@ impl RequestFeature {
     /// the raw target. Extensions in `parts` are dropped (callers that want
     /// them keep them as a feature).
     pub fn from_parts(parts: http::request::Parts, body: RequestBody) -> Self {
+        RequestFeature::build(parts, body, None)
+    }
+
+    /// As [`from_parts`](Self::from_parts), with the raw target as the server
+    /// read it (saves formatting the URI back into text).
+    pub fn from_parts_with_target(
+        parts: http::request::Parts,
+        body: RequestBody,
+        raw_target: String,
+    ) -> Self {
+        RequestFeature::build(parts, body, Some(raw_target))
+    }
+
+    fn build(parts: http::request::Parts, body: RequestBody, raw: Option<String>) -> Self {
         let uri = parts.uri;
         let (path, raw_target) = if uri == "*" {
             (String::new(), "*".to_owned())
         } else if parts.method == Method::CONNECT && uri.path_and_query().is_none() {
             (String::new(), uri.authority().map_or_else(String::new, |a| a.to_string()))
         } else {
-            (uri.path().to_owned(), uri.to_string())
+            (uri.path().to_owned(), raw.unwrap_or_else(|| uri.to_string()))
         };
         RequestFeature {
             method: parts.method,

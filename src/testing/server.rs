@@ -18,7 +18,7 @@ use crate::application::{Application, BoxApplication};
 use crate::body::RequestBody;
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
-    ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
+    ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
     RequestLifetime, RequestTrailers, ServerAddresses, TlsInfo,
 };
 use crate::features::Features;
@@ -176,6 +176,20 @@ impl Server for TestServer {
     }
 }
 
+/// `<connection>:<n as 8 hex digits>`, Kestrel's format, without `format!`
+/// (this runs once per request).
+fn request_id(connection: &str, n: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut id = String::with_capacity(connection.len() + 17);
+    id.push_str(connection);
+    id.push(':');
+    let digits = if n > u64::from(u32::MAX) { 16 } else { 8 };
+    for shift in (0..digits).rev() {
+        id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
+    }
+    id
+}
+
 /// A request being built; [`send`](TestRequest::send) runs it.
 pub struct TestRequest<'a> {
     server: &'a TestServer,
@@ -297,8 +311,11 @@ impl<'a> TestRequest<'a> {
             defaults = connection_layer(&server.server_features, info, tls);
         }
         if !self.headers.contains_key(HOST) && self.version != Version::HTTP_2 {
-            let host = uri.authority().map_or("localhost", |a| a.as_str());
-            if let Ok(value) = HeaderValue::from_str(host) {
+            let value = match uri.authority() {
+                Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+                None => Some(HeaderValue::from_static("localhost")),
+            };
+            if let Some(value) = value {
                 self.headers.insert(HOST, value);
             }
         }
@@ -318,17 +335,17 @@ impl<'a> TestRequest<'a> {
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers;
         let (parts, ()) = request.into_parts();
-        let mut feature = RequestFeature::from_parts(parts, body);
+        let mut feature = RequestFeature::from_parts_with_target(parts, body, self.uri);
         if defaults.contains::<TlsInfo>() {
             feature.scheme = http::uri::Scheme::HTTPS;
         }
         let n = server.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut features = Features::with_defaults(defaults);
+        // Request, response, sink, lifetime, id, limit, trailers.
+        let mut features = Features::with_capacity(8, Some(defaults));
         features.insert(feature);
-        features.insert(RequestId(format!("{}:{n:08X}", server.connection_id)));
+        features.insert(RequestId(request_id(&server.connection_id, n)));
         features.insert(limit);
         features.insert(trailers);
-        features.insert(ConnectionClose::default());
         Ok((app, features, self.lifetime))
     }
 
@@ -404,7 +421,15 @@ impl TestResponse {
 
     /// Reads the rest of the body.
     pub async fn read_to_end(&mut self) -> Result<Bytes> {
-        let mut all = bytes::BytesMut::new();
+        let Some(first) = self.chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = self.chunk().await? else {
+            return Ok(first);
+        };
+        let mut all = bytes::BytesMut::with_capacity(first.len() + second.len());
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
         while let Some(chunk) = self.chunk().await? {
             all.extend_from_slice(&chunk);
         }
