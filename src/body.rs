@@ -38,9 +38,47 @@ where
     B::Data: Buf,
     B::Error: Into<BoxError>,
 {
-    body.map_frame(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
-        .map_err(|err| Error::from(err.into()))
-        .boxed_unsync()
+    // Not `map_frame`: http-body-util's `MapFrame` drops the size hint, and
+    // the hint is what turns a known-length body into `Content-Length`.
+    IntoBytes { inner: body }.boxed_unsync()
+}
+
+pin_project_lite::pin_project! {
+    /// Converts a body's data to [`Bytes`] and its error to [`Error`],
+    /// keeping `size_hint` and `is_end_stream`.
+    struct IntoBytes<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> Body for IntoBytes<B>
+where
+    B: Body,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>>>> {
+        let frame = ready!(self.project().inner.poll_frame(cx));
+        Poll::Ready(frame.map(|frame| match frame {
+            Ok(frame) => Ok(frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))),
+            Err(err) => Err(Error::from(err.into())),
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 type DynBody = Pin<Box<dyn Body<Data = Bytes, Error = Error> + Send>>;
