@@ -227,6 +227,14 @@ impl HttpContext {
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(written));
             }
+            // The whole body is buffered: a mismatch is known before the
+            // head goes out, so fail now and let the lifecycle answer 500
+            // rather than send a head that promises what never comes.
+            if let Some(declared) = parse_length(&self.response().headers)? {
+                if self.length_binds() && written != declared {
+                    return Err(mismatch(declared, written));
+                }
+            }
             self.start().await?;
         }
         self.drain_buffer().await?;
