@@ -56,6 +56,7 @@ struct Output {
     /// The `Content-Length` the head was sent with.
     declared: Option<u64>,
     completed: bool,
+    aborted: bool,
 }
 
 impl Default for Output {
@@ -67,6 +68,7 @@ impl Default for Output {
             written: 0,
             declared: None,
             completed: false,
+            aborted: false,
         }
     }
 }
@@ -276,7 +278,7 @@ impl HttpContext {
 
     /// Whether the request was aborted (client gone, or [`abort`](Self::abort)).
     pub fn is_aborted(&self) -> bool {
-        self.lifetime().is_some_and(RequestLifetime::is_cancelled)
+        self.out.aborted || self.lifetime().is_some_and(RequestLifetime::is_cancelled)
     }
 
     /// Aborts the request: fires [`RequestLifetime`], tells the server's sink
@@ -290,6 +292,7 @@ impl HttpContext {
             sink.abort(&reason);
         }
         self.out.completed = true;
+        self.out.aborted = true;
     }
 
     /// Registers a callback to run just before the head is sent.
