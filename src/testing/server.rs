@@ -19,7 +19,7 @@ use crate::body::RequestBody;
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
     ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
-    RequestLifetime, RequestTrailers, ServerAddresses, TlsInfo,
+    RequestLifetime, RequestTrailers, ResponseTrailers, ServerAddresses, TlsInfo,
 };
 use crate::features::Features;
 use crate::pipe::{PipeBody, ReasonPhrase};
@@ -328,6 +328,8 @@ impl<'a> TestRequest<'a> {
         features.insert(RequestId(format!("{}:{n:08X}", server.connection_id)));
         features.insert(limit);
         features.insert(trailers);
+        // The pipe carries trailers to `TestResponse::trailers`.
+        features.insert(ResponseTrailers::default());
         features.insert(ConnectionClose::default());
         Ok((app, features, self.lifetime))
     }
