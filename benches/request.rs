@@ -1,4 +1,8 @@
 //! Run with: cargo bench --bench request
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
 //!
 //! One GET through TestServer's direct mode into a hello app, on the feature
 //! path and through the OWIN `AppFunc` bridge. Each sample runs a batch of
@@ -50,7 +54,9 @@ fn direct(c: &mut Criterion) {
     group.bench_function("hello_features", |b| {
         b.iter_custom(|n| run_batch(&rt, &features, n))
     });
-    group.bench_function("hello_owin", |b| b.iter_custom(|n| run_batch(&rt, &owin, n)));
+    group.bench_function("hello_owin", |b| {
+        b.iter_custom(|n| run_batch(&rt, &owin, n))
+    });
     group.finish();
 }
 

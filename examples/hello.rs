@@ -16,9 +16,10 @@ async fn hello(ctx: &mut HttpContext) -> Result<()> {
         Some(name) if !name.is_empty() => name.to_owned(),
         _ => "World".to_owned(),
     };
-    ctx.response_mut()
-        .headers
-        .insert("content-type", "text/plain; charset=utf-8".parse().expect("valid"));
+    ctx.response_mut().headers.insert(
+        "content-type",
+        "text/plain; charset=utf-8".parse().expect("valid"),
+    );
     ctx.write(format!("Hello, {name}!\n")).await
 }
 
@@ -43,7 +44,11 @@ async fn main() -> Result<()> {
     println!("> GET /greet?name=serverbridge HTTP/1.1");
     println!("> host: localhost");
     println!(">");
-    println!("< HTTP/1.1 {} {}", response.status().as_u16(), response.reason());
+    println!(
+        "< HTTP/1.1 {} {}",
+        response.status().as_u16(),
+        response.reason()
+    );
     for (name, value) in response.headers() {
         println!("< {}: {}", name, value.to_str().unwrap_or("<binary>"));
     }

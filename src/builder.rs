@@ -118,7 +118,10 @@ impl Application for MapApp {
             let result = self.branch.process_request(ctx).await;
             // Restore even on error: middleware outside the branch sees the
             // request as it was (ASP.NET's `MapMiddleware` does the same).
-            if let Some(request) = ctx.features_mut().get_mut::<crate::feature::RequestFeature>() {
+            if let Some(request) = ctx
+                .features_mut()
+                .get_mut::<crate::feature::RequestFeature>()
+            {
                 request.path_base = saved_base;
                 request.path = saved_path;
             }

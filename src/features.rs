@@ -178,8 +178,12 @@ impl Features {
     /// assert_eq!(features.insert(2u8), Some(1));
     /// ```
     pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Option<T> {
-        self.put(TypeId::of::<T>(), std::any::type_name::<T>(), Box::new(value))
-            .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+        self.put(
+            TypeId::of::<T>(),
+            std::any::type_name::<T>(),
+            Box::new(value),
+        )
+        .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
     /// The feature of type `T`, from this layer or the defaults.
@@ -252,8 +256,12 @@ impl Features {
         &mut self,
         value: Box<T>,
     ) -> Option<Box<T>> {
-        self.put(TypeId::of::<T>(), std::any::type_name::<T>(), Box::new(value))
-            .and_then(|old| old.downcast::<Box<T>>().ok().map(|b| *b))
+        self.put(
+            TypeId::of::<T>(),
+            std::any::type_name::<T>(),
+            Box::new(value),
+        )
+        .and_then(|old| old.downcast::<Box<T>>().ok().map(|b| *b))
     }
 
     /// The behaviour feature stored as the trait object `T`.
@@ -295,7 +303,10 @@ impl Features {
     }
 
     /// The local entry at `index`, mutably, if it is a `T`.
-    pub(crate) fn local_at_mut<T: Send + Sync + 'static>(&mut self, index: usize) -> Option<&mut T> {
+    pub(crate) fn local_at_mut<T: Send + Sync + 'static>(
+        &mut self,
+        index: usize,
+    ) -> Option<&mut T> {
         self.entries.get_mut(index)?.value.downcast_mut::<T>()
     }
 
@@ -396,7 +407,10 @@ mod tests {
     fn empty_collection_does_not_allocate() {
         let features = Features::new();
         assert_eq!(features.entries.capacity(), 0);
-        assert_eq!(std::mem::size_of::<Features>(), 5 * std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Features>(),
+            5 * std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
@@ -448,7 +462,10 @@ mod tests {
         f.insert_dyn::<dyn Shape>(Box::new(Poly(3)));
         f.get_dyn_mut::<dyn Shape>().unwrap().grow();
         assert_eq!(f.get_dyn::<dyn Shape>().unwrap().sides(), 4);
-        assert!(f.get::<Poly>().is_none(), "not visible under the concrete type");
+        assert!(
+            f.get::<Poly>().is_none(),
+            "not visible under the concrete type"
+        );
         let old = f.insert_dyn::<dyn Shape>(Box::new(Poly(8))).unwrap();
         assert_eq!(old.sides(), 4);
         assert!(f.contains_dyn::<dyn Shape>());
@@ -465,7 +482,10 @@ mod tests {
         f.insert_dyn::<dyn Shape>(Box::new(Poly(1)));
         let text = format!("{f:?}");
         assert!(text.contains("alloc::string::String"), "{text}");
-        assert!(text.contains("dyn serverbridge::features::tests::Shape"), "{text}");
+        assert!(
+            text.contains("dyn serverbridge::features::tests::Shape"),
+            "{text}"
+        );
         assert!(text.contains("u16"), "{text}");
         assert_eq!(f.type_names().len(), 3);
     }

@@ -80,7 +80,8 @@ where
     let mut completed = false;
     if error.is_none() {
         match ctx.complete().await {
-            Ok(()) => completed = true,
+            // `complete` does nothing after `ctx.abort()`: not completed.
+            Ok(()) => completed = !ctx.is_aborted(),
             Err(err) => error = Some(err),
         }
     }

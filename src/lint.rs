@@ -132,7 +132,10 @@ impl LintReport {
 
     /// Every violation, in order.
     pub fn violations(&self) -> Vec<Violation> {
-        self.violations.lock().map(|l| l.clone()).unwrap_or_default()
+        self.violations
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// The rule ids of the violations, in order.
@@ -228,11 +231,17 @@ fn check_server(ctx: &HttpContext, report: &LintReport) -> usize {
         );
     }
     if let Some(response) = response {
-        if response.has_started() || response.status != StatusCode::OK || !response.headers.is_empty() {
+        if response.has_started()
+            || response.status != StatusCode::OK
+            || !response.headers.is_empty()
+        {
             report.push("server.response-fresh", format!("{response:?}"));
         }
     }
-    if features.get::<RequestId>().is_some_and(|id| id.0.is_empty()) {
+    if features
+        .get::<RequestId>()
+        .is_some_and(|id| id.0.is_empty())
+    {
         report.push("server.request-id", "the RequestId is empty");
     }
     let Some(request) = request else {
@@ -257,7 +266,12 @@ fn check_server(ctx: &HttpContext, report: &LintReport) -> usize {
     if request.scheme != http::uri::Scheme::HTTP && request.scheme != http::uri::Scheme::HTTPS {
         report.push("request.scheme", format!("scheme {}", request.scheme));
     }
-    let versions = [Version::HTTP_10, Version::HTTP_11, Version::HTTP_2, Version::HTTP_3];
+    let versions = [
+        Version::HTTP_10,
+        Version::HTTP_11,
+        Version::HTTP_2,
+        Version::HTTP_3,
+    ];
     if !versions.contains(&request.version) {
         report.push("request.version", format!("{:?}", request.version));
     }
@@ -282,16 +296,25 @@ fn check_head(head: &Head, report: &LintReport) {
         if head.headers.contains_key(name)
             && !(name == header::UPGRADE && head.status == StatusCode::SWITCHING_PROTOCOLS)
         {
-            report.push("response.hop-by-hop-header", format!("{name} set by the app"));
+            report.push(
+                "response.hop-by-hop-header",
+                format!("{name} set by the app"),
+            );
         }
     }
     for name in ["keep-alive", "proxy-connection"] {
         if head.headers.contains_key(name) {
-            report.push("response.hop-by-hop-header", format!("{name} set by the app"));
+            report.push(
+                "response.hop-by-hop-header",
+                format!("{name} set by the app"),
+            );
         }
     }
     if let Some(reason) = &head.reason {
-        if reason.bytes().any(|b| !(b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)) {
+        if reason
+            .bytes()
+            .any(|b| !(b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80))
+        {
             report.push("response.reason-phrase", format!("reason {reason:?}"));
         }
     }
@@ -313,7 +336,12 @@ fn head_of(response: &ResponseFeature) -> Head {
     }
 }
 
-fn check_app(ctx: &HttpContext, snapshot: &Snapshot, result: &Result<()>, report: &LintReport) -> usize {
+fn check_app(
+    ctx: &HttpContext,
+    snapshot: &Snapshot,
+    result: &Result<()>,
+    report: &LintReport,
+) -> usize {
     let before = report.violations().len();
     if let Err(err) = result {
         if let Some(rule) = err.rule() {
@@ -366,7 +394,10 @@ fn check_app(ctx: &HttpContext, snapshot: &Snapshot, result: &Result<()>, report
             if binds && declared > ctx.bytes_written() {
                 report.push(
                     "response.content-length-mismatch",
-                    format!("Content-Length {declared}, {} bytes written", ctx.bytes_written()),
+                    format!(
+                        "Content-Length {declared}, {} bytes written",
+                        ctx.bytes_written()
+                    ),
                 );
             }
         }

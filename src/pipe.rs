@@ -83,7 +83,9 @@ impl ResponseBody for PipeSink {
         parts.version = head.version;
         parts.headers = head.headers.clone();
         if head.status.canonical_reason() != Some(head.reason) {
-            parts.extensions.insert(ReasonPhrase(head.reason.to_owned()));
+            parts
+                .extensions
+                .insert(ReasonPhrase(head.reason.to_owned()));
         }
         let mut shared = lock(&self.shared);
         if shared.reader_gone {
@@ -145,7 +147,9 @@ pub(crate) type Driver = BoxFuture<'static, ()>;
 
 /// Makes a pipe: the sink goes into the request's features, the returned
 /// future yields the response once the app sends its head.
-pub(crate) fn pipe(lifetime: Option<RequestLifetime>) -> (PipeSink, impl FnOnce(Driver) -> PipeResponse) {
+pub(crate) fn pipe(
+    lifetime: Option<RequestLifetime>,
+) -> (PipeSink, impl FnOnce(Driver) -> PipeResponse) {
     let shared = Arc::new(Mutex::new(Shared {
         head: None,
         frames: VecDeque::new(),
@@ -163,6 +167,7 @@ pub(crate) fn pipe(lifetime: Option<RequestLifetime>) -> (PipeSink, impl FnOnce(
             shared,
             lifetime,
             done: false,
+            hold_end: false,
         },
     };
     (sink, make)
@@ -176,6 +181,10 @@ struct Guard {
     lifetime: Option<RequestLifetime>,
     /// The reader saw the whole response: dropping now is not a disconnect.
     done: bool,
+    /// The body ends only once the driver is done too, so a reader that
+    /// needs the lifecycle's outcome (a `Builder` layer taking its features
+    /// back) has it when the body ends.
+    hold_end: bool,
 }
 
 impl Guard {
@@ -185,6 +194,15 @@ impl Guard {
                 self.driver = None;
             }
         }
+    }
+
+    /// The end of the body: now, or with `hold_end` once the driver (polled
+    /// with this context just before) is done.
+    fn poll_end(&self) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if self.hold_end && self.driver.is_some() {
+            return Poll::Pending;
+        }
+        Poll::Ready(None)
     }
 }
 
@@ -235,6 +253,7 @@ impl Future for PipeResponse {
                     shared: self.guard.shared.clone(),
                     lifetime: self.guard.lifetime.take(),
                     done: false,
+                    hold_end: self.guard.hold_end,
                 };
                 let body = PipeBody {
                     guard,
@@ -288,7 +307,7 @@ impl Body for PipeBody {
                 End::Passthrough(body) => this.passthrough = Some(body),
                 End::Complete => {
                     this.guard.done = true;
-                    return Poll::Ready(None);
+                    return this.guard.poll_end();
                 }
                 End::Aborted => {
                     return Poll::Ready(Some(Err(Error::aborted(
@@ -297,7 +316,7 @@ impl Body for PipeBody {
                 }
                 End::Taken => {
                     this.guard.done = true;
-                    return Poll::Ready(None);
+                    return this.guard.poll_end();
                 }
                 End::Open => {
                     shared.end = End::Open;
@@ -315,6 +334,8 @@ impl Body for PipeBody {
         let frame = Pin::new(body).poll_frame(cx);
         if let Poll::Ready(None) = frame {
             this.guard.done = true;
+            this.passthrough = None;
+            return this.guard.poll_end();
         }
         frame
     }
@@ -343,11 +364,14 @@ pub(crate) fn call(
     features.insert(lifetime.clone());
     let (sink, make) = pipe(Some(lifetime));
     features.insert_dyn::<dyn ResponseBody>(Box::new(sink));
+    let hold_end = on_done.is_some();
     let driver: Driver = Box::pin(async move {
         let outcome = crate::lifecycle::run_request(&*app, features).await;
         if let Some(on_done) = on_done {
             on_done(outcome);
         }
     });
-    make(driver)
+    let mut response = make(driver);
+    response.guard.hold_end = hold_end;
+    response
 }

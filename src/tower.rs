@@ -136,10 +136,7 @@ where
         let (mut parts, body) = request.into_parts();
         let mut extensions = std::mem::take(&mut parts.extensions);
         let carried = extensions.remove::<Carried>();
-        let mut features = carried
-            .as_ref()
-            .and_then(Carried::take)
-            .unwrap_or_default();
+        let mut features = carried.as_ref().and_then(Carried::take).unwrap_or_default();
         let lifetime = features
             .get::<RequestLifetime>()
             .or_else(|| extensions.get::<RequestLifetime>())

@@ -59,6 +59,7 @@ struct Output {
     /// The `Content-Length` the head was sent with.
     declared: Option<u64>,
     completed: bool,
+    aborted: bool,
 }
 
 impl Default for Output {
@@ -71,6 +72,7 @@ impl Default for Output {
             written: 0,
             declared: None,
             completed: false,
+            aborted: false,
         }
     }
 }
@@ -139,9 +141,7 @@ impl fmt::Debug for HttpContext {
 }
 
 fn missing(what: &str) -> String {
-    format!(
-        "the server did not provide {what}, a required feature (rule server.required-features)"
-    )
+    format!("the server did not provide {what}, a required feature (rule server.required-features)")
 }
 
 impl HttpContext {
@@ -280,7 +280,7 @@ impl HttpContext {
 
     /// Whether the request was aborted (client gone, or [`abort`](Self::abort)).
     pub fn is_aborted(&self) -> bool {
-        self.lifetime().is_some_and(RequestLifetime::is_cancelled)
+        self.out.aborted || self.lifetime().is_some_and(RequestLifetime::is_cancelled)
     }
 
     /// Aborts the request: fires [`RequestLifetime`], tells the server's sink
@@ -294,6 +294,7 @@ impl HttpContext {
             sink.abort(&reason);
         }
         self.out.completed = true;
+        self.out.aborted = true;
     }
 
     /// Registers a callback to run just before the head is sent.
@@ -321,7 +322,9 @@ impl HttpContext {
             let err = match outcome {
                 Ok(Ok(())) => continue,
                 Ok(Err(err)) => err,
-                Err(panic) => Error::app_msg(format!("callback panicked: {}", panic_message(&panic))),
+                Err(panic) => {
+                    Error::app_msg(format!("callback panicked: {}", panic_message(&panic)))
+                }
             };
             first.get_or_insert(err);
         }

@@ -14,8 +14,7 @@ use super::HttpContext;
 use crate::body::{boxed, BoxBody};
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
-    FileRange, ResponseBody, ResponseFeature, ResponseHead, ResponseTrailers,
-    Upgrade, Upgraded,
+    FileRange, ResponseBody, ResponseFeature, ResponseHead, ResponseTrailers, Upgrade, Upgraded,
 };
 
 /// Whether a response with this status may carry a body (RFC 9110 §6.4.1).
@@ -120,14 +119,21 @@ impl HttpContext {
             }
         }
         self.out.declared = declared;
-        let version = self.try_request().map_or(http::Version::HTTP_11, |r| r.version);
+        let version = self
+            .try_request()
+            .map_or(http::Version::HTTP_11, |r| r.version);
         let (sink, response) = self
             .features
             .dyn_mut_and_get::<dyn ResponseBody, ResponseFeature>();
         let (sink, response) = match (sink, response) {
             (Some(sink), Some(response)) => (sink, response),
             (None, _) => return Err(no_sink()),
-            (_, None) => return Err(Error::contract("server.required-features", "no local ResponseFeature")),
+            (_, None) => {
+                return Err(Error::contract(
+                    "server.required-features",
+                    "no local ResponseFeature",
+                ))
+            }
         };
         let head = ResponseHead {
             status: response.status,
@@ -220,9 +226,16 @@ impl HttpContext {
         }
         if !self.response().has_started() {
             let written = self.out.written;
+            // Trailers need a framing that can carry them (chunked on
+            // HTTP/1.1), so a response with trailers gets no length.
+            let has_trailers = self
+                .features
+                .get::<ResponseTrailers>()
+                .is_some_and(|t| !t.headers.is_empty());
             let set_length = {
                 let response = self.response();
                 body_allowed(response.status)
+                    && !has_trailers
                     && !response.headers.contains_key(CONTENT_LENGTH)
                     && !response.headers.contains_key(TRANSFER_ENCODING)
                     && (!self.is_head() || written > 0)
@@ -231,6 +244,14 @@ impl HttpContext {
                 self.response_mut()
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(written));
+            }
+            // The whole body is buffered: a mismatch is known before the
+            // head goes out, so fail now and let the lifecycle answer 500
+            // rather than send a head that promises what never comes.
+            if let Some(declared) = parse_length(&self.response().headers)? {
+                if self.length_binds() && written != declared {
+                    return Err(mismatch(declared, written));
+                }
             }
             self.start().await?;
         }
@@ -296,9 +317,9 @@ impl HttpContext {
         }
         let body = match self.out.declared {
             Some(declared) => {
-                let remaining = declared.checked_sub(self.out.written).ok_or_else(|| {
-                    mismatch(declared, self.out.written)
-                })?;
+                let remaining = declared
+                    .checked_sub(self.out.written)
+                    .ok_or_else(|| mismatch(declared, self.out.written))?;
                 LengthChecked {
                     inner: body,
                     declared,
@@ -341,11 +362,17 @@ impl HttpContext {
             ));
         }
         if !self.response().has_started() {
-            if !self.response().headers.contains_key(CONTENT_LENGTH) {
-                let total = self.out.written + length;
+            let total = self.out.written + length;
+            if body_allowed(status) && !self.response().headers.contains_key(CONTENT_LENGTH) {
                 self.response_mut()
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(total));
+            }
+            // Known before the head goes out: fail now (a 500), not after.
+            if let Some(declared) = parse_length(&self.response().headers)? {
+                if self.length_binds() && total != declared {
+                    return Err(mismatch(declared, total));
+                }
             }
             self.start().await?;
         }

@@ -43,4 +43,4 @@ pub use response_body::{FileRange, ResponseBody, ResponseHead};
 pub use server_addresses::{ServerAddress, ServerAddresses};
 pub use tls::TlsInfo;
 pub use trailers::{RequestTrailers, ResponseTrailers};
-pub use upgrade::{OnUpgrade, Upgrade, UpgradedIo, Upgraded};
+pub use upgrade::{OnUpgrade, Upgrade, Upgraded, UpgradedIo};

@@ -95,9 +95,15 @@ impl RequestFeature {
         let (path, raw_target) = if uri == "*" {
             (String::new(), "*".to_owned())
         } else if parts.method == Method::CONNECT && uri.path_and_query().is_none() {
-            (String::new(), uri.authority().map_or_else(String::new, |a| a.to_string()))
+            (
+                String::new(),
+                uri.authority().map_or_else(String::new, |a| a.to_string()),
+            )
         } else {
-            (uri.path().to_owned(), raw.unwrap_or_else(|| uri.to_string()))
+            (
+                uri.path().to_owned(),
+                raw.unwrap_or_else(|| uri.to_string()),
+            )
         };
         RequestFeature {
             method: parts.method,
@@ -124,7 +130,11 @@ impl RequestFeature {
                 return Uri::from(authority);
             }
         }
-        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
         let text = if self.query.is_empty() {
             path.to_owned()
         } else {

@@ -99,7 +99,10 @@ where
 }
 
 /// Builds an OWIN pipeline: the first middleware is the outermost.
-pub fn compose(middleware: impl IntoIterator<Item = OwinMiddleware>, app: BoxAppFunc) -> BoxAppFunc {
+pub fn compose(
+    middleware: impl IntoIterator<Item = OwinMiddleware>,
+    app: BoxAppFunc,
+) -> BoxAppFunc {
     let middleware: Vec<OwinMiddleware> = middleware.into_iter().collect();
     middleware
         .into_iter()

@@ -61,8 +61,8 @@ mod bridge;
 pub mod keys;
 
 pub use bridge::{
-    app_func, compose, run_application, AppFunc, AppFuncFn, BoxAppFunc, FeatureAppFunc,
-    OwinMiddleware, OwinApp,
+    app_func, compose, run_application, AppFunc, AppFuncFn, BoxAppFunc, FeatureAppFunc, OwinApp,
+    OwinMiddleware,
 };
 
 /// A value to store under a key.
@@ -242,10 +242,7 @@ impl Extras {
 }
 
 fn type_error(key: &str, expected: &str) -> Error {
-    Error::contract(
-        "owin.value-type",
-        format!("{key} takes {expected}"),
-    )
+    Error::contract("owin.value-type", format!("{key} takes {expected}"))
 }
 
 fn version_text(version: Version) -> &'static str {
@@ -337,10 +334,15 @@ impl Environment {
     fn connection_mut(&mut self) -> &mut ConnectionInfo {
         let features = self.ctx.features_mut();
         if features.get_mut::<ConnectionInfo>().is_none() {
-            let copy = features.get::<ConnectionInfo>().cloned().unwrap_or_default();
+            let copy = features
+                .get::<ConnectionInfo>()
+                .cloned()
+                .unwrap_or_default();
             features.insert(copy);
         }
-        features.get_mut::<ConnectionInfo>().expect("inserted above")
+        features
+            .get_mut::<ConnectionInfo>()
+            .expect("inserted above")
     }
 
     /// Reads a key. Standard keys read the features; others read [`Extras`].
@@ -357,7 +359,9 @@ impl Environment {
             keys::REQUEST_METHOD => ValueRef::Str(Cow::Borrowed(request()?.method.as_str())),
             keys::REQUEST_PATH => ValueRef::Str(Cow::Borrowed(&request()?.path)),
             keys::REQUEST_PATH_BASE => ValueRef::Str(Cow::Borrowed(&request()?.path_base)),
-            keys::REQUEST_PROTOCOL => ValueRef::Str(Cow::Borrowed(version_text(request()?.version))),
+            keys::REQUEST_PROTOCOL => {
+                ValueRef::Str(Cow::Borrowed(version_text(request()?.version)))
+            }
             keys::REQUEST_QUERY_STRING => ValueRef::Str(Cow::Borrowed(&request()?.query)),
             keys::REQUEST_SCHEME => ValueRef::Str(Cow::Borrowed(request()?.scheme.as_str())),
             keys::REQUEST_ID => ValueRef::Str(Cow::Borrowed(features.get::<RequestId>()?.as_str())),
@@ -367,7 +371,9 @@ impl Environment {
             }
             keys::RESPONSE_HEADERS => ValueRef::Headers(&response()?.headers),
             keys::RESPONSE_STATUS_CODE => ValueRef::Int(i64::from(response()?.status.as_u16())),
-            keys::RESPONSE_REASON_PHRASE => ValueRef::Str(Cow::Borrowed(response()?.reason_phrase())),
+            keys::RESPONSE_REASON_PHRASE => {
+                ValueRef::Str(Cow::Borrowed(response()?.reason_phrase()))
+            }
             keys::RESPONSE_PROTOCOL => match features.get::<Extras>().and_then(|e| e.get(key)) {
                 Some(value) => string(value.downcast_ref::<String>()?),
                 None => ValueRef::Str(Cow::Borrowed(version_text(request()?.version))),
@@ -443,19 +449,20 @@ impl Environment {
             (keys::REQUEST_BODY, Value::RequestBody(body)) => ctx.request_mut().body = body,
             (keys::REQUEST_HEADERS, Value::Headers(h)) => ctx.request_mut().headers = h,
             (keys::REQUEST_METHOD, Value::Str(s)) => {
-                ctx.request_mut().method =
-                    Method::from_bytes(s.as_bytes()).map_err(|_| type_error(key, "an HTTP method"))?
+                ctx.request_mut().method = Method::from_bytes(s.as_bytes())
+                    .map_err(|_| type_error(key, "an HTTP method"))?
             }
             (keys::REQUEST_PATH, Value::Str(s)) => ctx.request_mut().path = s,
             (keys::REQUEST_PATH_BASE, Value::Str(s)) => ctx.request_mut().path_base = s,
             (keys::REQUEST_PROTOCOL, Value::Str(s)) => {
-                ctx.request_mut().version =
-                    parse_version(&s).ok_or_else(|| type_error(key, "HTTP/1.0, HTTP/1.1, HTTP/2"))?
+                ctx.request_mut().version = parse_version(&s)
+                    .ok_or_else(|| type_error(key, "HTTP/1.0, HTTP/1.1, HTTP/2"))?
             }
             (keys::REQUEST_QUERY_STRING, Value::Str(s)) => ctx.request_mut().query = s,
             (keys::REQUEST_SCHEME, Value::Str(s)) => {
-                ctx.request_mut().scheme =
-                    s.parse::<Scheme>().map_err(|_| type_error(key, "a URI scheme"))?
+                ctx.request_mut().scheme = s
+                    .parse::<Scheme>()
+                    .map_err(|_| type_error(key, "a URI scheme"))?
             }
             (keys::REQUEST_ID, Value::Str(s)) => {
                 ctx.features_mut().insert(RequestId(s));
@@ -472,7 +479,8 @@ impl Environment {
             }
             (keys::RESPONSE_REASON_PHRASE, Value::Str(s)) => ctx.response_mut().reason = Some(s),
             (keys::CALL_CANCELLED, Value::Cancellation(token)) => {
-                ctx.features_mut().insert(RequestLifetime::from_token(token));
+                ctx.features_mut()
+                    .insert(RequestLifetime::from_token(token));
             }
             (keys::ON_SENDING_HEADERS, Value::Callback(callback)) => {
                 ctx.response_mut().on_starting(callback)?
@@ -488,7 +496,11 @@ impl Environment {
                 let ip: IpAddr = s.parse().map_err(|_| type_error(key, "an IP address"))?;
                 let remote = key == keys::REMOTE_IP_ADDRESS;
                 let info = self.connection_mut();
-                let slot = if remote { &mut info.peer } else { &mut info.local };
+                let slot = if remote {
+                    &mut info.peer
+                } else {
+                    &mut info.local
+                };
                 let port = slot.as_ref().and_then(Address::port).unwrap_or(0);
                 *slot = Some(Address::Tcp(SocketAddr::new(ip, port)));
             }
@@ -496,8 +508,15 @@ impl Environment {
                 let port: u16 = s.parse().map_err(|_| type_error(key, "a port number"))?;
                 let remote = key == keys::REMOTE_PORT;
                 let info = self.connection_mut();
-                let slot = if remote { &mut info.peer } else { &mut info.local };
-                let ip = slot.as_ref().and_then(Address::ip).unwrap_or([0, 0, 0, 0].into());
+                let slot = if remote {
+                    &mut info.peer
+                } else {
+                    &mut info.local
+                };
+                let ip = slot
+                    .as_ref()
+                    .and_then(Address::ip)
+                    .unwrap_or([0, 0, 0, 0].into());
                 *slot = Some(Address::Tcp(SocketAddr::new(ip, port)));
             }
             (keys::RESPONSE_PROTOCOL, Value::Str(s)) => {

@@ -18,8 +18,8 @@ use crate::application::{Application, BoxApplication};
 use crate::body::RequestBody;
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
-    ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
-    RequestLifetime, RequestTrailers, ServerAddresses, TlsInfo,
+    ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId, RequestLifetime,
+    RequestTrailers, ResponseTrailers, ServerAddresses, TlsInfo,
 };
 use crate::features::Features;
 use crate::pipe::{PipeBody, ReasonPhrase};
@@ -104,7 +104,11 @@ impl TestServer {
     /// Makes every request arrive "over TLS" with this session info (and scheme
     /// `https`).
     pub fn with_tls(mut self, tls: TlsInfo) -> Self {
-        let info = self.connection_defaults.get::<ConnectionInfo>().cloned().unwrap_or_default();
+        let info = self
+            .connection_defaults
+            .get::<ConnectionInfo>()
+            .cloned()
+            .unwrap_or_default();
         self.connection_defaults = connection_layer(&self.server_features, info, Some(tls));
         self
     }
@@ -148,7 +152,11 @@ impl TestServer {
     }
 }
 
-fn connection_layer(server: &Arc<Features>, info: ConnectionInfo, tls: Option<TlsInfo>) -> Arc<Features> {
+fn connection_layer(
+    server: &Arc<Features>,
+    info: ConnectionInfo,
+    tls: Option<TlsInfo>,
+) -> Arc<Features> {
     let mut connection = Features::with_defaults(server.clone());
     connection.insert(info);
     if let Some(tls) = tls {
@@ -269,7 +277,9 @@ impl<'a> TestRequest<'a> {
     pub fn trailer(mut self, name: &str, value: &str) -> Self {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("valid trailer name");
         let value = HeaderValue::from_str(value).expect("valid trailer value");
-        self.trailers.get_or_insert_with(HeaderMap::new).append(name, value);
+        self.trailers
+            .get_or_insert_with(HeaderMap::new)
+            .append(name, value);
         self
     }
 
@@ -297,10 +307,9 @@ impl<'a> TestRequest<'a> {
             Some(app) if !server.state.stopped.load(Ordering::Relaxed) => app,
             _ => return Err(Error::closed("the test server is not running")),
         };
-        let uri: Uri = self
-            .uri
-            .parse()
-            .map_err(|e| Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e))?;
+        let uri: Uri = self.uri.parse().map_err(|e| {
+            Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
+        })?;
         let mut defaults = server.connection_defaults.clone();
         if self.connection.is_some() || self.tls.is_some() {
             let info = self
@@ -322,8 +331,12 @@ impl<'a> TestRequest<'a> {
         let mut body = self.body;
         if let Some(trailers) = self.trailers {
             let data = std::mem::take(&mut body);
-            let trailer = futures::stream::once(async move { Ok::<_, Error>(Frame::trailers(trailers)) });
-            let frames = data.into_data_stream().map(|d| d.map(Frame::data)).chain(trailer);
+            let trailer =
+                futures::stream::once(async move { Ok::<_, Error>(Frame::trailers(trailers)) });
+            let frames = data
+                .into_data_stream()
+                .map(|d| d.map(Frame::data))
+                .chain(trailer);
             body = RequestBody::new(StreamBody::new(frames));
         }
         let limit = MaxRequestBodySize::new(server.max_request_body_size);
@@ -340,12 +353,19 @@ impl<'a> TestRequest<'a> {
             feature.scheme = http::uri::Scheme::HTTPS;
         }
         let n = server.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        // Request, response, sink, lifetime, id, limit, trailers.
+        let connection_id = defaults
+            .get::<ConnectionInfo>()
+            .map_or(server.connection_id.as_str(), |c| c.id.as_str());
+        let request_id = RequestId(request_id(connection_id, n));
+        // Request, id, limit, trailers both ways; the pipe adds the response,
+        // the lifetime and the sink.
         let mut features = Features::with_capacity(8, Some(defaults));
         features.insert(feature);
-        features.insert(RequestId(request_id(&server.connection_id, n)));
+        features.insert(request_id);
         features.insert(limit);
         features.insert(trailers);
+        // The pipe carries trailers to `TestResponse::trailers`.
+        features.insert(ResponseTrailers::default());
         Ok((app, features, self.lifetime))
     }
 
@@ -411,7 +431,9 @@ impl TestResponse {
                 Ok(data) => return Ok(Some(data)),
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        self.trailers.get_or_insert_with(HeaderMap::new).extend(trailers);
+                        self.trailers
+                            .get_or_insert_with(HeaderMap::new)
+                            .extend(trailers);
                     }
                 }
             }

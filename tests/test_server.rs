@@ -1,0 +1,546 @@
+//! TestServer in direct mode: request parts, bodies, trailers, connection
+//! info, limits, aborts, stop, and use through `dyn Server`.
+
+#![cfg(feature = "test-util")]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{Method, StatusCode, Version};
+use serverbridge::application::from_fn;
+use serverbridge::feature::{
+    Address, ConnectionInfo, MaxRequestBodySize, RequestTrailers, ResponseTrailers,
+    ServerAddresses, TlsInfo,
+};
+use serverbridge::testing::TestServer;
+use serverbridge::{Error, HttpContext, Result, Server};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Describes the request parts, one per line.
+async fn describe(ctx: &mut HttpContext) -> Result<()> {
+    let request = ctx.request();
+    let multi: Vec<_> = request
+        .headers
+        .get_all("x-multi")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let text = format!(
+        "method={}\nscheme={}\npath_base={}\npath={}\nquery={}\nraw_target={}\nversion={:?}\nhost={:?}\nx-multi={:?}",
+        request.method,
+        request.scheme,
+        request.path_base,
+        request.path,
+        request.query,
+        request.raw_target,
+        request.version,
+        request.host(),
+        multi,
+    );
+    ctx.write(text).await
+}
+
+#[tokio::test]
+async fn request_parts_arrive_intact() {
+    let server = TestServer::new(describe);
+    let purge = Method::from_bytes(b"PURGE").unwrap();
+    let response = server
+        .request(purge, "/a%20b/%2F?x=1&y=%20")
+        .header("x-multi", "one")
+        .header("x-multi", "two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.text().await.unwrap(),
+        [
+            "method=PURGE",
+            "scheme=http",
+            "path_base=",
+            "path=/a%20b/%2F",
+            "query=x=1&y=%20",
+            "raw_target=/a%20b/%2F?x=1&y=%20",
+            "version=HTTP/1.1",
+            "host=Some(\"localhost\")",
+            "x-multi=[\"one\", \"two\"]",
+        ]
+        .join("\n")
+    );
+}
+
+#[tokio::test]
+async fn request_without_query_and_with_dot_segments() {
+    let server = TestServer::new(describe);
+    let response = server
+        .get("/x/../y/./z")
+        .header("host", "example.test:8080")
+        .version(Version::HTTP_10)
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines[3], "path=/x/../y/./z", "never normalised");
+    assert_eq!(lines[4], "query=");
+    assert_eq!(lines[5], "raw_target=/x/../y/./z");
+    assert_eq!(lines[6], "version=HTTP/1.0");
+    assert_eq!(lines[7], "host=Some(\"example.test:8080\")");
+}
+
+#[tokio::test]
+async fn an_invalid_target_is_a_parse_error() {
+    let server = TestServer::new(describe);
+    let err = server.get("/a b").send().await.unwrap_err();
+    assert!(err.is_parse());
+    assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
+}
+
+#[tokio::test]
+async fn a_streamed_request_body_arrives_chunk_by_chunk() {
+    async fn chunks(ctx: &mut HttpContext) -> Result<()> {
+        let mut seen = Vec::new();
+        while let Some(chunk) = ctx.request_body().chunk().await? {
+            seen.push(String::from_utf8(chunk.to_vec()).unwrap());
+        }
+        ctx.write(seen.join("|")).await
+    }
+    let server = TestServer::new(chunks);
+    let stream = futures::stream::iter(
+        ["ab", "cde", "f"].map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c.as_bytes()))),
+    );
+    let response = server.post("/").body_stream(stream).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "ab|cde|f");
+}
+
+#[tokio::test]
+async fn a_failing_request_stream_fails_the_read() {
+    async fn reads(ctx: &mut HttpContext) -> Result<()> {
+        match ctx.read_body(1024).await {
+            Ok(body) => ctx.write(body).await,
+            Err(err) => {
+                ctx.response_mut().status = StatusCode::BAD_REQUEST;
+                ctx.write(format!("closed={}", err.is_closed())).await
+            }
+        }
+    }
+    let server = TestServer::new(reads);
+    let stream = futures::stream::iter([
+        Ok(Bytes::from_static(b"ab")),
+        Err(Error::closed("client hung up")),
+    ]);
+    let response = server.post("/").body_stream(stream).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.text().await.unwrap(), "closed=true");
+}
+
+#[tokio::test]
+async fn request_trailers_are_visible_after_the_body_was_read() {
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        let trailers = ctx.features().get::<RequestTrailers>().unwrap().clone();
+        let before = trailers.is_available();
+        let body = ctx.read_body(1024).await?;
+        let after = trailers.get().unwrap_or_default();
+        let checksum = after
+            .get("x-checksum")
+            .map(|v| v.to_str().unwrap().to_owned());
+        ctx.write(format!(
+            "body={} before={before} checksum={checksum:?} count={}",
+            String::from_utf8_lossy(&body),
+            after.len()
+        ))
+        .await
+    }
+    let server = TestServer::new(app);
+    let response = server
+        .post("/")
+        .body("payload")
+        .trailer("x-checksum", "abc123")
+        .trailer("x-other", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"body=payload before=false checksum=Some("abc123") count=2"#
+    );
+}
+
+#[tokio::test]
+async fn connection_and_tls_info_from_the_server_and_per_request() {
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        let conn = ctx.connection().cloned();
+        let tls = ctx.features().get::<TlsInfo>().cloned();
+        let text = format!(
+            "scheme={} id={:?} local={:?} peer={:?} tls={:?}",
+            ctx.request().scheme,
+            conn.as_ref().map(|c| c.id.clone()),
+            conn.as_ref()
+                .and_then(|c| c.local.as_ref().map(ToString::to_string)),
+            conn.as_ref()
+                .and_then(|c| c.peer.as_ref().map(ToString::to_string)),
+            tls.and_then(|t| t.protocol),
+        );
+        ctx.write(text).await
+    }
+
+    async fn text(request: serverbridge::testing::TestRequest<'_>) -> String {
+        request.send().await.unwrap().text().await.unwrap()
+    }
+
+    // Defaults.
+    let server = TestServer::new(app);
+    let default = text(server.get("/")).await;
+    assert!(default.starts_with("scheme=http id=Some(\"T"), "{default}");
+    assert!(
+        default.ends_with("local=Some(\"127.0.0.1:80\") peer=Some(\"127.0.0.1:50000\") tls=None"),
+        "{default}"
+    );
+
+    // Set on the server.
+    let server = TestServer::new(app)
+        .with_connection(ConnectionInfo::tcp(
+            "conn-1",
+            addr("10.0.0.1:443"),
+            addr("192.0.2.7:61000"),
+        ))
+        .with_tls(TlsInfo {
+            protocol: Some("TLSv1.3".to_owned()),
+            ..Default::default()
+        });
+    assert_eq!(
+        text(server.get("/")).await,
+        r#"scheme=https id=Some("conn-1") local=Some("10.0.0.1:443") peer=Some("192.0.2.7:61000") tls=Some("TLSv1.3")"#
+    );
+
+    // Per request: another peer, TLS kept from the server.
+    let response = text(server.get("/").connection(ConnectionInfo::tcp(
+        "conn-2",
+        addr("10.0.0.1:443"),
+        addr("198.51.100.1:1234"),
+    )))
+    .await;
+    assert_eq!(
+        response,
+        r#"scheme=https id=Some("conn-2") local=Some("10.0.0.1:443") peer=Some("198.51.100.1:1234") tls=Some("TLSv1.3")"#
+    );
+
+    // Per request TLS on a plain server.
+    let server = TestServer::new(app);
+    let response = text(server.get("/").tls(TlsInfo {
+        protocol: Some("TLSv1.2".to_owned()),
+        ..Default::default()
+    }))
+    .await;
+    assert!(response.starts_with("scheme=https "), "{response}");
+    assert!(response.ends_with(r#"tls=Some("TLSv1.2")"#), "{response}");
+    // ... and the next request is plain again.
+    let response = text(server.get("/")).await;
+    assert!(response.starts_with("scheme=http "), "{response}");
+    assert!(response.ends_with("tls=None"), "{response}");
+}
+
+#[tokio::test]
+async fn unix_socket_connection_info() {
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        let conn = ctx.connection().unwrap();
+        let text = format!("{:?} local={}", conn.peer, conn.is_local());
+        ctx.write(text).await
+    }
+    let server = TestServer::new(app).with_connection(ConnectionInfo {
+        id: "u1".to_owned(),
+        local: Some(Address::Unix(Some("/run/app.sock".into()))),
+        peer: Some(Address::Unix(None)),
+    });
+    let response = server.get("/").send().await.unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Some(Unix(None)) local=true"
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_present_and_distinct() {
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        let id = ctx.request_id().unwrap().to_string();
+        let conn = ctx.connection().unwrap().id.clone();
+        ctx.write(format!("{conn} {id}")).await
+    }
+    let server = TestServer::new(app);
+    let first = server.get("/").send().await.unwrap().text().await.unwrap();
+    let second = server.get("/").send().await.unwrap().text().await.unwrap();
+    let (conn1, id1) = first.split_once(' ').unwrap();
+    let (conn2, id2) = second.split_once(' ').unwrap();
+    assert_eq!(conn1, conn2);
+    assert_ne!(id1, id2);
+    assert_eq!(id1, format!("{conn1}:00000001"));
+    assert_eq!(id2, format!("{conn1}:00000002"));
+
+    // Another server has another connection id.
+    let other = TestServer::new(app);
+    let third = other.get("/").send().await.unwrap().text().await.unwrap();
+    assert_ne!(third.split_once(' ').unwrap().0, conn1);
+
+    // A connection id set by the test is the request id's prefix.
+    let info = ConnectionInfo {
+        id: "C42".into(),
+        ..Default::default()
+    };
+    let custom = TestServer::new(app).with_connection(info);
+    let fourth = custom.get("/").send().await.unwrap().text().await.unwrap();
+    assert_eq!(fourth, "C42 C42:00000001");
+}
+
+/// Lowers the body limit to `limit` before reading, then echoes the body.
+fn limited_echo(limit: u64) -> impl serverbridge::Application {
+    from_fn(move |ctx| {
+        Box::pin(async move {
+            ctx.features()
+                .get::<MaxRequestBodySize>()
+                .unwrap()
+                .set(Some(limit))?;
+            let body = ctx.read_body(1 << 20).await?;
+            ctx.write(body).await
+        })
+    })
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_set_by_the_app_is_a_413() {
+    let server = TestServer::new(limited_echo(10));
+    let response = server
+        .post("/")
+        .body("01234567890123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.headers().len(), 1);
+    assert_eq!(response.headers()["content-length"], "0");
+    assert_eq!(response.text().await.unwrap(), "");
+
+    // A streamed body (no declared length) is counted as it arrives.
+    let stream = futures::stream::iter(
+        ["0123456", "789012", "3456789"]
+            .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c.as_bytes()))),
+    );
+    let response = server.post("/").body_stream(stream).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.headers()["content-length"], "0");
+
+    // Within the limit.
+    let response = server.post("/").body("0123456789").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "0123456789");
+}
+
+#[tokio::test]
+async fn the_server_default_limit_applies() {
+    async fn echo(ctx: &mut HttpContext) -> Result<()> {
+        let limit = ctx.features().get::<MaxRequestBodySize>().unwrap().get();
+        let body = ctx.read_body(1 << 20).await?;
+        ctx.write(format!("{limit:?} {}", body.len())).await
+    }
+    let server = TestServer::new(echo);
+    let response = server.post("/").body("abc").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "Some(30000000) 3");
+
+    let server = TestServer::new(echo).with_max_request_body_size(Some(4));
+    let response = server.post("/").body("abcde").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let server = TestServer::new(echo).with_max_request_body_size(None);
+    let response = server.post("/").body("abcde").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "None 5");
+}
+
+#[tokio::test]
+async fn changing_the_limit_after_reading_fails() {
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        let limit = ctx.features().get::<MaxRequestBodySize>().unwrap().clone();
+        let before = limit.is_read_only();
+        let _ = ctx.read_body(1024).await?;
+        let err = limit.set(Some(5)).unwrap_err();
+        ctx.write(format!(
+            "before={before} after={} rule={:?} limit={:?}",
+            limit.is_read_only(),
+            err.rule(),
+            limit.get()
+        ))
+        .await
+    }
+    let server = TestServer::new(app);
+    let response = server.post("/").body("data").send().await.unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"before=false after=true rule=Some("request.body-limit-after-read") limit=Some(30000000)"#
+    );
+}
+
+#[tokio::test]
+async fn a_client_abort_reaches_the_app() {
+    let seen: Arc<Mutex<Option<bool>>> = Arc::default();
+    let store = seen.clone();
+    let app = from_fn(move |ctx| {
+        let store = store.clone();
+        Box::pin(async move {
+            ctx.lifetime().unwrap().cancelled().await;
+            *store.lock().unwrap() = Some(ctx.is_aborted());
+            ctx.write("saw the abort").await
+        })
+    });
+    let server = TestServer::new(app);
+    let request = server.get("/");
+    let lifetime = request.lifetime();
+    let abort = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!lifetime.is_cancelled());
+        lifetime.abort();
+    };
+    let (response, ()) = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::join!(request.send(), abort)
+    })
+    .await
+    .expect("the app finished after the abort");
+    assert_eq!(*seen.lock().unwrap(), Some(true));
+    let response = response.unwrap();
+    assert_eq!(response.text().await.unwrap(), "saw the abort");
+}
+
+#[tokio::test]
+async fn dropping_the_test_response_early_fires_the_request_lifetime() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let app = from_fn(move |ctx| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            ctx.write("partial").await?;
+            ctx.flush().await?;
+            ctx.lifetime().unwrap().cancelled().await;
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            Ok(())
+        })
+    });
+    let server = TestServer::new(app);
+    let mut response = server.get("/").send().await.unwrap();
+    assert_eq!(response.chunk().await.unwrap().unwrap(), "partial");
+    drop(response);
+    tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_stopped_server_refuses_requests() {
+    async fn ok(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("ok").await
+    }
+    let mut server = TestServer::new(ok);
+    assert_eq!(
+        server.get("/").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    server.stop(tokio::time::Instant::now()).await.unwrap();
+    let err = server.get("/").send().await.unwrap_err();
+    assert!(err.is_closed(), "{err:?}");
+
+    // Started again with a new app.
+    async fn again(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("again").await
+    }
+    server.start(Arc::new(again)).await.unwrap();
+    let response = server.get("/").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "again");
+}
+
+#[tokio::test]
+async fn an_unstarted_server_refuses_requests() {
+    let server = TestServer::unstarted();
+    let err = server.get("/").send().await.unwrap_err();
+    assert!(err.is_closed());
+}
+
+#[tokio::test]
+async fn response_trailers_reach_the_client_after_the_body() {
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("body").await?;
+        ctx.flush().await?;
+        let trailers = ctx
+            .features_mut()
+            .get_mut::<ResponseTrailers>()
+            .ok_or_else(|| Error::unsupported("no ResponseTrailers"))?;
+        trailers
+            .headers
+            .insert("grpc-status", HeaderValue::from_static("0"));
+        trailers
+            .headers
+            .insert("x-digest", HeaderValue::from_static("abc"));
+        Ok(())
+    }
+    let server = TestServer::new(app);
+    let mut response = server.get("/").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.trailers(), None, "not before the body was read");
+    assert_eq!(response.read_to_end().await.unwrap(), "body");
+    let trailers = response.trailers().expect("trailers after the body");
+    assert_eq!(trailers.len(), 2);
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["x-digest"], "abc");
+}
+
+#[tokio::test]
+async fn box_dyn_server_is_chosen_at_run_time() {
+    async fn hello(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("hi").await
+    }
+    fn pick(name: &str) -> Box<dyn Server> {
+        match name {
+            "test" => Box::new(TestServer::unstarted()),
+            other => panic!("unknown server {other}"),
+        }
+    }
+    let mut server = pick("test");
+    server.start(Arc::new(hello)).await.unwrap();
+    let addresses = server.features().get::<ServerAddresses>().unwrap();
+    assert_eq!(
+        addresses.urls(),
+        Vec::<String>::new(),
+        "TestServer lists nothing"
+    );
+    server.stop(tokio::time::Instant::now()).await.unwrap();
+
+    // The same calls through `&mut dyn Server` on a TestServer we can then
+    // send requests to.
+    async fn start_any(server: &mut dyn Server) -> Result<()> {
+        server.start(Arc::new(hello)).await
+    }
+    let mut test = TestServer::unstarted();
+    start_any(&mut test).await.unwrap();
+    let response = test.get("/").send().await.unwrap();
+    assert_eq!(response.headers()["content-length"], "2");
+    assert_eq!(response.text().await.unwrap(), "hi");
+    let stop: &mut dyn Server = &mut test;
+    stop.stop(tokio::time::Instant::now()).await.unwrap();
+    assert!(test.get("/").send().await.unwrap_err().is_closed());
+}
+
+#[tokio::test]
+async fn server_features_show_through_to_requests() {
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        let has = ctx.features().get::<ServerAddresses>().is_some();
+        ctx.write(format!("{has}")).await
+    }
+    let server = TestServer::new(app);
+    let response = server.get("/").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "true");
+}

@@ -1,0 +1,327 @@
+//! tower both ways: an axum `Router` as an Application, and an Application as
+//! a `tower::Service`.
+
+#![cfg(feature = "test-util")]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use serverbridge::application::from_fn;
+use serverbridge::testing::TestServer;
+use serverbridge::tower::{AppService, PathBase, ServiceApp};
+use serverbridge::{Builder, HttpContext, Result};
+use tokio::sync::oneshot;
+use tower::ServiceExt;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+fn router() -> Router {
+    Router::new()
+        .route(
+            "/users/{id}",
+            get(
+                |Path(id): Path<u32>, Query(query): Query<BTreeMap<String, String>>| async move {
+                    format!("user {id} query {query:?}")
+                },
+            ),
+        )
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/uri", get(|uri: Uri| async move { uri.to_string() }))
+        .route(
+            "/base",
+            get(|Extension(base): Extension<PathBase>| async move { base.0 }),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-powered-by"),
+            HeaderValue::from_static("axum"),
+        ))
+}
+
+#[tokio::test]
+async fn axum_router_with_extractors_runs_on_the_test_server() {
+    let server = TestServer::new(ServiceApp::new(router()));
+
+    let response = server.get("/users/42?b=2&a=1").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-powered-by"], "axum");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let body = r#"user 42 query {"a": "1", "b": "2"}"#;
+    assert_eq!(
+        response.headers()["content-length"],
+        body.len().to_string().as_str()
+    );
+    assert_eq!(response.text().await.unwrap(), body);
+}
+
+#[tokio::test]
+async fn axum_post_echoes_the_body() {
+    let server = TestServer::new(ServiceApp::new(router()));
+    let response = server
+        .post("/echo")
+        .header("content-type", "application/octet-stream")
+        .body("ping pong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-powered-by"], "axum");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(response.headers()["content-length"], "9");
+    assert_eq!(response.text().await.unwrap(), "ping pong");
+}
+
+#[tokio::test]
+async fn axum_post_echoes_a_streamed_body() {
+    let server = TestServer::new(ServiceApp::new(router()));
+    let chunks = ["one ", "two ", "three"].map(|c| Ok::<_, std::io::Error>(Bytes::from(c)));
+    let response = server
+        .post("/echo")
+        .body_stream(futures::stream::iter(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "one two three");
+}
+
+#[tokio::test]
+async fn axum_answers_404_for_an_unknown_route_and_405_for_a_wrong_method() {
+    let server = TestServer::new(ServiceApp::new(router()));
+    let response = server.get("/nowhere").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()["x-powered-by"], "axum");
+    assert_eq!(response.headers()["content-length"], "0");
+    assert_eq!(response.text().await.unwrap(), "");
+
+    let response = server.get("/echo").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+}
+
+#[tokio::test]
+async fn axum_rejects_a_bad_path_parameter_with_400() {
+    let server = TestServer::new(ServiceApp::new(router()));
+    let response = server.get("/users/abc").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["x-powered-by"], "axum");
+}
+
+#[tokio::test]
+async fn axum_router_under_map_sees_the_path_without_the_prefix() {
+    async fn fallback(ctx: &mut HttpContext) -> Result<()> {
+        let text = format!("fallback {}", ctx.request().path);
+        ctx.write(text).await
+    }
+    let app = Builder::new()
+        .map("/api", |api| api.run(ServiceApp::new(router())))
+        .run(fallback);
+    let server = TestServer::new(app);
+
+    let response = server.get("/api/uri?x=1").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "/uri?x=1");
+
+    let response = server.get("/api/users/7?q=z").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), r#"user 7 query {"q": "z"}"#);
+
+    let response = server.get("/api/base").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "/api");
+
+    // Outside the prefix the router is not involved.
+    let response = server.get("/users/7").send().await.unwrap();
+    assert!(!response.headers().contains_key("x-powered-by"));
+    assert_eq!(response.text().await.unwrap(), "fallback /users/7");
+
+    // An unknown route under the prefix is axum's 404.
+    let response = server.get("/api/nowhere").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()["x-powered-by"], "axum");
+}
+
+#[tokio::test]
+async fn headers_set_before_the_service_are_merged_with_its_own() {
+    async fn server_header(ctx: &mut HttpContext, next: serverbridge::Next<'_>) -> Result<()> {
+        let headers = &mut ctx.response_mut().headers;
+        headers.insert("server", HeaderValue::from_static("serverbridge"));
+        headers.insert("x-powered-by", HeaderValue::from_static("outer"));
+        next.run(ctx).await
+    }
+    let app = Builder::new()
+        .use_fn(server_header)
+        .run(ServiceApp::new(router()));
+    let server = TestServer::new(app);
+    let response = server.get("/uri").send().await.unwrap();
+    assert_eq!(response.headers()["server"], "serverbridge");
+    let powered: Vec<_> = response.headers().get_all("x-powered-by").iter().collect();
+    assert_eq!(
+        powered,
+        ["axum"],
+        "the service's value replaces the outer one"
+    );
+}
+
+#[tokio::test]
+async fn an_application_served_through_oneshot() {
+    async fn hello(ctx: &mut HttpContext) -> Result<()> {
+        let text = format!(
+            "{} {} {}",
+            ctx.request().method,
+            ctx.request().path,
+            ctx.request().query
+        );
+        ctx.response_mut()
+            .headers
+            .insert("content-type", HeaderValue::from_static("text/plain"));
+        ctx.write(text).await
+    }
+    let request = Request::put("/items/1?full=yes")
+        .body(String::new())
+        .unwrap();
+    let response = AppService::new(hello).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(response.headers()["content-length"], "21");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "PUT /items/1 full=yes");
+}
+
+#[tokio::test]
+async fn an_application_reads_the_request_body_through_oneshot() {
+    async fn echo(ctx: &mut HttpContext) -> Result<()> {
+        let body = ctx.read_body(1024).await?;
+        ctx.response_mut().status = StatusCode::CREATED;
+        ctx.write(body).await
+    }
+    let request = Request::post("/")
+        .body(Full::new(Bytes::from_static(b"request body")))
+        .unwrap();
+    let response = AppService::new(echo).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["content-length"], "12");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "request body");
+}
+
+#[tokio::test]
+async fn an_application_error_through_oneshot_is_a_500() {
+    async fn fails(ctx: &mut HttpContext) -> Result<()> {
+        ctx.response_mut()
+            .headers
+            .insert("x-lost", HeaderValue::from_static("1"));
+        Err(serverbridge::Error::app_msg("boom"))
+    }
+    let request = Request::get("/").body(String::new()).unwrap();
+    let response = AppService::new(fails).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.headers().len(), 1);
+    assert_eq!(response.headers()["content-length"], "0");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn a_streaming_application_through_app_service_yields_chunks_in_order() {
+    async fn stream(ctx: &mut HttpContext) -> Result<()> {
+        for chunk in ["alpha", "beta", "gamma"] {
+            ctx.write(chunk).await?;
+            ctx.flush().await?;
+        }
+        Ok(())
+    }
+    let request = Request::get("/").body(String::new()).unwrap();
+    let response = AppService::new(stream).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.headers().contains_key("content-length"));
+    let mut body = response.into_body();
+    let mut chunks = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.unwrap();
+        chunks.push(frame.into_data().unwrap());
+    }
+    assert_eq!(chunks, ["alpha", "beta", "gamma"]);
+}
+
+#[tokio::test]
+async fn dropping_the_response_body_early_fires_the_request_lifetime() {
+    let (tx, rx) = oneshot::channel::<(bool, bool)>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let app = from_fn(move |ctx| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            ctx.write("first").await?;
+            ctx.flush().await?;
+            ctx.lifetime().unwrap().cancelled().await;
+            // A write after the client left fails as closed.
+            let write_failed_closed = match ctx.write("second").await {
+                Ok(()) => ctx.flush().await.is_err_and(|e| e.is_closed()),
+                Err(e) => e.is_closed(),
+            };
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send((ctx.is_aborted(), write_failed_closed));
+            }
+            Ok(())
+        })
+    });
+    let request = Request::get("/").body(String::new()).unwrap();
+    let response = AppService::new(app).oneshot(request).await.unwrap();
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, "first");
+    drop(body);
+
+    let (aborted, write_failed_closed) = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .expect("the app saw the cancellation in time")
+        .expect("the app reported");
+    assert!(aborted, "ctx.is_aborted() after the client went away");
+    assert!(
+        write_failed_closed,
+        "writes after the client left fail as closed"
+    );
+}
+
+#[tokio::test]
+async fn dispose_runs_after_the_client_went_away() {
+    struct App(Arc<Mutex<Option<oneshot::Sender<String>>>>);
+    impl serverbridge::Application for App {
+        fn process_request<'a>(
+            &'a self,
+            ctx: &'a mut HttpContext,
+        ) -> futures::future::BoxFuture<'a, Result<()>> {
+            Box::pin(async move {
+                ctx.write("x").await?;
+                ctx.flush().await?;
+                ctx.lifetime().unwrap().cancelled().await;
+                Err(serverbridge::Error::aborted("client left"))
+            })
+        }
+        fn dispose_context(&self, _: &mut HttpContext, error: Option<&serverbridge::Error>) {
+            if let Some(tx) = self.0.lock().unwrap().take() {
+                let _ = tx.send(error.map_or("none".to_owned(), |e| e.to_string()));
+            }
+        }
+    }
+    let (tx, rx) = oneshot::channel();
+    let service = AppService::new(App(Arc::new(Mutex::new(Some(tx)))));
+    let request = Request::get("/").body(String::new()).unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    drop(response);
+    let disposed = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(disposed, "request aborted: client left");
+}
