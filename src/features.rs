@@ -1,34 +1,7 @@
 //! A collection of features keyed by type: one per request, the analogue of
 //! ASP.NET Core's `IFeatureCollection`.
 //!
-//! A *feature* is any `'static` value a server or middleware offers for the
-//! current request. Plain data features (a struct such as
-//! [`RequestFeature`](crate::feature::RequestFeature)) are stored by their own
-//! type; behaviour features are stored as trait objects and looked up by the
-//! trait object type (`dyn ResponseBody`), so a middleware can replace the
-//! server's implementation with its own wrapper.
-//!
-//! # Layering
-//!
-//! A collection may sit on a read-only *defaults* layer (an `Arc<Features>`):
-//! lookups that miss locally fall through to it. Servers put connection-level
-//! features (connection info, TLS info) in one defaults layer per connection,
-//! which itself may sit on the server-level layer, so each request sees them
-//! without copying. A local insert shadows a default; removing the local entry
-//! shows the default again. Defaults are never mutated through the layer
-//! above: [`Features::get_mut`] answers only for local entries.
-//!
-//! # Revision
-//!
-//! Every insert or removal bumps [`Features::revision`]. Readers that cache
-//! lookups (as [`HttpContext`](crate::HttpContext) does) compare revisions to
-//! know when their cache is stale.
-//!
-//! # Limitations
-//!
-//! Entries live in a small vector searched linearly: a request carries a dozen
-//! features, where a vector beats a hash map. A collection with thousands of
-//! entries would be slow.
+//! See [`Features`].
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -43,7 +16,36 @@ struct Entry {
     value: AnyBox,
 }
 
-/// A typed collection of features; see the [module docs](self).
+/// A typed collection of features.
+///
+/// A *feature* is any `'static` value a server or middleware offers for the
+/// current request. Plain data features (a struct such as
+/// [`RequestFeature`](crate::feature::RequestFeature)) are stored by their own
+/// type; behaviour features are stored as trait objects and looked up by the
+/// trait object type (`dyn ResponseBody`), so a middleware can replace the
+/// server's implementation with its own wrapper.
+///
+/// # Layering
+///
+/// A collection may sit on a read-only *defaults* layer (an `Arc<Features>`):
+/// lookups that miss locally fall through to it. Servers put connection-level
+/// features (connection info, TLS info) in one defaults layer per connection,
+/// which itself may sit on the server-level layer, so each request sees them
+/// without copying. A local insert shadows a default; removing the local entry
+/// shows the default again. Defaults are never mutated through the layer
+/// above: [`Features::get_mut`] answers only for local entries.
+///
+/// # Revision
+///
+/// Every insert or removal bumps [`Features::revision`]. Readers that cache
+/// lookups (as [`HttpContext`](crate::HttpContext) does) compare revisions to
+/// know when their cache is stale.
+///
+/// # Limitations
+///
+/// Entries live in a small vector searched linearly: a request carries a dozen
+/// features, where a vector beats a hash map. A collection with thousands of
+/// entries would be slow.
 ///
 /// # Example
 ///

@@ -16,7 +16,7 @@
 //! - [`owin::Environment`]: the OWIN dictionary as a live view over the same
 //!   features, with `AppFunc` bridges both ways.
 //! - [`Builder`]: a middleware pipeline (`use_fn`, `layer`, `map`, `run`).
-//! - [`tower`](crate::tower): any `tower::Service` (an axum `Router`) is an
+//! - [`tower`]: any `tower::Service` (an axum `Router`) is an
 //!   Application, and any Application is a `tower::Service`.
 //! - [`lint::Lint`]: middleware that checks both sides against SPEC.md.
 //! - [`testing::TestServer`] (feature `test-util`): an in-memory server.
@@ -56,7 +56,9 @@ pub mod lifecycle;
 pub mod lint;
 pub mod owin;
 mod pipe;
-mod server;
+#[cfg(feature = "server")]
+pub mod server;
+mod server_trait;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod tower;
@@ -67,7 +69,7 @@ pub use context::{HttpContext, DEFAULT_RESPONSE_BUFFER};
 pub use error::{BoxError, Error, Result};
 pub use features::Features;
 pub use pipe::{PipeBody, PipeResponse, ReasonPhrase};
-pub use server::Server;
+pub use server_trait::Server;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

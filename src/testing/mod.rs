@@ -1,7 +1,7 @@
 //! An in-memory server for testing applications and middleware (feature
 //! `test-util`).
 //!
-//! [`TestServer`] implements [`Server`] and sends requests straight into the
+//! [`TestServer`] implements [`Server`](crate::Server) and sends requests straight into the
 //! application (*direct* mode): no bytes, no sockets, the same features and
 //! lifecycle as a real server ([`lifecycle::run_request`]), with connection and
 //! TLS info settable and client-side aborts on demand.

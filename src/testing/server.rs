@@ -23,7 +23,7 @@ use crate::feature::{
 };
 use crate::features::Features;
 use crate::pipe::{PipeBody, ReasonPhrase};
-use crate::server::Server;
+use crate::server_trait::Server;
 
 /// Kestrel's default request body limit, which TestServer applies too.
 const DEFAULT_MAX_REQUEST_BODY: u64 = 30_000_000;
