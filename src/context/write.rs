@@ -373,13 +373,19 @@ impl HttpContext {
                 "this request cannot be upgraded",
             ));
         }
-        let on_upgrade = upgrade.on_upgrade()?;
         if self.response().has_started() {
             return Err(Error::contract(
                 "upgrade.after-start",
                 "upgrade after the response started",
             ));
         }
+        // Claim the connection only after the checks: a refused upgrade
+        // leaves it to the server.
+        let on_upgrade = self
+            .features
+            .get_dyn_mut::<dyn Upgrade>()
+            .ok_or_else(|| Error::unsupported("this server offers no Upgrade feature"))?
+            .on_upgrade()?;
         self.response_mut().status = StatusCode::SWITCHING_PROTOCOLS;
         self.start().await?;
         self.out.completed = true;
