@@ -213,6 +213,13 @@ impl HttpContext {
         if self.out.completed {
             return Ok(());
         }
+        if self.try_response().is_none() {
+            // A broken server: fail (the lifecycle aborts), do not panic.
+            return Err(Error::contract(
+                "server.required-features",
+                "the server did not provide a ResponseFeature",
+            ));
+        }
         if !self.response().has_started() {
             let written = self.out.written;
             let set_length = {
