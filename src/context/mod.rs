@@ -347,6 +347,12 @@ impl HttpContext {
         self.out.completed
     }
 
+    /// Marks the response as finished by a lifecycle that ran on another
+    /// context over the same features: later writes are refused.
+    pub(crate) fn mark_completed(&mut self) {
+        self.out.completed = true;
+    }
+
     /// Sets the response buffer size in bytes (default
     /// [`DEFAULT_RESPONSE_BUFFER`]); `0` sends the head on the first write.
     pub fn set_response_buffer_limit(&mut self, bytes: usize) {

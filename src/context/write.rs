@@ -224,6 +224,13 @@ impl HttpContext {
         if self.out.completed {
             return Ok(());
         }
+        if self.try_response().is_none() {
+            // A broken server: fail (the lifecycle aborts), do not panic.
+            return Err(Error::contract(
+                "server.required-features",
+                "the server did not provide a ResponseFeature",
+            ));
+        }
         if !self.response().has_started() {
             let written = self.out.written;
             // Trailers need a framing that can carry them (chunked on
@@ -405,13 +412,19 @@ impl HttpContext {
                 "this request cannot be upgraded",
             ));
         }
-        let on_upgrade = upgrade.on_upgrade()?;
         if self.response().has_started() {
             return Err(Error::contract(
                 "upgrade.after-start",
                 "upgrade after the response started",
             ));
         }
+        // Claim the connection only after the checks: a refused upgrade
+        // leaves it to the server.
+        let on_upgrade = self
+            .features
+            .get_dyn_mut::<dyn Upgrade>()
+            .ok_or_else(|| Error::unsupported("this server offers no Upgrade feature"))?
+            .on_upgrade()?;
         self.response_mut().status = StatusCode::SWITCHING_PROTOCOLS;
         self.start().await?;
         self.out.completed = true;

@@ -194,6 +194,9 @@ where
     }
     let features = std::mem::take(env.context_mut()).into_features();
     let outcome = run_request(app, features).await;
-    *env.context_mut() = HttpContext::new(outcome.features);
+    let mut ctx = HttpContext::new(outcome.features);
+    // The response is finished (sent or aborted): refuse writes after it.
+    ctx.mark_completed();
+    *env.context_mut() = ctx;
     outcome.error.map_or(Ok(()), Err)
 }
