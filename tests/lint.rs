@@ -360,10 +360,9 @@ async fn rule_response_body_not_allowed() {
 
 #[tokio::test]
 async fn rule_response_content_length_mismatch_short() {
-    // Declares 5, writes 3 and returns: Lint predicts the mismatch; the
-    // lifecycle finds it on completion and aborts (SPEC §4.3: the head goes
-    // out, then the declared length is checked), so the client sees an
-    // incomplete response, never a complete-looking truncated one.
+    // Declares 5, writes 3 and returns: Lint predicts the mismatch; the whole
+    // body was buffered, so the lifecycle finds it before the head goes out
+    // and answers a bare 500 (SPEC §5), never a truncated response.
     async fn short(ctx: &mut HttpContext) -> Result<()> {
         ctx.response_mut()
             .headers
@@ -373,16 +372,10 @@ async fn rule_response_content_length_mismatch_short() {
     let (report, outcome, recording) = lint_get(short).await;
     assert_only(&report, "response.content-length-mismatch");
     assert_rule_error(&outcome, "response.content-length-mismatch");
-    assert!(!outcome.completed);
-    assert_eq!(
-        recording.events().last(),
-        Some(&SinkEvent::Abort),
-        "{:?}",
-        recording.events()
-    );
-    assert!(!recording
-        .events()
-        .contains(&SinkEvent::Complete { trailers: false }));
+    assert_eq!(recording.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+    assert_eq!(recording.headers().unwrap()["content-length"], "0");
+    assert!(recording.body().is_empty());
+    assert!(!recording.events().contains(&SinkEvent::Abort));
 }
 
 #[tokio::test]
