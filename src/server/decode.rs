@@ -127,20 +127,6 @@ impl Decoder {
         }
     }
 
-    /// Whether the body is complete.
-    pub(crate) fn is_done(&self) -> bool {
-        self.state == State::Done
-    }
-
-    /// Bytes still expected for a `Content-Length` body.
-    pub(crate) fn remaining_length(&self) -> Option<u64> {
-        match self.state {
-            State::Length(n) => Some(n),
-            State::Done => Some(0),
-            _ => None,
-        }
-    }
-
     /// Decodes from the front of `buf`, consuming what it uses.
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded> {
         loop {

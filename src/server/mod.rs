@@ -1,14 +1,412 @@
-//! The built-in HTTP/1.1 server (feature `server`): the Kestrel analogue.
+//! The built-in HTTP/1.1 server (feature `server`, on by default): the
+//! Kestrel analogue.
 //!
-//! Strict by default (RFC 9112), with Kestrel's limits and timeouts
-//! ([`Limits`]). This module is being built up in pieces: the head parser and
-//! the body decoders are here; the connection loop and the listener follow.
+//! Strict by default (RFC 9112: ambiguous framing is rejected, never
+//! guessed), with Kestrel's limits and timeouts ([`Limits`]). The protocol
+//! engine is generic over any `AsyncRead + AsyncWrite` transport; sockets
+//! exist only at the edge ([`HttpServer`]).
+//!
+//! Split by concern: `parse` (request head), `decode` (request bodies),
+//! `encode` (response head and chunks), `io` (buffered connection I/O,
+//! request body, upgrade), `sink` (the `ResponseBody` feature), `conn` (the
+//! connection state machine), `date` (the cached `Date`).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use serverbridge::server::HttpServer;
+//! use serverbridge::{HttpContext, Result, Server};
+//!
+//! async fn hello(ctx: &mut HttpContext) -> Result<()> {
+//!     ctx.write("Hello, World!").await
+//! }
+//!
+//! # async fn run() -> Result<()> {
+//! let mut server = HttpServer::new().bind("127.0.0.1:0".parse().unwrap());
+//! server.start(Arc::new(hello)).await?;
+//! println!("listening on {:?}", server.addresses().urls());
+//! server.stop(tokio::time::Instant::now() + std::time::Duration::from_secs(5)).await?;
+//! # Ok(()) }
+//! ```
 
-// The connection loop that calls the parser and decoders is in progress.
-#![allow(dead_code, reason = "the connection loop that uses these lands next")]
-
+mod conn;
+mod date;
 mod decode;
+mod encode;
+mod io;
 mod limits;
 mod parse;
+mod sink;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::uri::Scheme;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use limits::Limits;
+
+use crate::application::BoxApplication;
+use crate::error::{Error, Result};
+use crate::feature::{Address, ConnectionInfo, ServerAddress, ServerAddresses};
+use crate::features::Features;
+use crate::server_trait::Server;
+
+/// A place to listen.
+#[derive(Debug)]
+enum Endpoint {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+    TcpListener(std::net::TcpListener),
+    UnixListener(std::os::unix::net::UnixListener),
+}
+
+struct Running {
+    config: Arc<conn::ConnConfig>,
+    tracker: TaskTracker,
+}
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// Connection ids: a process-wide counter, base 32 like Kestrel's.
+fn connection_id() -> String {
+    const DIGITS: &[u8; 32] = b"0123456789ABCDEFGHIJKLMNOPQRSTUV";
+    let mut n = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+    let mut id = [b'0'; 13];
+    for slot in id.iter_mut().rev() {
+        *slot = DIGITS[(n & 31) as usize];
+        n >>= 5;
+    }
+    String::from_utf8_lossy(&id).into_owned()
+}
+
+/// The built-in HTTP/1.1 server; see the [module docs](self).
+pub struct HttpServer {
+    endpoints: Vec<Endpoint>,
+    limits: Limits,
+    features: Features,
+    addresses: ServerAddresses,
+    running: Option<Running>,
+}
+
+impl fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("endpoints", &self.endpoints)
+            .field("addresses", &self.addresses.urls())
+            .field("running", &self.running.is_some())
+            .finish()
+    }
+}
+
+impl Default for HttpServer {
+    fn default() -> Self {
+        HttpServer::new()
+    }
+}
+
+impl HttpServer {
+    /// A server with no endpoint yet and default [`Limits`].
+    pub fn new() -> Self {
+        let addresses = ServerAddresses::default();
+        let mut features = Features::new();
+        features.insert(addresses.clone());
+        HttpServer {
+            endpoints: Vec::new(),
+            limits: Limits::default(),
+            features,
+            addresses,
+            running: None,
+        }
+    }
+
+    /// Listens on a TCP address (port 0 picks a free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.endpoints.push(Endpoint::Tcp(addr));
+        self
+    }
+
+    /// Listens on a unix domain socket path (a stale socket file is replaced).
+    pub fn bind_unix(mut self, path: impl Into<PathBuf>) -> Self {
+        self.endpoints.push(Endpoint::Unix(path.into()));
+        self
+    }
+
+    /// Serves an already-open TCP listener (socket activation, tests).
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.endpoints.push(Endpoint::TcpListener(listener));
+        self
+    }
+
+    /// Serves an already-open unix listener.
+    pub fn unix_listener(mut self, listener: std::os::unix::net::UnixListener) -> Self {
+        self.endpoints.push(Endpoint::UnixListener(listener));
+        self
+    }
+
+    /// Adds endpoints from `;`-separated URLs: `http://127.0.0.1:5000`,
+    /// `http://[::1]:0`, `unix:/run/app.sock`.
+    pub fn urls(mut self, urls: &str) -> Result<Self> {
+        for url in urls.split(';').map(str::trim).filter(|u| !u.is_empty()) {
+            if let Some(path) = url.strip_prefix("unix:") {
+                self.endpoints.push(Endpoint::Unix(PathBuf::from(path)));
+                continue;
+            }
+            let rest = url.strip_prefix("http://").ok_or_else(|| {
+                Error::app_msg(format!("{url:?}: expected http://host:port or unix:/path"))
+            })?;
+            let rest = rest.trim_end_matches('/');
+            let addr = rest
+                .parse::<SocketAddr>()
+                .or_else(|_| rest.replace("localhost", "127.0.0.1").parse())
+                .map_err(|_| Error::app_msg(format!("{url:?}: expected an IP address and port")))?;
+            self.endpoints.push(Endpoint::Tcp(addr));
+        }
+        Ok(self)
+    }
+
+    /// Sets the limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The bound addresses (after [`Server::start`]).
+    pub fn addresses(&self) -> &ServerAddresses {
+        &self.addresses
+    }
+
+    /// Serves one connection on any transport with this server's limits;
+    /// returns when the connection ends. The in-memory TestServer and tests use
+    /// this; sockets go through [`Server::start`].
+    pub async fn serve_connection<T>(
+        io: T,
+        info: ConnectionInfo,
+        app: BoxApplication,
+        limits: Limits,
+    ) where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let config = Arc::new(conn::ConnConfig {
+            limits,
+            scheme: Scheme::HTTP,
+            server_features: Arc::new(Features::new()),
+            stopping: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        });
+        conn::serve(io, info, app, config).await;
+    }
+}
+
+/// A bound listener.
+enum Bound {
+    Tcp(tokio::net::TcpListener, SocketAddr),
+    Unix(tokio::net::UnixListener, PathBuf),
+}
+
+type Accepted = (Box<dyn IoStream>, Option<Address>, Option<Address>);
+
+impl Bound {
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            Bound::Tcp(listener, local) => {
+                let (stream, peer) = listener.accept().await?;
+                let _ = stream.set_nodelay(true);
+                Ok((
+                    Box::new(stream),
+                    Some(Address::Tcp(*local)),
+                    Some(Address::Tcp(peer)),
+                ))
+            }
+            Bound::Unix(listener, path) => {
+                let (stream, _) = listener.accept().await?;
+                Ok((
+                    Box::new(stream),
+                    Some(Address::Unix(Some(path.clone()))),
+                    Some(Address::Unix(None)),
+                ))
+            }
+        }
+    }
+}
+
+fn spawn_accept(
+    running: &Running,
+    app: BoxApplication,
+    limit: Option<Arc<Semaphore>>,
+    listener: Bound,
+) {
+    let config = running.config.clone();
+    let tracker = running.tracker.clone();
+    running.tracker.spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = config.stopping.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (io, local, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::debug!(error = %err, "accept failed");
+                    // Out of descriptors and the like: do not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let permit = match &limit {
+                Some(limit) => match limit.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        tracing::debug!("connection limit reached: closing at accept");
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let info = ConnectionInfo {
+                id: connection_id(),
+                local,
+                peer,
+            };
+            let app = app.clone();
+            let config = config.clone();
+            tracker.spawn(async move {
+                conn::serve(io, info, app, config).await;
+                drop(permit);
+            });
+        }
+        if let Bound::Unix(_, path) = &listener {
+            let _ = std::fs::remove_file(path);
+        }
+    });
+}
+
+/// A transport the server accepts.
+trait IoStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> IoStream for T {}
+
+#[async_trait]
+impl Server for HttpServer {
+    fn features(&self) -> &Features {
+        &self.features
+    }
+
+    async fn start(&mut self, app: BoxApplication) -> Result<()> {
+        if self.running.is_some() {
+            return Err(Error::app_msg("the server is already running"));
+        }
+        if self.endpoints.is_empty() {
+            self.endpoints
+                .push(Endpoint::Tcp(SocketAddr::from(([127, 0, 0, 1], 5000))));
+        }
+        let mut server_features = Features::new();
+        server_features.insert(self.addresses.clone());
+        let running = Running {
+            config: Arc::new(conn::ConnConfig {
+                limits: self.limits.clone(),
+                scheme: Scheme::HTTP,
+                server_features: Arc::new(server_features),
+                stopping: CancellationToken::new(),
+                abort: CancellationToken::new(),
+            }),
+            tracker: TaskTracker::new(),
+        };
+        let limit = self
+            .limits
+            .max_concurrent_connections
+            .map(|n| Arc::new(Semaphore::new(n)));
+        for endpoint in std::mem::take(&mut self.endpoints) {
+            match endpoint {
+                Endpoint::Tcp(addr) => {
+                    let listener = tokio::net::TcpListener::bind(addr).await?;
+                    self.serve_tcp(&running, app.clone(), limit.clone(), listener)?;
+                }
+                Endpoint::TcpListener(listener) => {
+                    listener.set_nonblocking(true)?;
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    self.serve_tcp(&running, app.clone(), limit.clone(), listener)?;
+                }
+                Endpoint::Unix(path) => {
+                    if path.exists() {
+                        std::fs::remove_file(&path)?;
+                    }
+                    let listener = tokio::net::UnixListener::bind(&path)?;
+                    self.serve_unix(&running, app.clone(), limit.clone(), listener, path);
+                }
+                Endpoint::UnixListener(listener) => {
+                    listener.set_nonblocking(true)?;
+                    let path = listener
+                        .local_addr()?
+                        .as_pathname()
+                        .map(PathBuf::from)
+                        .unwrap_or_default();
+                    let listener = tokio::net::UnixListener::from_std(listener)?;
+                    self.serve_unix(&running, app.clone(), limit.clone(), listener, path);
+                }
+            }
+        }
+        for url in self.addresses.urls() {
+            tracing::info!("listening on {url}");
+        }
+        self.running = Some(running);
+        Ok(())
+    }
+
+    async fn stop(&mut self, deadline: Instant) -> Result<()> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        running.config.stopping.cancel();
+        running.tracker.close();
+        if tokio::time::timeout_at(deadline, running.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!("stop deadline reached: aborting the remaining connections");
+            running.config.abort.cancel();
+            running.tracker.wait().await;
+        }
+        self.addresses.clear();
+        Ok(())
+    }
+}
+
+impl HttpServer {
+    fn serve_tcp(
+        &self,
+        running: &Running,
+        app: BoxApplication,
+        limit: Option<Arc<Semaphore>>,
+        listener: tokio::net::TcpListener,
+    ) -> Result<()> {
+        let local = listener.local_addr()?;
+        self.addresses.push(ServerAddress::Tcp {
+            scheme: "http".into(),
+            addr: local,
+        });
+        spawn_accept(running, app, limit, Bound::Tcp(listener, local));
+        Ok(())
+    }
+
+    fn serve_unix(
+        &self,
+        running: &Running,
+        app: BoxApplication,
+        limit: Option<Arc<Semaphore>>,
+        listener: tokio::net::UnixListener,
+        path: PathBuf,
+    ) {
+        self.addresses.push(ServerAddress::Unix(path.clone()));
+        spawn_accept(running, app, limit, Bound::Unix(listener, path));
+    }
+}

@@ -1,0 +1,346 @@
+//! The connection's buffered I/O, shared by the connection loop, the request
+//! body, the response sink and the upgrade.
+//!
+//! All of them run in the connection's one task (the app's future is polled
+//! by the connection loop), so the mutexes are never contended; they exist
+//! because features must be `Send + Sync`. No lock is held across an await.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::decode::{Decoded, Decoder};
+use crate::error::{Error, Result};
+use crate::feature::{OnUpgrade, RequestLifetime, Upgrade, Upgraded};
+
+pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// How much the connection reads ahead while the app runs (to notice a
+/// client going away); past this it stops reading (backpressure).
+pub(crate) const READ_AHEAD: usize = 64 * 1024;
+/// Response bytes buffered before a write waits for the socket.
+pub(crate) const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+pub(crate) struct ReadSide {
+    pub(crate) io: Option<BoxRead>,
+    pub(crate) buf: BytesMut,
+    pub(crate) eof: bool,
+    pub(crate) failed: bool,
+    pub(crate) body: Option<BodyState>,
+}
+
+pub(crate) struct BodyState {
+    pub(crate) decoder: Decoder,
+    /// `Expect: 100-continue` not yet answered.
+    pub(crate) send_continue: bool,
+}
+
+pub(crate) struct WriteSide {
+    pub(crate) io: Option<BoxWrite>,
+    pub(crate) buf: BytesMut,
+    /// The current response's head went into `buf`.
+    pub(crate) response_started: bool,
+    pub(crate) failed: bool,
+}
+
+/// One connection's I/O.
+pub(crate) struct Shared {
+    pub(crate) read: Mutex<ReadSide>,
+    pub(crate) write: Mutex<WriteSide>,
+    /// The connection was handed to an upgrade.
+    pub(crate) upgraded: AtomicBool,
+    /// The current request's lifetime, fired when the peer goes away.
+    pub(crate) lifetime: Mutex<Option<RequestLifetime>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(read: BoxRead, write: BoxWrite, buf: BytesMut) -> Arc<Self> {
+        Arc::new(Shared {
+            read: Mutex::new(ReadSide {
+                io: Some(read),
+                buf,
+                eof: false,
+                failed: false,
+                body: None,
+            }),
+            write: Mutex::new(WriteSide {
+                io: Some(write),
+                buf: BytesMut::with_capacity(4096),
+                response_started: false,
+                failed: false,
+            }),
+            upgraded: AtomicBool::new(false),
+            lifetime: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn read(&self) -> MutexGuard<'_, ReadSide> {
+        lock(&self.read)
+    }
+
+    pub(crate) fn write(&self) -> MutexGuard<'_, WriteSide> {
+        lock(&self.write)
+    }
+
+    /// The peer went away: fire the current request's lifetime.
+    pub(crate) fn peer_gone(&self) {
+        if let Some(lifetime) = lock(&self.lifetime).as_ref() {
+            lifetime.abort();
+        }
+    }
+
+    /// Reads more bytes into the buffer. `Ok(0)` is end of stream.
+    pub(crate) fn poll_fill(&self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut read = self.read();
+        poll_fill(&mut read, cx)
+    }
+
+    /// Writes out the whole write buffer and flushes.
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut write = self.write();
+        let write = &mut *write;
+        let Some(io) = write.io.as_mut() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        while !write.buf.is_empty() {
+            match Pin::new(&mut *io).poll_write(cx, &write.buf) {
+                Poll::Ready(Ok(0)) => {
+                    write.failed = true;
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => write.buf.advance(n),
+                Poll::Ready(Err(e)) => {
+                    write.failed = true;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(io).poll_flush(cx)
+    }
+
+    pub(crate) async fn flush(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+}
+
+pub(crate) fn poll_fill(read: &mut ReadSide, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    let Some(io) = read.io.as_mut() else {
+        return Poll::Ready(Ok(0));
+    };
+    if read.buf.capacity() - read.buf.len() < 4096 {
+        read.buf.reserve(8192);
+    }
+    let poll = tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut read.buf);
+    match &poll {
+        Poll::Ready(Ok(0)) => read.eof = true,
+        Poll::Ready(Err(_)) => read.failed = true,
+        _ => {}
+    }
+    poll
+}
+
+/// The request body of an HTTP/1.1 request, decoded from the connection.
+pub(crate) struct Http1Body {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) hint: SizeHint,
+}
+
+fn closed_mid_body() -> Error {
+    Error::closed("the client closed the connection before the end of the body")
+}
+
+impl Body for Http1Body {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>>>> {
+        let shared = &self.shared;
+        let send_continue = shared.read().body.as_ref().is_some_and(|b| b.send_continue);
+        if send_continue {
+            // RFC 9110 §10.1.1: answer 100 when the app first reads the
+            // body, unless it already answered.
+            {
+                let mut write = shared.write();
+                if !write.response_started {
+                    write
+                        .buf
+                        .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+            }
+            match shared.poll_flush(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(Error::io(e)))),
+                Poll::Ready(Ok(())) => {}
+            }
+            if let Some(body) = shared.read().body.as_mut() {
+                body.send_continue = false;
+            }
+        }
+        let mut read = shared.read();
+        let read = &mut *read;
+        loop {
+            let Some(body) = read.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match body.decoder.decode(&mut read.buf) {
+                Err(err) => {
+                    read.body = None;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(Decoded::Trailers(trailers)) => {
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                }
+                Ok(Decoded::End) => return Poll::Ready(None),
+                Ok(Decoded::NeedMore) => {}
+            }
+            if read.eof || read.failed {
+                return Poll::Ready(Some(Err(closed_mid_body())));
+            }
+            match poll_fill(read, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    // `peer_gone` takes the lifetime lock, not this one.
+                    shared.peer_gone();
+                    return Poll::Ready(Some(Err(closed_mid_body())));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    shared.peer_gone();
+                    return Poll::Ready(Some(Err(Error::io(e))));
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.hint
+    }
+}
+
+/// The `Upgrade` feature of an HTTP/1.1 request.
+pub(crate) struct Http1Upgrade {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) upgradable: bool,
+    pub(crate) claimed: bool,
+}
+
+impl Upgrade for Http1Upgrade {
+    fn is_upgradable(&self) -> bool {
+        self.upgradable && !self.claimed
+    }
+
+    fn on_upgrade(&mut self) -> Result<OnUpgrade> {
+        if !self.is_upgradable() {
+            return Err(Error::contract(
+                "upgrade.not-upgradable",
+                "this request cannot be upgraded",
+            ));
+        }
+        self.claimed = true;
+        let shared = self.shared.clone();
+        Ok(Box::pin(async move {
+            // The 101 head is in the write buffer once the caller sent it.
+            shared.flush().await?;
+            let (read, prefix) = {
+                let mut read = shared.read();
+                (read.io.take(), read.buf.split().freeze())
+            };
+            let write = shared.write().io.take();
+            shared.upgraded.store(true, Ordering::Release);
+            match (read, write) {
+                (Some(read), Some(write)) => Ok(Upgraded::new(UpgradedIo {
+                    read,
+                    prefix,
+                    write,
+                })),
+                _ => Err(Error::closed("the connection is gone")),
+            }
+        }))
+    }
+}
+
+/// The raw connection after an upgrade: bytes already read come first.
+struct UpgradedIo {
+    read: BoxRead,
+    prefix: Bytes,
+    write: BoxWrite,
+}
+
+impl AsyncRead for UpgradedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for UpgradedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.write).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.write).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.write).poll_shutdown(cx)
+    }
+}
+
+/// Resolves when the peer goes away while a request runs: reads ahead (up to
+/// [`READ_AHEAD`]) so that EOF or a reset is noticed even when the app is
+/// not reading. Bytes read stay buffered for the body or the next request.
+pub(crate) struct WatchPeer<'a> {
+    pub(crate) shared: &'a Shared,
+}
+
+impl Future for WatchPeer<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut read = self.shared.read();
+        loop {
+            if read.io.is_none() {
+                return Poll::Pending; // upgraded: not ours to watch
+            }
+            if read.eof || read.failed {
+                return Poll::Ready(());
+            }
+            if read.buf.len() >= READ_AHEAD {
+                return Poll::Pending;
+            }
+            match poll_fill(&mut read, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => continue,
+            }
+        }
+    }
+}

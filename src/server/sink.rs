@@ -1,0 +1,129 @@
+//! The built-in server's [`ResponseBody`]: encodes into the connection's
+//! write buffer.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{BufMut, Bytes};
+use http::HeaderMap;
+use tokio::io::AsyncWrite;
+
+use super::conn::Exchange;
+use super::encode::{self, BodyFraming, HeadContext};
+use super::io::{Shared, WRITE_HIGH_WATER};
+use crate::error::{Error, Result};
+use crate::feature::{ResponseBody, ResponseHead};
+
+/// Body chunks at least this large skip the write buffer.
+const DIRECT_WRITE: usize = 16 * 1024;
+
+pub(crate) struct Http1Sink {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) exchange: Arc<Exchange>,
+    pub(crate) cx: HeadContext,
+    pub(crate) framing: BodyFraming,
+}
+
+impl Http1Sink {
+    fn fail(&self, err: std::io::Error) -> Error {
+        self.shared.peer_gone();
+        Error::io(err)
+    }
+
+    async fn flush_buffer(&self) -> Result<()> {
+        self.shared.flush().await.map_err(|e| self.fail(e))
+    }
+
+    /// Writes `data` straight to the socket (after what is buffered).
+    async fn write_direct(&self, data: Bytes) -> Result<()> {
+        self.flush_buffer().await?;
+        let mut data = data;
+        while !data.is_empty() {
+            let written = std::future::poll_fn(|cx| {
+                let mut write = self.shared.write();
+                match write.io.as_mut() {
+                    Some(io) => Pin::new(io).poll_write(cx, &data),
+                    None => std::task::Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+                }
+            })
+            .await
+            .map_err(|e| self.fail(e))?;
+            if written == 0 {
+                return Err(self.fail(std::io::ErrorKind::WriteZero.into()));
+            }
+            let _ = data.split_to(written);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResponseBody for Http1Sink {
+    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
+        let mut cx = self.cx;
+        cx.closing = cx.closing || self.exchange.must_close();
+        let (framing, closing) = {
+            let mut write = self.shared.write();
+            write.response_started = !head.status.is_informational();
+            encode::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
+        };
+        self.framing = framing;
+        if closing {
+            self.exchange.closing.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        match self.framing {
+            BodyFraming::None => return Ok(()),
+            BodyFraming::Chunked => {
+                let direct = data.len() >= DIRECT_WRITE;
+                {
+                    let mut write = self.shared.write();
+                    encode::chunk_header(&mut write.buf, data.len());
+                    if !direct {
+                        write.buf.put_slice(&data);
+                        write.buf.put_slice(b"\r\n");
+                    }
+                }
+                if direct {
+                    self.write_direct(data).await?;
+                    self.shared.write().buf.put_slice(b"\r\n");
+                }
+            }
+            BodyFraming::Length(_) | BodyFraming::Close => {
+                if data.len() >= DIRECT_WRITE {
+                    return self.write_direct(data).await;
+                }
+                self.shared.write().buf.put_slice(&data);
+            }
+        }
+        let full = self.shared.write().buf.len() >= WRITE_HIGH_WATER;
+        if full {
+            self.flush_buffer().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.flush_buffer().await
+    }
+
+    async fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
+        if self.framing == BodyFraming::Chunked {
+            let mut write = self.shared.write();
+            encode::last_chunk(&mut write.buf, trailers.as_ref());
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self, _reason: &Error) {
+        self.exchange.aborted.store(true, Ordering::Relaxed);
+    }
+}
