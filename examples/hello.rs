@@ -1,13 +1,14 @@
 //! Run with: cargo run --example hello
 //!
-//! A hello app and one exchange with it, printed. Until the built-in HTTP/1.1
-//! server lands (issue 2/5) this runs against the in-memory TestServer; the
-//! app itself does not change when the server does.
+//! The hello app on the built-in HTTP/1.1 server, on http://127.0.0.1:5000
+//! (or `SERVERBRIDGE_URLS`, `;`-separated), until Ctrl-C; then a graceful
+//! stop with a 5 s deadline. Try: `curl -i 'http://127.0.0.1:5000/?name=you'`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serverbridge::lint::Lint;
-use serverbridge::testing::TestServer;
+use serverbridge::server::HttpServer;
 use serverbridge::{Builder, HttpContext, Next, Result, Server};
 
 /// The application: greets whoever asks.
@@ -31,31 +32,31 @@ async fn server_header(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
     next.run(ctx).await
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> Result<()> {
+    let urls =
+        std::env::var("SERVERBRIDGE_URLS").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
+    let mut server = match HttpServer::new().urls(&urls) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("SERVERBRIDGE_URLS: {err}");
+            std::process::exit(2);
+        }
+    };
+    // Lint checks the app and the server against SPEC.md as requests pass.
     let app = Lint::new(Builder::new().use_fn(server_header).run(hello));
     let report = app.report();
-
-    // Started through the `Server` trait, as any server would be.
-    let mut server = TestServer::unstarted();
     server.start(Arc::new(app)).await?;
-
-    let response = server.get("/greet?name=serverbridge").send().await?;
-    println!("> GET /greet?name=serverbridge HTTP/1.1");
-    println!("> host: localhost");
-    println!(">");
-    println!(
-        "< HTTP/1.1 {} {}",
-        response.status().as_u16(),
-        response.reason()
-    );
-    for (name, value) in response.headers() {
-        println!("< {}: {}", name, value.to_str().unwrap_or("<binary>"));
+    for url in server.addresses().urls() {
+        println!("listening on {url}");
     }
-    println!("<");
-    print!("{}", response.text().await?);
-
-    server.stop(tokio::time::Instant::now()).await?;
-    assert!(report.is_clean(), "lint: {:?}", report.violations());
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    server
+        .stop(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await?;
+    for violation in report.violations() {
+        eprintln!("lint: {violation}");
+    }
     Ok(())
 }

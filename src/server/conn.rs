@@ -157,6 +157,7 @@ async fn read_head(
         let fill = std::future::poll_fn(|cx| shared.poll_fill(cx));
         let outcome = match started {
             None => {
+                shared.release_idle_buffers();
                 let idle = if first {
                     limits.request_headers_timeout
                 } else {

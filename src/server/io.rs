@@ -77,7 +77,7 @@ impl Shared {
             }),
             write: Mutex::new(WriteSide {
                 io: Some(write),
-                buf: BytesMut::with_capacity(4096),
+                buf: BytesMut::new(),
                 response_started: false,
                 failed: false,
             }),
@@ -134,12 +134,52 @@ impl Shared {
     pub(crate) async fn flush(&self) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_flush(cx)).await
     }
+
+    /// Gives back the buffers of an idle connection (nothing buffered either
+    /// way): an idle keep-alive connection then costs a few hundred bytes,
+    /// not its buffers' capacity.
+    pub(crate) fn release_idle_buffers(&self) {
+        {
+            let mut read = self.read();
+            if read.buf.is_empty() && read.buf.capacity() > 0 {
+                read.buf = BytesMut::new();
+            }
+        }
+        let mut write = self.write();
+        if write.buf.is_empty() && write.buf.capacity() > 0 {
+            write.buf = BytesMut::new();
+        }
+    }
 }
 
 pub(crate) fn poll_fill(read: &mut ReadSide, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
     let Some(io) = read.io.as_mut() else {
         return Poll::Ready(Ok(0));
     };
+    if read.buf.capacity() == 0 {
+        // An idle connection holds no read buffer: wait on a stack buffer and
+        // allocate only for bytes that arrived.
+        let mut stack = [0u8; 2048];
+        let mut chunk = ReadBuf::new(&mut stack);
+        let poll = Pin::new(io).poll_read(cx, &mut chunk);
+        return match poll {
+            Poll::Ready(Ok(())) => {
+                let n = chunk.filled().len();
+                if n == 0 {
+                    read.eof = true;
+                } else {
+                    read.buf.reserve(n.max(4096));
+                    read.buf.extend_from_slice(chunk.filled());
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => {
+                read.failed = true;
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending => Poll::Pending,
+        };
+    }
     if read.buf.capacity() - read.buf.len() < 4096 {
         read.buf.reserve(8192);
     }
