@@ -68,24 +68,60 @@ fn bad(message: &str) -> Error {
 /// Finds the end of the head (`\r\n\r\n`), enforcing CRLF: a bare CR or a bare
 /// LF anywhere in the head is an error, never a line ending.
 fn head_end(buf: &[u8]) -> Result<Option<usize>> {
-    let mut i = 0;
-    while i < buf.len() {
-        match buf[i] {
-            b'\r' => match buf.get(i + 1) {
-                None => return Ok(None),
-                Some(b'\n') => {
-                    if buf.get(i + 2..i + 4) == Some(b"\r\n") {
-                        return Ok(Some(i + 4));
-                    }
-                    i += 2;
-                }
-                Some(_) => return Err(bad("bare CR in the request head")),
-            },
-            b'\n' => return Err(bad("bare LF in the request head")),
-            _ => i += 1,
+    let end = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| i + 4);
+    let region = &buf[..end.unwrap_or(buf.len())];
+    // Every LF must follow a CR, and there must be no other CR: then the
+    // counts match. (A CR as the very last byte of a partial head may still
+    // get its LF.)
+    let mut lines = 0usize;
+    for i in memchr::memchr_iter(b'\n', region) {
+        if i == 0 || region[i - 1] != b'\r' {
+            return Err(bad("bare LF in the request head"));
         }
+        lines += 1;
     }
-    Ok(None)
+    let crs = memchr::memchr_iter(b'\r', region).count();
+    let trailing_cr = end.is_none() && region.last() == Some(&b'\r');
+    if crs != lines + usize::from(trailing_cr) {
+        return Err(bad("bare CR in the request head"));
+    }
+    Ok(end)
+}
+
+/// Whether `host` is a valid `uri-host [ ":" port ]` (RFC 9110 §7.2): a
+/// reg-name, IPv4 or bracketed IPv6 literal, and an optional port of digits.
+fn valid_host(host: &[u8]) -> bool {
+    let (name, port) = if host.first() == Some(&b'[') {
+        let Some(close) = host.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &host[1..close];
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return false;
+        }
+        match &host[close + 1..] {
+            [] => return true,
+            [b':', port @ ..] => (&host[..=close], port),
+            _ => return false,
+        }
+    } else {
+        match host.iter().rposition(|&b| b == b':') {
+            Some(i) => (&host[..i], &host[i + 1..]),
+            None => (host, &[][..]),
+        }
+    };
+    let name_ok = name.first() == Some(&b'[')
+        || (!name.is_empty()
+            && name
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)));
+    let port_ok = host.len() == name.len()
+        || (!port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit));
+    name_ok && port_ok
 }
 
 /// Checks the request line alone: its length limit (414) and whether an
@@ -583,6 +619,26 @@ mod tests {
         );
         assert!(head("GET / HTTP/1.0\r\n\r\n").headers.is_empty());
         head("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n");
+    }
+
+    #[test]
+    fn host_syntax() {
+        for ok in [
+            "h",
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:443",
+            "a-b.c_d~",
+        ] {
+            assert!(valid_host(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "a b", "u@h", "h:", "h:80x", "h:123456", "[::1", "[::1]x", "[]", ":80", "h/x", "h?x",
+        ] {
+            assert!(!valid_host(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]
