@@ -75,9 +75,8 @@ fn reader_gone() -> Error {
     Error::closed("the client stopped reading the response")
 }
 
-#[async_trait]
-impl ResponseBody for PipeSink {
-    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
+impl PipeSink {
+    fn start_sync(&mut self, head: ResponseHead<'_>) -> Result<()> {
         let (mut parts, ()) = Response::new(()).into_parts();
         parts.status = head.status;
         parts.version = head.version;
@@ -93,6 +92,43 @@ impl ResponseBody for PipeSink {
         }
         shared.head = Some(parts);
         Ok(())
+    }
+
+    fn complete_sync(&mut self, trailers: Option<HeaderMap>) {
+        let mut shared = lock(&self.shared);
+        if let Some(trailers) = trailers {
+            shared.frames.push_back(Frame::trailers(trailers));
+        }
+        shared.end = End::Complete;
+    }
+}
+
+#[async_trait]
+impl ResponseBody for PipeSink {
+    fn start_now(&mut self, head: ResponseHead<'_>) -> Option<Result<()>> {
+        Some(self.start_sync(head))
+    }
+
+    fn write_now(&mut self, data: Bytes) -> Result<Option<Bytes>> {
+        let mut shared = lock(&self.shared);
+        if shared.reader_gone {
+            return Err(reader_gone());
+        }
+        if shared.queued >= PIPE_CAPACITY {
+            return Ok(Some(data));
+        }
+        shared.queued += data.len();
+        shared.frames.push_back(Frame::data(data));
+        Ok(None)
+    }
+
+    fn complete_now(&mut self, trailers: &mut Option<HeaderMap>) -> Option<Result<()>> {
+        self.complete_sync(trailers.take());
+        Some(Ok(()))
+    }
+
+    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
+        self.start_sync(head)
     }
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
@@ -119,11 +155,7 @@ impl ResponseBody for PipeSink {
     }
 
     async fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
-        let mut shared = lock(&self.shared);
-        if let Some(trailers) = trailers {
-            shared.frames.push_back(Frame::trailers(trailers));
-        }
-        shared.end = End::Complete;
+        self.complete_sync(trailers);
         Ok(())
     }
 

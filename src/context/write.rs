@@ -45,6 +45,34 @@ fn parse_length(headers: &HeaderMap) -> Result<Option<u64>> {
     text.parse::<u64>().map(Some).map_err(|_| invalid())
 }
 
+/// The `Content-Length` value for `n`. `HeaderValue::from(u64)` allocates;
+/// the same length tends to repeat (the same page, the same API answer), so
+/// the last one per thread is kept and cloned (a reference count, no copy).
+fn length_value(n: u64) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((cached, value)) if *cached == n => value.clone(),
+            _ => {
+                let value = HeaderValue::from(n);
+                *last = Some((n, value.clone()));
+                value
+            }
+        }
+    })
+}
+
+/// Writes through the sink's fast path when it takes the chunk at once.
+async fn write_to(sink: &mut (dyn ResponseBody + 'static), data: Bytes) -> Result<()> {
+    match sink.write_now(data)? {
+        None => Ok(()),
+        Some(data) => sink.write(data).await,
+    }
+}
+
 fn mismatch(declared: u64, actual: u64) -> Error {
     Error::contract(
         "response.content-length-mismatch",
@@ -141,7 +169,10 @@ impl HttpContext {
             headers: &response.headers,
             version,
         };
-        sink.start(head).await?;
+        match sink.start_now(head) {
+            Some(started) => started?,
+            None => sink.start(head).await?,
+        }
         self.response_mut().mark_started();
         Ok(())
     }
@@ -153,11 +184,21 @@ impl HttpContext {
         let rest = std::mem::take(&mut self.out.buffer);
         self.out.buffered = 0;
         let sink = self.sink()?;
-        sink.write(first).await?;
+        write_to(sink, first).await?;
         for chunk in rest {
-            sink.write(chunk).await?;
+            write_to(sink, chunk).await?;
         }
         Ok(())
+    }
+
+    /// Hands the trailers and the end of the body to the sink.
+    async fn complete_sink(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
+        let sink = self.sink()?;
+        let mut trailers = trailers;
+        match sink.complete_now(&mut trailers) {
+            Some(done) => done,
+            None => sink.complete(trailers).await,
+        }
     }
 
     /// Writes body bytes. Small responses are buffered (see the type docs);
@@ -203,7 +244,7 @@ impl HttpContext {
             self.start().await?;
         }
         self.drain_buffer().await?;
-        self.sink()?.write(data).await
+        write_to(self.sink()?, data).await
     }
 
     /// Sends the head (if not yet sent) and everything written so far.
@@ -250,7 +291,7 @@ impl HttpContext {
             if set_length {
                 self.response_mut()
                     .headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(written));
+                    .insert(CONTENT_LENGTH, length_value(written));
             }
             // The whole body is buffered: a mismatch is known before the
             // head goes out, so fail now and let the lifecycle answer 500
@@ -274,7 +315,7 @@ impl HttpContext {
             .map(|t| std::mem::take(&mut t.headers))
             .filter(|t| !t.is_empty());
         self.out.completed = true;
-        self.sink()?.complete(trailers).await
+        self.complete_sink(trailers).await
     }
 
     /// Hands a pull body to the server as the rest of the response and
@@ -312,7 +353,7 @@ impl HttpContext {
                 if let Some(exact) = hint.exact() {
                     self.response_mut()
                         .headers
-                        .insert(CONTENT_LENGTH, HeaderValue::from(written + exact));
+                        .insert(CONTENT_LENGTH, length_value(written + exact));
                 }
             }
             self.start().await?;
@@ -373,7 +414,7 @@ impl HttpContext {
             if body_allowed(status) && !self.response().headers.contains_key(CONTENT_LENGTH) {
                 self.response_mut()
                     .headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(total));
+                    .insert(CONTENT_LENGTH, length_value(total));
             }
             // Known before the head goes out: fail now (a 500), not after.
             if let Some(declared) = parse_length(&self.response().headers)? {

@@ -53,6 +53,18 @@ impl MaxRequestBodySize {
         }
     }
 
+    /// Resets to a fresh, writable limit for the next request on a reused
+    /// feature collection; reuses the allocation when no clone is left.
+    pub fn reset(&mut self, limit: Option<u64>) {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => {
+                *shared.limit.get_mut() = limit.unwrap_or(UNLIMITED);
+                *shared.read_only.get_mut() = false;
+            }
+            None => *self = MaxRequestBodySize::new(limit),
+        }
+    }
+
     /// The limit in bytes; `None` is unlimited.
     pub fn get(&self) -> Option<u64> {
         match self.shared.limit.load(Ordering::Relaxed) {

@@ -28,6 +28,11 @@ pub struct ConnectionClose {
 }
 
 impl ConnectionClose {
+    /// A feature sharing the server's own flag.
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
+        ConnectionClose { requested: flag }
+    }
+
     /// Asks for a graceful close after the current response.
     pub fn request(&self) {
         self.requested.store(true, Ordering::Relaxed);

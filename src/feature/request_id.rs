@@ -24,6 +24,12 @@ impl RequestId {
         RequestId(id.into())
     }
 
+    /// Replaces the id, reusing the string's capacity.
+    pub fn set(&mut self, id: &str) {
+        self.0.clear();
+        self.0.push_str(id);
+    }
+
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -75,6 +75,18 @@ impl fmt::Debug for ResponseFeature {
 }
 
 impl ResponseFeature {
+    /// Resets to a fresh response (`200`, no headers, no callbacks) keeping
+    /// the header map's capacity: for servers that reuse one feature
+    /// collection per connection, as Kestrel does.
+    pub fn reset(&mut self) {
+        self.status = StatusCode::OK;
+        self.reason = None;
+        self.headers.clear();
+        self.started = false;
+        self.on_starting.clear();
+        self.on_completed.clear();
+    }
+
     /// Whether the head has been handed to the server (it may still be in a
     /// send buffer).
     pub fn has_started(&self) -> bool {

@@ -45,8 +45,38 @@ pub type FileRange = Option<Range<u64>>;
 ///
 /// Middleware may wrap the server's sink (compression, say) by replacing the
 /// feature with its own that forwards to the original.
+///
+/// # Fast paths
+///
+/// `start_now`, `write_now` and `complete_now` let a sink that can act
+/// without waiting (it only appends to a buffer) skip the boxed future of its
+/// async method: [`HttpContext`](crate::HttpContext) tries them first and
+/// falls back to `start`, `write` and `complete` when they decline. They are
+/// optional; the defaults decline. A wrapper that forwards the async methods
+/// should forward these too, or leave the defaults.
 #[async_trait]
 pub trait ResponseBody: Send + Sync {
+    /// Sends the head if that needs no waiting; `None` declines (then
+    /// [`start`](Self::start) is called).
+    fn start_now(&mut self, head: ResponseHead<'_>) -> Option<Result<()>> {
+        let _ = head;
+        None
+    }
+
+    /// Takes a chunk if that needs no waiting: `Ok(None)` took it,
+    /// `Ok(Some(data))` declines and gives it back (then
+    /// [`write`](Self::write) is called).
+    fn write_now(&mut self, data: Bytes) -> Result<Option<Bytes>> {
+        Ok(Some(data))
+    }
+
+    /// Ends the body if that needs no waiting; `None` declines and leaves
+    /// `trailers` in place (then [`complete`](Self::complete) is called).
+    fn complete_now(&mut self, trailers: &mut Option<HeaderMap>) -> Option<Result<()>> {
+        let _ = trailers;
+        None
+    }
+
     /// Sends (or queues) the head. Called once, before any data.
     async fn start(&mut self, head: ResponseHead<'_>) -> Result<()>;
 

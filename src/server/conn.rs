@@ -19,7 +19,7 @@ use super::decode::{Decoded, Decoder};
 use super::encode::{BodyFraming, HeadContext};
 use super::io::{BodyState, Http1Body, Http1Upgrade, Shared, WatchPeer};
 use super::limits::Limits;
-use super::parse::{parse_head, Framing, Parsed, RequestHead};
+use super::parse::{parse_head, Framing, RequestHead};
 use super::sink::Http1Sink;
 use crate::application::BoxApplication;
 use crate::body::RequestBody;
@@ -30,6 +30,11 @@ use crate::feature::{
 };
 use crate::features::Features;
 use crate::lifecycle::run_request;
+
+/// How long an idle keep-alive connection that carried several requests keeps
+/// the request state it reuses (features, parser scratch) before giving it
+/// back; buffers go back at once.
+const IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What every connection of a server shares.
 pub(crate) struct ConnConfig {
@@ -43,19 +48,62 @@ pub(crate) struct ConnConfig {
     pub(crate) abort: CancellationToken,
 }
 
-/// Per-exchange flags shared between the sink and the loop.
+/// The state of the current exchange, shared by the loop, the sink and the
+/// upgrade feature. One per connection, reset for each request.
 pub(crate) struct Exchange {
     pub(crate) closing: AtomicBool,
     pub(crate) aborted: AtomicBool,
-    keep_alive: bool,
-    close_requested: ConnectionClose,
+    pub(crate) upgradable: AtomicBool,
+    keep_alive: AtomicBool,
+    head_request: AtomicBool,
+    http10: AtomicBool,
+    close_requested: Arc<AtomicBool>,
     stopping: CancellationToken,
 }
 
 impl Exchange {
+    fn new(stopping: CancellationToken) -> Self {
+        Exchange {
+            closing: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
+            upgradable: AtomicBool::new(false),
+            keep_alive: AtomicBool::new(false),
+            head_request: AtomicBool::new(false),
+            http10: AtomicBool::new(false),
+            close_requested: Arc::new(AtomicBool::new(false)),
+            stopping,
+        }
+    }
+
+    fn reset(&self, head: &RequestHead) {
+        let relaxed = Ordering::Relaxed;
+        self.closing.store(false, relaxed);
+        self.aborted.store(false, relaxed);
+        self.upgradable
+            .store(head.upgrade && head.framing == Framing::Empty, relaxed);
+        self.keep_alive.store(head.keep_alive, relaxed);
+        self.head_request
+            .store(head.method == http::Method::HEAD, relaxed);
+        self.http10.store(head.version == Version::HTTP_10, relaxed);
+        self.close_requested.store(false, relaxed);
+    }
+
     /// Whether the response must say `Connection: close`.
     pub(crate) fn must_close(&self) -> bool {
-        !self.keep_alive || self.close_requested.is_requested() || self.stopping.is_cancelled()
+        !self.keep_alive.load(Ordering::Relaxed)
+            || self.close_requested.load(Ordering::Relaxed)
+            || self.stopping.is_cancelled()
+    }
+
+    /// What the encoder needs for the current response.
+    pub(crate) fn head_context(&self) -> HeadContext {
+        let http10 = self.http10.load(Ordering::Relaxed);
+        HeadContext {
+            head_request: self.head_request.load(Ordering::Relaxed),
+            http10,
+            closing: self.must_close(),
+            keep_alive_10: http10 && self.keep_alive.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -80,20 +128,37 @@ pub(crate) async fn serve<T>(
     let connection = Arc::new(connection);
     let span = tracing::debug_span!("connection", id = %id);
     let _enter = span.enter();
-    let mut sequence = 0u64;
+    let mut conn = Conn {
+        shared: shared.clone(),
+        exchange: Arc::new(Exchange::new(config.stopping.clone())),
+        connection,
+        id,
+        sequence: 0,
+        head: RequestHead::default(),
+        features: None,
+        revision: 0,
+    };
     loop {
-        let head = match read_head(&shared, &config, sequence == 0).await {
-            Ok(Some(head)) => head,
-            Ok(None) => break,
+        let sequence = conn.sequence;
+        match read_head(
+            &shared,
+            &config,
+            sequence,
+            &mut conn.head,
+            &mut conn.features,
+        )
+        .await
+        {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(err) => {
                 tracing::debug!(error = %err, "rejected request");
                 reject(&shared, &err).await;
                 break;
             }
-        };
-        sequence += 1;
-        let keep = exchange(&shared, &config, &connection, &id, sequence, head, &app).await;
-        if !keep {
+        }
+        conn.sequence += 1;
+        if !conn.exchange(&config, &app).await {
             break;
         }
     }
@@ -116,6 +181,9 @@ async fn reject(shared: &Shared, err: &Error) {
     let status = err.status().unwrap_or(StatusCode::BAD_REQUEST);
     {
         let mut write = shared.write();
+        if write.buf.capacity() == 0 {
+            write.buf = super::io::take_buffer();
+        }
         let buf = &mut write.buf;
         buf.put_slice(b"HTTP/1.1 ");
         buf.put_slice(status.as_str().as_bytes());
@@ -128,13 +196,18 @@ async fn reject(shared: &Shared, err: &Error) {
     let _ = shared.flush().await;
 }
 
-/// Waits for and parses the next request head. `Ok(None)`: the connection
-/// ends quietly (peer closed, idle timeout, graceful stop while idle).
+/// Waits for and parses the next request head into `head`. `Ok(false)`: the
+/// connection ends quietly (peer closed, idle timeout, graceful stop while
+/// idle).
 async fn read_head(
     shared: &Shared,
     config: &ConnConfig,
-    first: bool,
-) -> Result<Option<RequestHead>> {
+    sequence: u64,
+    head: &mut RequestHead,
+    reusable: &mut Option<Features>,
+) -> Result<bool> {
+    let first = sequence == 0;
+    let busy = sequence >= 2;
     let limits = &config.limits;
     let mut started: Option<Instant> = None;
     loop {
@@ -142,19 +215,15 @@ async fn read_head(
             let mut read = shared.read();
             if !read.buf.is_empty() {
                 started.get_or_insert_with(Instant::now);
-                match parse_head(&read.buf, limits, true)? {
-                    Parsed::Complete(head, used) => {
-                        let _ = read.buf.split_to(used);
-                        return Ok(Some(*head));
-                    }
-                    Parsed::Partial => {}
+                if parse_head(&mut read.buf, limits, true, head)? {
+                    return Ok(true);
                 }
             }
             if read.eof || read.failed {
-                return Ok(None);
+                return Ok(false);
             }
         }
-        let fill = std::future::poll_fn(|cx| shared.poll_fill(cx));
+        let fill = || std::future::poll_fn(|cx| shared.poll_fill(cx));
         let outcome = match started {
             None => {
                 shared.release_idle_buffers();
@@ -163,22 +232,49 @@ async fn read_head(
                 } else {
                     limits.keep_alive_timeout
                 };
-                tokio::select! {
+                // A connection that carried one request gives its state back
+                // at once (most idle connections); one that carried several
+                // keeps it for the grace, since the next request is likely.
+                let grace = if busy {
+                    idle.min(IDLE_GRACE)
+                } else {
+                    std::time::Duration::ZERO
+                };
+                if !busy {
+                    *reusable = None;
+                    *head = RequestHead::default();
+                }
+                let waited = tokio::select! {
                     biased;
-                    _ = config.stopping.cancelled() => return Ok(None),
-                    _ = config.abort.cancelled() => return Ok(None),
-                    read = tokio::time::timeout(idle, fill) => match read {
-                        Ok(read) => read,
-                        Err(_) => return Ok(None),
-                    },
+                    _ = config.stopping.cancelled() => return Ok(false),
+                    _ = config.abort.cancelled() => return Ok(false),
+                    read = tokio::time::timeout(grace, fill()) => read,
+                };
+                match waited {
+                    Ok(read) => read,
+                    Err(_) => {
+                        // Idle for real: give back what a busy connection
+                        // reuses from request to request.
+                        *reusable = None;
+                        *head = RequestHead::default();
+                        tokio::select! {
+                            biased;
+                            _ = config.stopping.cancelled() => return Ok(false),
+                            _ = config.abort.cancelled() => return Ok(false),
+                            read = tokio::time::timeout(idle - grace, fill()) => match read {
+                                Ok(read) => read,
+                                Err(_) => return Ok(false),
+                            },
+                        }
+                    }
                 }
             }
             Some(start) => {
                 let deadline = start + limits.request_headers_timeout;
                 tokio::select! {
                     biased;
-                    _ = config.abort.cancelled() => return Ok(None),
-                    read = tokio::time::timeout_at(deadline, fill) => match read {
+                    _ = config.abort.cancelled() => return Ok(false),
+                    read = tokio::time::timeout_at(deadline, fill()) => match read {
                         Ok(read) => read,
                         Err(_) => {
                             return Err(Error::timeout("request headers not received in time")
@@ -189,185 +285,234 @@ async fn read_head(
             }
         };
         match outcome {
-            Ok(0) | Err(_) => return Ok(None),
+            Ok(0) | Err(_) => return Ok(false),
             Ok(_) => {}
         }
     }
 }
 
-fn request_id(connection: &str, n: u64) -> String {
+/// One connection's reusable state.
+struct Conn {
+    shared: Arc<Shared>,
+    exchange: Arc<Exchange>,
+    connection: Arc<Features>,
+    id: String,
+    sequence: u64,
+    /// The parser's scratch head: its strings and map swap with the request
+    /// feature's, so both keep their capacity.
+    head: RequestHead,
+    /// The previous request's features, reused when the app left their
+    /// entries as they were (same revision as after setup).
+    features: Option<Features>,
+    revision: u64,
+}
+
+impl Conn {
+    /// Builds the connection's feature collection (first request, or after an
+    /// app inserted or removed features).
+    fn build_features(&self, limits: &Limits) -> Features {
+        let mut features = Features::with_capacity(12, Some(self.connection.clone()));
+        features.insert(RequestFeature::default());
+        features.insert(ResponseFeature::default());
+        features.insert_dyn::<dyn ResponseBody>(Box::new(Http1Sink {
+            shared: self.shared.clone(),
+            exchange: self.exchange.clone(),
+            framing: BodyFraming::None,
+        }));
+        features.insert(RequestId(String::with_capacity(self.id.len() + 9)));
+        features.insert(MaxRequestBodySize::new(limits.max_request_body_size));
+        features.insert(ConnectionClose::from_flag(
+            self.exchange.close_requested.clone(),
+        ));
+        features.insert(ResponseTrailers::default());
+        features.insert_dyn::<dyn Upgrade>(Box::new(Http1Upgrade {
+            shared: self.shared.clone(),
+            exchange: self.exchange.clone(),
+        }));
+        features
+    }
+
+    /// Prepares the features for the request in `self.head`.
+    fn setup(
+        &mut self,
+        features: &mut Features,
+        config: &ConnConfig,
+        lifetime: &RequestLifetime,
+    ) -> Result<()> {
+        let limits = &config.limits;
+        let head = &mut self.head;
+        let shared = &self.shared;
+        let missing =
+            || Error::contract("server.required-features", "a reused feature went missing");
+        let limit = {
+            let limit = features
+                .get_mut::<MaxRequestBodySize>()
+                .ok_or_else(missing)?;
+            limit.reset(limits.max_request_body_size);
+            limit.clone()
+        };
+        let (mut body, chunked) = match head.framing {
+            Framing::Empty => (RequestBody::empty(), false),
+            Framing::Length(n) => {
+                shared.read().body = Some(BodyState {
+                    decoder: Decoder::length(n),
+                    send_continue: head.expect_continue,
+                });
+                let hint = SizeHint::with_exact(n);
+                (
+                    RequestBody::new(Http1Body {
+                        shared: shared.clone(),
+                        hint,
+                    }),
+                    false,
+                )
+            }
+            Framing::Chunked => {
+                shared.read().body = Some(BodyState {
+                    decoder: Decoder::chunked(
+                        limits.max_chunk_line_size,
+                        limits.max_request_headers_total_size,
+                    ),
+                    send_continue: head.expect_continue,
+                });
+                (
+                    RequestBody::new(Http1Body {
+                        shared: shared.clone(),
+                        hint: SizeHint::default(),
+                    }),
+                    true,
+                )
+            }
+        };
+        if head.framing != Framing::Empty {
+            body = body.with_limit(limit);
+        }
+        // Only a chunked request has trailers; the feature comes and goes.
+        features.remove::<RequestTrailers>();
+        if chunked {
+            let trailers = RequestTrailers::attach(&mut body);
+            features.insert(trailers);
+        }
+        let request = features.get_mut::<RequestFeature>().ok_or_else(missing)?;
+        request.method = head.method.clone();
+        request.scheme = config.scheme.clone();
+        request.path_base.clear();
+        request.version = head.version;
+        request.body = body;
+        std::mem::swap(&mut request.path, &mut head.path);
+        std::mem::swap(&mut request.query, &mut head.query);
+        std::mem::swap(&mut request.raw_target, &mut head.target);
+        std::mem::swap(&mut request.headers, &mut head.headers);
+        features
+            .get_mut::<ResponseFeature>()
+            .ok_or_else(missing)?
+            .reset();
+        if let Some(trailers) = features.get_mut::<ResponseTrailers>() {
+            trailers.headers.clear();
+        }
+        let id = features.get_mut::<RequestId>().ok_or_else(missing)?;
+        id.0.clear();
+        id.0.push_str(&self.id);
+        push_sequence(&mut id.0, self.sequence);
+        match features.get_mut::<RequestLifetime>() {
+            Some(slot) => *slot = lifetime.clone(),
+            None => {
+                features.insert(lifetime.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one exchange; returns whether the connection may carry another.
+    async fn exchange(&mut self, config: &ConnConfig, app: &BoxApplication) -> bool {
+        let shared = self.shared.clone();
+        let lifetime = RequestLifetime::new();
+        *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = Some(lifetime.clone());
+        self.exchange.reset(&self.head);
+        shared.write().response_started = false;
+        let mut features = match self.features.take() {
+            Some(features) if features.revision() == self.revision => features,
+            _ => self.build_features(&config.limits),
+        };
+        let http10 = self.head.version == Version::HTTP_10;
+        if let Err(err) = self.setup(&mut features, config, &lifetime) {
+            tracing::error!(error = %err, "request setup failed");
+            return false;
+        }
+        if http10 {
+            // HTTP/1.0 cannot carry trailers.
+            features.remove::<ResponseTrailers>();
+        }
+        self.revision = features.revision();
+        let span = tracing::debug_span!("request", id = self.sequence);
+        let _enter = span.enter();
+
+        let outcome = {
+            let mut run = pin!(run_request(&**app, features));
+            let mut watching = true;
+            loop {
+                tokio::select! {
+                    biased;
+                    outcome = &mut run => break Some(outcome),
+                    _ = WatchPeer { shared: &shared }, if watching => {
+                        watching = false;
+                        shared.peer_gone();
+                    }
+                    _ = config.abort.cancelled() => break None,
+                }
+            }
+        };
+        *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let Some(mut outcome) = outcome else {
+            return false;
+        };
+        if shared.upgraded.load(Ordering::Acquire) {
+            return false;
+        }
+        if let Some(err) = &outcome.error {
+            tracing::debug!(error = %err, "request failed");
+        }
+        // Keep the features for the next request, minus what must not
+        // outlive this one (the body's references into the read buffer).
+        if let Some(request) = outcome.features.get_mut::<RequestFeature>() {
+            request.body = RequestBody::empty();
+            request.headers.clear();
+        }
+        if http10 {
+            outcome.features.insert(ResponseTrailers::default());
+            self.revision = outcome.features.revision();
+        }
+        self.features = Some(outcome.features);
+        if !outcome.completed || self.exchange.aborted.load(Ordering::Relaxed) {
+            // Drop what is queued: an aborted response must not look complete.
+            shared.write().buf.clear();
+            if let Some(io) = shared.write().io.take() {
+                drop(io);
+            }
+            return false;
+        }
+        let keep = !self.exchange.closing.load(Ordering::Relaxed)
+            && !self.exchange.must_close()
+            && drain(&shared, &config.limits).await;
+        if !keep {
+            return false;
+        }
+        // Pipelining: when the next request is already here, its response goes
+        // out with this one in a single write.
+        let next_ready = {
+            let read = shared.read();
+            super::parse::find_head_end(&read.buf).is_some()
+        };
+        !(!next_ready && shared.flush().await.is_err())
+    }
+}
+
+fn push_sequence(id: &mut String, n: u64) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut id = String::with_capacity(connection.len() + 9);
-    id.push_str(connection);
     id.push(':');
     for shift in (0..8).rev() {
         id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
     }
-    id
-}
-
-/// Runs one exchange; returns whether the connection may carry another.
-async fn exchange(
-    shared: &Arc<Shared>,
-    config: &ConnConfig,
-    connection: &Arc<Features>,
-    id: &str,
-    sequence: u64,
-    head: RequestHead,
-    app: &BoxApplication,
-) -> bool {
-    let limits = &config.limits;
-    let lifetime = RequestLifetime::new();
-    *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = Some(lifetime.clone());
-    let close_requested = ConnectionClose::default();
-    let exchange = Arc::new(Exchange {
-        closing: AtomicBool::new(false),
-        aborted: AtomicBool::new(false),
-        keep_alive: head.keep_alive,
-        close_requested: close_requested.clone(),
-        stopping: config.stopping.clone(),
-    });
-    shared.write().response_started = false;
-
-    let limit = MaxRequestBodySize::new(limits.max_request_body_size);
-    let (mut body, chunked) = match head.framing {
-        Framing::Empty => (RequestBody::empty(), false),
-        Framing::Length(n) => {
-            shared.read().body = Some(BodyState {
-                decoder: Decoder::length(n),
-                send_continue: head.expect_continue,
-            });
-            let hint = SizeHint::with_exact(n);
-            (
-                RequestBody::new(Http1Body {
-                    shared: shared.clone(),
-                    hint,
-                }),
-                false,
-            )
-        }
-        Framing::Chunked => {
-            shared.read().body = Some(BodyState {
-                decoder: Decoder::chunked(
-                    limits.max_chunk_line_size,
-                    limits.max_request_headers_total_size,
-                ),
-                send_continue: head.expect_continue,
-            });
-            let hint = SizeHint::default();
-            (
-                RequestBody::new(Http1Body {
-                    shared: shared.clone(),
-                    hint,
-                }),
-                true,
-            )
-        }
-    };
-    body = body.with_limit(limit.clone());
-    let trailers = chunked.then(|| RequestTrailers::attach(&mut body));
-    let http10 = head.version == Version::HTTP_10;
-    let sink = Http1Sink {
-        shared: shared.clone(),
-        exchange: exchange.clone(),
-        cx: HeadContext {
-            head_request: head.method == http::Method::HEAD,
-            http10,
-            closing: false,
-            keep_alive_10: http10 && head.keep_alive,
-        },
-        framing: BodyFraming::None,
-    };
-    let upgradable = head.upgrade && head.framing == Framing::Empty;
-    let form = head.form;
-    let request = RequestFeature {
-        method: head.method,
-        scheme: config.scheme.clone(),
-        path_base: String::new(),
-        path: head.path,
-        query: head.query,
-        raw_target: head.target,
-        version: head.version,
-        headers: head.headers,
-        body,
-    };
-    let span = tracing::debug_span!(
-        "request",
-        method = %request.method,
-        target = %request.raw_target,
-        form = ?form
-    );
-    let _enter = span.enter();
-
-    let mut features = Features::with_capacity(12, Some(connection.clone()));
-    features.insert(request);
-    features.insert(ResponseFeature::default());
-    features.insert_dyn::<dyn ResponseBody>(Box::new(sink));
-    features.insert(lifetime.clone());
-    features.insert(RequestId(request_id(id, sequence)));
-    features.insert(limit);
-    features.insert(close_requested);
-    if let Some(trailers) = trailers {
-        features.insert(trailers);
-    }
-    if !http10 {
-        features.insert(ResponseTrailers::default());
-    }
-    features.insert_dyn::<dyn Upgrade>(Box::new(Http1Upgrade {
-        shared: shared.clone(),
-        upgradable,
-        claimed: false,
-    }));
-
-    let outcome = {
-        let mut run = pin!(run_request(&**app, features));
-        let mut watching = true;
-        loop {
-            tokio::select! {
-                biased;
-                outcome = &mut run => break Some(outcome),
-                _ = WatchPeer { shared }, if watching => {
-                    watching = false;
-                    shared.peer_gone();
-                }
-                _ = config.abort.cancelled() => break None,
-            }
-        }
-    };
-    *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    let Some(outcome) = outcome else {
-        return false;
-    };
-    if shared.upgraded.load(Ordering::Acquire) {
-        return false;
-    }
-    if let Some(err) = &outcome.error {
-        tracing::debug!(error = %err, "request failed");
-    }
-    if !outcome.completed || exchange.aborted.load(Ordering::Relaxed) {
-        // Drop what is queued: an aborted response must not look complete.
-        shared.write().buf.clear();
-        if let Some(io) = shared.write().io.take() {
-            drop(io);
-        }
-        return false;
-    }
-    let keep = !exchange.closing.load(Ordering::Relaxed)
-        && !exchange.must_close()
-        && drain(shared, limits).await;
-    if !keep {
-        return false;
-    }
-    // Pipelining: when the next request is already here, its response goes
-    // out with this one in a single write.
-    let next_ready = {
-        let read = shared.read();
-        read.buf.windows(4).any(|w| w == b"\r\n\r\n")
-    };
-    if !next_ready && shared.flush().await.is_err() {
-        return false;
-    }
-    !shared.read().eof
 }
 
 /// Reads and drops what the app left of the request body, within the drain

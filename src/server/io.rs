@@ -16,6 +16,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::conn::Exchange;
 use super::decode::{Decoded, Decoder};
 use crate::error::{Error, Result};
 use crate::feature::{OnUpgrade, RequestLifetime, Upgrade, Upgraded};
@@ -28,6 +29,35 @@ pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 pub(crate) const READ_AHEAD: usize = 64 * 1024;
 /// Response bytes buffered before a write waits for the socket.
 pub(crate) const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Buffers of idle connections go back to a small per-thread pool, so an
+/// idle connection holds none and a busy one allocates none.
+const POOL_MAX: usize = 64;
+const BUFFER_SIZE: usize = 8 * 1024;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer from the pool (or a new one).
+pub(crate) fn take_buffer() -> BytesMut {
+    POOL.with(|pool| pool.borrow_mut().pop())
+        .unwrap_or_else(|| BytesMut::with_capacity(BUFFER_SIZE))
+}
+
+/// Returns an empty buffer to the pool.
+pub(crate) fn give_buffer(mut buf: BytesMut) {
+    if buf.capacity() < BUFFER_SIZE / 2 {
+        return;
+    }
+    buf.clear();
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL_MAX {
+            pool.push(buf);
+        }
+    });
+}
 
 pub(crate) struct ReadSide {
     pub(crate) io: Option<BoxRead>,
@@ -142,12 +172,12 @@ impl Shared {
         {
             let mut read = self.read();
             if read.buf.is_empty() && read.buf.capacity() > 0 {
-                read.buf = BytesMut::new();
+                give_buffer(std::mem::take(&mut read.buf));
             }
         }
         let mut write = self.write();
         if write.buf.is_empty() && write.buf.capacity() > 0 {
-            write.buf = BytesMut::new();
+            give_buffer(std::mem::take(&mut write.buf));
         }
     }
 }
@@ -168,7 +198,7 @@ pub(crate) fn poll_fill(read: &mut ReadSide, cx: &mut Context<'_>) -> Poll<io::R
                 if n == 0 {
                     read.eof = true;
                 } else {
-                    read.buf.reserve(n.max(4096));
+                    read.buf = take_buffer();
                     read.buf.extend_from_slice(chunk.filled());
                 }
                 Poll::Ready(Ok(n))
@@ -274,26 +304,25 @@ impl Body for Http1Body {
     }
 }
 
-/// The `Upgrade` feature of an HTTP/1.1 request.
+/// The `Upgrade` feature of an HTTP/1.1 connection (its per-request state
+/// lives in the [`Exchange`]).
 pub(crate) struct Http1Upgrade {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) upgradable: bool,
-    pub(crate) claimed: bool,
+    pub(crate) exchange: Arc<Exchange>,
 }
 
 impl Upgrade for Http1Upgrade {
     fn is_upgradable(&self) -> bool {
-        self.upgradable && !self.claimed
+        self.exchange.upgradable.load(Ordering::Relaxed)
     }
 
     fn on_upgrade(&mut self) -> Result<OnUpgrade> {
-        if !self.is_upgradable() {
+        if !self.exchange.upgradable.swap(false, Ordering::Relaxed) {
             return Err(Error::contract(
                 "upgrade.not-upgradable",
                 "this request cannot be upgraded",
             ));
         }
-        self.claimed = true;
         let shared = self.shared.clone();
         Ok(Box::pin(async move {
             // The 101 head is in the write buffer once the caller sent it.

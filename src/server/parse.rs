@@ -5,6 +5,9 @@
 //! Every rejection is an [`Error::is_parse`] (or [`Error::is_limit`]) error
 //! carrying the status the connection answers with before it closes.
 
+use std::mem::MaybeUninit;
+
+use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 
@@ -31,7 +34,8 @@ pub(crate) enum TargetForm {
     Asterisk,
 }
 
-/// A parsed and validated request head.
+/// A parsed and validated request head. Reused from request to request on a
+/// connection: its strings and header map keep their capacity.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
     pub(crate) method: Method,
@@ -50,25 +54,52 @@ pub(crate) struct RequestHead {
     pub(crate) expect_continue: bool,
     /// `Connection: upgrade` with an `Upgrade` header, on HTTP/1.1.
     pub(crate) upgrade: bool,
+    /// Scratch space for the parser (kept for its capacity).
+    spans: Vec<Span>,
 }
 
-/// The outcome of looking at the bytes received so far.
-#[derive(Debug)]
-pub(crate) enum Parsed {
-    /// More bytes are needed.
-    Partial,
-    /// A whole head, and how many bytes it took.
-    Complete(Box<RequestHead>, usize),
+impl Default for RequestHead {
+    fn default() -> Self {
+        RequestHead {
+            method: Method::GET,
+            target: String::new(),
+            form: TargetForm::Origin,
+            path: String::new(),
+            query: String::new(),
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+            framing: Framing::Empty,
+            keep_alive: false,
+            expect_continue: false,
+            upgrade: false,
+            spans: Vec::new(),
+        }
+    }
+}
+
+/// Where a header field sits in the head: name and value ranges.
+#[derive(Clone, Copy, Debug, Default)]
+struct Span {
+    name: (u32, u32),
+    value: (u32, u32),
 }
 
 fn bad(message: &str) -> Error {
     Error::parse(message.to_owned(), StatusCode::BAD_REQUEST)
 }
 
+/// The position after the first `\r\n\r\n`, if any. The searcher is built
+/// once: building one costs more than a search in a small head.
+pub(crate) fn find_head_end(buf: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(buf).map(|i| i + 4)
+}
+
 /// Finds the end of the head (`\r\n\r\n`), enforcing CRLF: a bare CR or a bare
 /// LF anywhere in the head is an error, never a line ending.
 fn head_end(buf: &[u8]) -> Result<Option<usize>> {
-    let end = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| i + 4);
+    let end = find_head_end(buf);
     let region = &buf[..end.unwrap_or(buf.len())];
     // Every LF must follow a CR, and there must be no other CR: then the
     // counts match. (A CR as the very last byte of a partial head may still
@@ -175,8 +206,16 @@ fn check_request_line(buf: &[u8], limits: &Limits) -> Result<bool> {
     Ok(true)
 }
 
-/// Parses the head at the start of `buf`.
-pub(crate) fn parse_head(buf: &[u8], limits: &Limits, allow_leading_crlf: bool) -> Result<Parsed> {
+/// Parses the head at the start of `buf` into `head` (reusing its
+/// capacity). `Ok(true)`: a whole head was parsed and removed from `buf`;
+/// `Ok(false)`: more bytes are needed. Header values are slices of the head's
+/// bytes, not copies.
+pub(crate) fn parse_head(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    allow_leading_crlf: bool,
+    head: &mut RequestHead,
+) -> Result<bool> {
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before
     // the request line (clients that send a stray CRLF after a POST body).
     let skip = if allow_leading_crlf && buf.starts_with(b"\r\n") {
@@ -184,50 +223,83 @@ pub(crate) fn parse_head(buf: &[u8], limits: &Limits, allow_leading_crlf: bool) 
     } else {
         0
     };
-    let buf = &buf[skip..];
-    if !check_request_line(buf, limits)? {
-        return Ok(Parsed::Partial);
+    let bytes = &buf[skip..];
+    if !check_request_line(bytes, limits)? {
+        return Ok(false);
     }
-    let end = match head_end(buf)? {
+    let end = match head_end(bytes)? {
         Some(end) => end,
         None => {
-            if buf.len() > limits.max_request_line_size + limits.max_request_headers_total_size {
+            if bytes.len() > limits.max_request_line_size + limits.max_request_headers_total_size {
                 return Err(header_limit(limits));
             }
-            return Ok(Parsed::Partial);
+            return Ok(false);
         }
     };
-    let line_len = buf.iter().position(|&b| b == b'\r').unwrap_or(0) + 2;
+    let line_len = memchr::memchr(b'\r', bytes).unwrap_or(0) + 2;
     if end - line_len > limits.max_request_headers_total_size {
         return Err(header_limit(limits));
     }
-    let mut slots = [httparse::EMPTY_HEADER; 128];
+    // Uninitialised slots: no 4 KiB memset per request.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let capacity = limits.max_request_header_count.min(slots.len() - 1) + 1;
-    let mut request = httparse::Request::new(&mut slots[..capacity]);
-    let status = request.parse(&buf[..end]).map_err(|err| match err {
-        httparse::Error::TooManyHeaders => Error::limit(
-            format!(
-                "more than {} request headers",
-                limits.max_request_header_count
-            ),
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    let mut spans = std::mem::take(&mut head.spans);
+    spans.clear();
+    let count = {
+        let mut request = httparse::Request::new(&mut []);
+        let status = request
+            .parse_with_uninit_headers(&bytes[..end], &mut slots[..capacity])
+            .map_err(|err| match err {
+                httparse::Error::TooManyHeaders => too_many(limits),
+                other => bad(&format!("malformed request head: {other}")),
+            })?;
+        if status.is_partial() {
+            return Ok(false);
+        }
+        if request.headers.len() > limits.max_request_header_count {
+            return Err(too_many(limits));
+        }
+        request_line(&request, head)?;
+        let base = bytes.as_ptr() as usize;
+        for field in request.headers.iter() {
+            if !field.value.iter().copied().all(value_byte_ok) {
+                return Err(bad("control character in a header value"));
+            }
+            let name = field.name.as_ptr() as usize - base;
+            let value = field.value.as_ptr() as usize - base;
+            spans.push(Span {
+                name: (name as u32, field.name.len() as u32),
+                value: (value as u32, field.value.len() as u32),
+            });
+        }
+        request.headers.len()
+    };
+    let _ = buf.split_to(skip);
+    let bytes = buf.split_to(end).freeze();
+    head.headers.clear();
+    head.headers.reserve(count);
+    for span in &spans[..count] {
+        let (start, len) = (span.name.0 as usize, span.name.1 as usize);
+        let name = HeaderName::from_bytes(&bytes[start..start + len])
+            .map_err(|_| bad("invalid header name"))?;
+        let (start, len) = (span.value.0 as usize, span.value.1 as usize);
+        let value = HeaderValue::from_maybe_shared(bytes.slice(start..start + len))
+            .map_err(|_| bad("invalid header value"))?;
+        head.headers.append(name, value);
+    }
+    head.spans = spans;
+    check_headers(head)?;
+    Ok(true)
+}
+
+fn too_many(limits: &Limits) -> Error {
+    Error::limit(
+        format!(
+            "more than {} request headers",
+            limits.max_request_header_count
         ),
-        other => bad(&format!("malformed request head: {other}")),
-    })?;
-    if status.is_partial() {
-        return Ok(Parsed::Partial);
-    }
-    if request.headers.len() > limits.max_request_header_count {
-        return Err(Error::limit(
-            format!(
-                "more than {} request headers",
-                limits.max_request_header_count
-            ),
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        ));
-    }
-    let head = validate(&request)?;
-    Ok(Parsed::Complete(Box::new(head), skip + end))
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    )
 }
 
 fn header_limit(limits: &Limits) -> Error {
@@ -245,9 +317,10 @@ fn value_byte_ok(b: u8) -> bool {
     b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
 }
 
-fn validate(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
+/// Checks the request line and copies it into `head` (reusing its strings).
+fn request_line(request: &httparse::Request<'_, '_>, head: &mut RequestHead) -> Result<()> {
     let method_text = request.method.ok_or_else(|| bad("no method"))?;
-    let method = Method::from_bytes(method_text.as_bytes()).map_err(|_| bad("invalid method"))?;
+    head.method = Method::from_bytes(method_text.as_bytes()).map_err(|_| bad("invalid method"))?;
     let target = request.path.ok_or_else(|| bad("no request target"))?;
     if target.is_empty()
         || !target.bytes().all(|b| (0x21..=0x7e).contains(&b))
@@ -255,7 +328,7 @@ fn validate(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
     {
         return Err(bad("invalid characters in the request target"));
     }
-    let version = match request.version {
+    head.version = match request.version {
         Some(0) => Version::HTTP_10,
         Some(1) => Version::HTTP_11,
         _ => {
@@ -265,32 +338,33 @@ fn validate(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
             ))
         }
     };
+    head.target.clear();
+    head.target.push_str(target);
+    target_form(head)
+}
 
-    let mut headers = HeaderMap::with_capacity(request.headers.len());
-    for h in request.headers.iter() {
-        if !h.value.iter().copied().all(value_byte_ok) {
-            return Err(bad("control character in a header value"));
+/// The header-dependent rules: Host, framing, connection options.
+fn check_headers(head: &mut RequestHead) -> Result<()> {
+    check_host(&head.headers, head.version, head.form, &head.target)?;
+    head.framing = framing(&head.headers, head.version)?;
+    let headers = &head.headers;
+    let (mut close, mut keep_alive, mut upgrade) = (false, false, false);
+    for value in headers.get_all(header::CONNECTION) {
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            close |= token.eq_ignore_ascii_case(b"close");
+            keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            upgrade |= token.eq_ignore_ascii_case(b"upgrade");
         }
-        let name =
-            HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("invalid header name"))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| bad("invalid header value"))?;
-        headers.append(name, value);
     }
-
-    let (form, path, query) = target_form(&method, target)?;
-    check_host(&headers, version, form, target)?;
-    let framing = framing(&headers, version)?;
-
-    let connection = tokens(&headers, header::CONNECTION);
-    let has = |token: &str| connection.iter().any(|t| t.eq_ignore_ascii_case(token));
-    let keep_alive = match version {
-        Version::HTTP_11 => !has("close"),
-        _ => has("keep-alive") && !has("close"),
+    head.keep_alive = match head.version {
+        Version::HTTP_11 => !close,
+        _ => !close && keep_alive,
     };
-    let expect_continue = match headers.get(header::EXPECT) {
+    head.expect_continue = match headers.get(header::EXPECT) {
         None => false,
         Some(value) if value.as_bytes().eq_ignore_ascii_case(b"100-continue") => {
-            version == Version::HTTP_11
+            head.version == Version::HTTP_11
         }
         Some(_) => {
             return Err(Error::parse(
@@ -299,44 +373,26 @@ fn validate(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
             ))
         }
     };
-    let upgrade =
-        version == Version::HTTP_11 && has("upgrade") && headers.contains_key(header::UPGRADE);
-
-    Ok(RequestHead {
-        method,
-        target: target.to_owned(),
-        form,
-        path,
-        query,
-        version,
-        headers,
-        framing,
-        keep_alive,
-        expect_continue,
-        upgrade,
-    })
+    head.upgrade =
+        upgrade && head.version == Version::HTTP_11 && headers.contains_key(header::UPGRADE);
+    Ok(())
 }
 
-/// The comma-separated tokens of every field named `name`, trimmed.
-fn tokens(headers: &HeaderMap, name: HeaderName) -> Vec<String> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim_matches([' ', '\t']).to_owned())
-        .collect()
+/// Sets `path` and `query` from `path?query` (reusing their capacity).
+fn split_path(path_and_query: &str, path: &mut String, query: &mut String) {
+    let (p, q) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    path.push_str(p);
+    query.push_str(q);
 }
 
-fn split_path(path_and_query: &str) -> (String, String) {
-    match path_and_query.split_once('?') {
-        Some((path, query)) => (path.to_owned(), query.to_owned()),
-        None => (path_and_query.to_owned(), String::new()),
-    }
-}
-
-fn target_form(method: &Method, target: &str) -> Result<(TargetForm, String, String)> {
-    if *method == Method::CONNECT {
+/// Classifies the target (RFC 9112 §3.2) and sets `form`, `path`, `query`.
+fn target_form(head: &mut RequestHead) -> Result<()> {
+    head.path.clear();
+    head.query.clear();
+    let target = head.target.as_str();
+    if head.method == Method::CONNECT {
         // Authority form only: host:port, nothing else.
         let authority: http::uri::Authority = target
             .parse()
@@ -344,20 +400,24 @@ fn target_form(method: &Method, target: &str) -> Result<(TargetForm, String, Str
         if authority.port().is_none() || authority.as_str().contains('@') {
             return Err(bad("CONNECT needs host:port"));
         }
-        return Ok((TargetForm::Authority, String::new(), String::new()));
+        head.form = TargetForm::Authority;
+        return Ok(());
     }
     if target == "*" {
-        if *method != Method::OPTIONS {
+        if head.method != Method::OPTIONS {
             return Err(bad("the asterisk form is only for OPTIONS"));
         }
-        return Ok((TargetForm::Asterisk, String::new(), String::new()));
+        head.form = TargetForm::Asterisk;
+        return Ok(());
     }
     if target.starts_with('/') {
-        let (path, query) = split_path(target);
-        return Ok((TargetForm::Origin, path, query));
+        head.form = TargetForm::Origin;
+        split_path(target, &mut head.path, &mut head.query);
+        return Ok(());
     }
-    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+    let scheme_end = target.find("://").map_or(0, |i| i + 3);
+    let scheme = &target[..scheme_end];
+    if scheme.eq_ignore_ascii_case("http://") || scheme.eq_ignore_ascii_case("https://") {
         let uri: http::Uri = target
             .parse()
             .map_err(|_| bad("invalid absolute-form target"))?;
@@ -367,17 +427,16 @@ fn target_form(method: &Method, target: &str) -> Result<(TargetForm, String, Str
         {
             return Err(bad("absolute-form target without a valid authority"));
         }
-        let after_authority = &target[target.find("//").map_or(0, |i| i + 2)..];
+        let after_authority = &target[scheme_end..];
         let path_and_query = after_authority
             .find(['/', '?'])
             .map_or("", |i| &after_authority[i..]);
-        let (path, query) = split_path(path_and_query);
-        let path = if path.is_empty() {
-            "/".to_owned()
-        } else {
-            path
-        };
-        return Ok((TargetForm::Absolute, path, query));
+        if !path_and_query.starts_with('/') {
+            head.path.push('/');
+        }
+        split_path(path_and_query, &mut head.path, &mut head.query);
+        head.form = TargetForm::Absolute;
+        return Ok(());
     }
     Err(bad("invalid request target"))
 }
@@ -397,21 +456,15 @@ fn check_host(headers: &HeaderMap, version: Version, form: TargetForm, target: &
         return Ok(());
     };
     let text = host.to_str().map_err(|_| bad("invalid Host header"))?;
-    if !text.is_empty() {
-        let authority: http::uri::Authority =
-            text.parse().map_err(|_| bad("invalid Host header"))?;
-        if authority.as_str().contains('@') || authority.host().is_empty() {
-            return Err(bad("invalid Host header"));
-        }
-        if authority.as_str().ends_with(':') {
-            return Err(bad("invalid Host header port"));
-        }
+    // An empty Host is allowed when the target has no authority (RFC 9112 §3.2).
+    if !text.is_empty() && !valid_host(text.as_bytes()) {
+        return Err(bad("invalid Host header"));
     }
     if form == TargetForm::Absolute {
-        let uri: http::Uri = target
-            .parse()
-            .map_err(|_| bad("invalid absolute-form target"))?;
-        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        let after_scheme = target.find("://").map_or(target, |i| &target[i + 3..]);
+        let authority = after_scheme
+            .find(['/', '?'])
+            .map_or(after_scheme, |i| &after_scheme[..i]);
         if !authority.eq_ignore_ascii_case(text) {
             return Err(bad("Host does not match the absolute-form target"));
         }
@@ -434,14 +487,21 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing> {
         if version == Version::HTTP_10 {
             return Err(bad("Transfer-Encoding on an HTTP/1.0 request"));
         }
-        let codings = tokens(headers, header::TRANSFER_ENCODING);
-        let Some(last) = codings.last() else {
+        let mut count = 0usize;
+        let mut last: &[u8] = b"";
+        for value in headers.get_all(header::TRANSFER_ENCODING) {
+            for coding in value.as_bytes().split(|&b| b == b',') {
+                count += 1;
+                last = coding.trim_ascii();
+            }
+        }
+        if count == 0 || last.is_empty() {
             return Err(bad("empty Transfer-Encoding"));
-        };
-        if !last.eq_ignore_ascii_case("chunked") {
+        }
+        if !last.eq_ignore_ascii_case(b"chunked") {
             return Err(bad("the final transfer coding is not chunked"));
         }
-        if codings.len() > 1 {
+        if count > 1 {
             return Err(Error::parse(
                 "transfer codings other than chunked are not supported",
                 StatusCode::NOT_IMPLEMENTED,
@@ -474,18 +534,22 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing> {
 mod tests {
     use super::*;
 
-    fn parse(input: &str) -> Result<Parsed> {
-        parse_head(input.as_bytes(), &Limits::default(), true)
+    /// `Some(head)` when complete; the whole input must be consumed.
+    fn parse(input: &str) -> Result<Option<RequestHead>> {
+        let mut buf = BytesMut::from(input.as_bytes());
+        let mut head = RequestHead::default();
+        if parse_head(&mut buf, &Limits::default(), true, &mut head)? {
+            assert!(buf.is_empty(), "consumed the whole head");
+            Ok(Some(head))
+        } else {
+            Ok(None)
+        }
     }
 
     fn head(input: &str) -> RequestHead {
-        match parse(input).unwrap() {
-            Parsed::Complete(head, used) => {
-                assert_eq!(used, input.len(), "consumed the whole head");
-                *head
-            }
-            Parsed::Partial => panic!("partial: {input:?}"),
-        }
+        parse(input)
+            .unwrap()
+            .unwrap_or_else(|| panic!("partial: {:?}", &input[..input.len().min(80)]))
     }
 
     fn status(input: &str) -> StatusCode {
@@ -507,11 +571,8 @@ mod tests {
 
     #[test]
     fn partial_heads_wait_for_more() {
-        assert!(matches!(
-            parse("GET / HTTP/1.1\r\nHost: h\r\n").unwrap(),
-            Parsed::Partial
-        ));
-        assert!(matches!(parse("GET / HTT").unwrap(), Parsed::Partial));
+        assert!(parse("GET / HTTP/1.1\r\nHost: h\r\n").unwrap().is_none());
+        assert!(parse("GET / HTT").unwrap().is_none());
     }
 
     #[test]
@@ -668,7 +729,7 @@ mod tests {
             "GET /{} HTTP/1.1\r\nHost: h\r\n\r\n",
             "a".repeat(limits.max_request_line_size - 14)
         );
-        assert!(matches!(parse(&fits).unwrap(), Parsed::Complete(..)));
+        assert!(parse(&fits).unwrap().is_some());
         let long = format!(
             "GET /{} HTTP/1.1\r\nHost: h\r\n\r\n",
             "a".repeat(limits.max_request_line_size - 13)
@@ -681,7 +742,7 @@ mod tests {
             }
             s + "\r\n"
         };
-        assert!(matches!(parse(&many(100)).unwrap(), Parsed::Complete(..)));
+        assert!(parse(&many(100)).unwrap().is_some());
         assert_eq!(
             status(&many(101)),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
@@ -693,10 +754,9 @@ mod tests {
                 "v".repeat(size - 16)
             )
         };
-        assert!(matches!(
-            parse(&big(limits.max_request_headers_total_size)).unwrap(),
-            Parsed::Complete(..)
-        ));
+        assert!(parse(&big(limits.max_request_headers_total_size))
+            .unwrap()
+            .is_some());
         assert_eq!(
             status(&big(limits.max_request_headers_total_size + 1)),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use tokio::io::AsyncWrite;
 
 use super::conn::Exchange;
-use super::encode::{self, BodyFraming, HeadContext};
+use super::encode::{self, BodyFraming};
 use super::io::{Shared, WRITE_HIGH_WATER};
 use crate::error::{Error, Result};
 use crate::feature::{ResponseBody, ResponseHead};
@@ -22,7 +22,6 @@ const DIRECT_WRITE: usize = 16 * 1024;
 pub(crate) struct Http1Sink {
     pub(crate) shared: Arc<Shared>,
     pub(crate) exchange: Arc<Exchange>,
-    pub(crate) cx: HeadContext,
     pub(crate) framing: BodyFraming,
 }
 
@@ -59,13 +58,14 @@ impl Http1Sink {
     }
 }
 
-#[async_trait]
-impl ResponseBody for Http1Sink {
-    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
-        let mut cx = self.cx;
-        cx.closing = cx.closing || self.exchange.must_close();
+impl Http1Sink {
+    fn encode_start(&mut self, head: ResponseHead<'_>) {
+        let cx = self.exchange.head_context();
         let (framing, closing) = {
             let mut write = self.shared.write();
+            if write.buf.capacity() == 0 {
+                write.buf = super::io::take_buffer();
+            }
             write.response_started = !head.status.is_informational();
             encode::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
         };
@@ -73,6 +73,54 @@ impl ResponseBody for Http1Sink {
         if closing {
             self.exchange.closing.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Appends a small chunk to the buffer when there is room; gives it back
+    /// otherwise.
+    fn append(&mut self, data: Bytes) -> Option<Bytes> {
+        if self.framing == BodyFraming::None {
+            return None;
+        }
+        let mut write = self.shared.write();
+        if data.len() >= DIRECT_WRITE || write.buf.len() + data.len() + 32 > WRITE_HIGH_WATER {
+            return Some(data);
+        }
+        if self.framing == BodyFraming::Chunked {
+            encode::chunk_header(&mut write.buf, data.len());
+            write.buf.put_slice(&data);
+            write.buf.put_slice(b"\r\n");
+        } else {
+            write.buf.put_slice(&data);
+        }
+        None
+    }
+
+    fn encode_end(&mut self, trailers: Option<&HeaderMap>) {
+        if self.framing == BodyFraming::Chunked {
+            let mut write = self.shared.write();
+            encode::last_chunk(&mut write.buf, trailers);
+        }
+    }
+}
+
+#[async_trait]
+impl ResponseBody for Http1Sink {
+    fn start_now(&mut self, head: ResponseHead<'_>) -> Option<Result<()>> {
+        self.encode_start(head);
+        Some(Ok(()))
+    }
+
+    fn write_now(&mut self, data: Bytes) -> Result<Option<Bytes>> {
+        Ok(self.append(data))
+    }
+
+    fn complete_now(&mut self, trailers: &mut Option<HeaderMap>) -> Option<Result<()>> {
+        self.encode_end(trailers.as_ref());
+        Some(Ok(()))
+    }
+
+    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
+        self.encode_start(head);
         Ok(())
     }
 
@@ -116,10 +164,7 @@ impl ResponseBody for Http1Sink {
     }
 
     async fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
-        if self.framing == BodyFraming::Chunked {
-            let mut write = self.shared.write();
-            encode::last_chunk(&mut write.buf, trailers.as_ref());
-        }
+        self.encode_end(trailers.as_ref());
         Ok(())
     }
 
