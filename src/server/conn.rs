@@ -241,6 +241,9 @@ async fn exchange(
                 RequestBody::new(Http1Body {
                     shared: shared.clone(),
                     hint,
+                    limit: limit.clone(),
+                    seen: 0,
+                    close: close_requested.clone(),
                 }),
                 false,
             )
@@ -258,6 +261,9 @@ async fn exchange(
                 RequestBody::new(Http1Body {
                     shared: shared.clone(),
                     hint,
+                    limit: limit.clone(),
+                    seen: 0,
+                    close: close_requested.clone(),
                 }),
                 true,
             )
@@ -274,6 +280,7 @@ async fn exchange(
             http10,
             closing: false,
             keep_alive_10: http10 && head.keep_alive,
+            connect_request: head.method == http::Method::CONNECT,
         },
         framing: BodyFraming::None,
     };
@@ -411,6 +418,10 @@ async fn drain(shared: &Shared, limits: &Limits) -> bool {
                     read.body = None;
                     return false;
                 }
+            }
+            // About to wait for the client: the response goes out first.
+            if shared.flush().await.is_err() {
+                return false;
             }
             match std::future::poll_fn(|cx| shared.poll_fill(cx)).await {
                 Ok(0) | Err(_) => return false,

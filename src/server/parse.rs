@@ -405,6 +405,12 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing> {
         if !last.eq_ignore_ascii_case("chunked") {
             return Err(bad("the final transfer coding is not chunked"));
         }
+        // RFC 9112 §6.1: chunked is applied once; twice is malformed, not an
+        // unknown coding.
+        let before = &codings[..codings.len() - 1];
+        if before.iter().any(|c| c.eq_ignore_ascii_case("chunked")) {
+            return Err(bad("chunked applied more than once"));
+        }
         if codings.len() > 1 {
             return Err(Error::parse(
                 "transfer codings other than chunked are not supported",

@@ -63,7 +63,17 @@ impl Http1Sink {
 impl ResponseBody for Http1Sink {
     async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
         let mut cx = self.cx;
-        cx.closing = cx.closing || self.exchange.must_close();
+        // RFC 9110 §10.1.1: a final response while the client still waits
+        // for `100 Continue` leaves the body unsent, so the connection
+        // closes; say so.
+        let body_never_asked = !head.status.is_informational()
+            && self
+                .shared
+                .read()
+                .body
+                .as_ref()
+                .is_some_and(|b| b.send_continue);
+        cx.closing = cx.closing || self.exchange.must_close() || body_never_asked;
         let (framing, closing) = {
             let mut write = self.shared.write();
             write.response_started = !head.status.is_informational();
