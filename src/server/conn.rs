@@ -57,6 +57,7 @@ pub(crate) struct Exchange {
     keep_alive: AtomicBool,
     head_request: AtomicBool,
     http10: AtomicBool,
+    connect: AtomicBool,
     close_requested: Arc<AtomicBool>,
     stopping: CancellationToken,
 }
@@ -70,6 +71,7 @@ impl Exchange {
             keep_alive: AtomicBool::new(false),
             head_request: AtomicBool::new(false),
             http10: AtomicBool::new(false),
+            connect: AtomicBool::new(false),
             close_requested: Arc::new(AtomicBool::new(false)),
             stopping,
         }
@@ -85,6 +87,8 @@ impl Exchange {
         self.head_request
             .store(head.method == http::Method::HEAD, relaxed);
         self.http10.store(head.version == Version::HTTP_10, relaxed);
+        self.connect
+            .store(head.method == http::Method::CONNECT, relaxed);
         self.close_requested.store(false, relaxed);
     }
 
@@ -103,6 +107,7 @@ impl Exchange {
             http10,
             closing: self.must_close(),
             keep_alive_10: http10 && self.keep_alive.load(Ordering::Relaxed),
+            connect_request: self.connect.load(Ordering::Relaxed),
         }
     }
 }
@@ -360,10 +365,7 @@ impl Conn {
                 });
                 let hint = SizeHint::with_exact(n);
                 (
-                    RequestBody::new(Http1Body {
-                        shared: shared.clone(),
-                        hint,
-                    }),
+                    RequestBody::new(body_source(shared, &self.exchange, hint, &limit)),
                     false,
                 )
             }
@@ -376,10 +378,12 @@ impl Conn {
                     send_continue: head.expect_continue,
                 });
                 (
-                    RequestBody::new(Http1Body {
-                        shared: shared.clone(),
-                        hint: SizeHint::default(),
-                    }),
+                    RequestBody::new(body_source(
+                        shared,
+                        &self.exchange,
+                        SizeHint::default(),
+                        &limit,
+                    )),
                     true,
                 )
             }
@@ -507,6 +511,22 @@ impl Conn {
     }
 }
 
+/// The request body reader for the current request.
+fn body_source(
+    shared: &Arc<Shared>,
+    exchange: &Exchange,
+    hint: SizeHint,
+    limit: &MaxRequestBodySize,
+) -> Http1Body {
+    Http1Body {
+        shared: shared.clone(),
+        hint,
+        limit: limit.clone(),
+        seen: 0,
+        close: ConnectionClose::from_flag(exchange.close_requested.clone()),
+    }
+}
+
 fn push_sequence(id: &mut String, n: u64) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     id.push(':');
@@ -557,6 +577,10 @@ async fn drain(shared: &Shared, limits: &Limits) -> bool {
                     read.body = None;
                     return false;
                 }
+            }
+            // About to wait for the client: the response goes out first.
+            if shared.flush().await.is_err() {
+                return false;
             }
             match std::future::poll_fn(|cx| shared.poll_fill(cx)).await {
                 Ok(0) | Err(_) => return false,

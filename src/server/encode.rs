@@ -28,6 +28,8 @@ pub(crate) struct HeadContext {
     pub(crate) closing: bool,
     /// HTTP/1.0 client that asked for keep-alive.
     pub(crate) keep_alive_10: bool,
+    /// The request was a CONNECT.
+    pub(crate) connect_request: bool,
 }
 
 fn status_bytes(status: StatusCode) -> [u8; 3] {
@@ -61,8 +63,12 @@ pub(crate) fn encode_head(
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut closing = cx.closing || app_close;
-    let framing = if no_body || cx.head_request {
+    // RFC 9110 §9.3.6, RFC 9112 §6.3: a 2xx to CONNECT has no body and
+    // no framing headers; the connection is a tunnel right after the head.
+    // This server does not tunnel, so it closes instead.
+    let tunnel = cx.connect_request && status.is_success();
+    let mut closing = cx.closing || app_close || tunnel;
+    let framing = if no_body || cx.head_request || tunnel {
         BodyFraming::None
     } else if let Some(length) = length {
         BodyFraming::Length(length)
@@ -80,7 +86,7 @@ pub(crate) fn encode_head(
     out.put_slice(reason.as_bytes());
     out.put_slice(b"\r\n");
     for (name, value) in headers {
-        if name == TRANSFER_ENCODING || name == CONNECTION {
+        if name == TRANSFER_ENCODING || name == CONNECTION || (tunnel && name == CONTENT_LENGTH) {
             continue;
         }
         out.put_slice(name.as_str().as_bytes());
@@ -149,6 +155,7 @@ mod tests {
             http10: false,
             closing: false,
             keep_alive_10: false,
+            connect_request: false,
         }
     }
 

@@ -19,7 +19,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::conn::Exchange;
 use super::decode::{Decoded, Decoder};
 use crate::error::{Error, Result};
-use crate::feature::{OnUpgrade, RequestLifetime, Upgrade, Upgraded};
+use crate::feature::{
+    ConnectionClose, MaxRequestBodySize, OnUpgrade, RequestLifetime, Upgrade, Upgraded,
+};
 
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
@@ -226,10 +228,26 @@ pub(crate) fn poll_fill(read: &mut ReadSide, cx: &mut Context<'_>) -> Poll<io::R
 pub(crate) struct Http1Body {
     pub(crate) shared: Arc<Shared>,
     pub(crate) hint: SizeHint,
+    /// The request's body limit, checked here too: a body refused with 413
+    /// is left unread, so the connection must close.
+    pub(crate) limit: MaxRequestBodySize,
+    /// Body bytes handed out so far.
+    pub(crate) seen: u64,
+    /// Requested when the body cannot be read to its end (malformed framing,
+    /// over the limit): the bytes after it cannot be trusted as the next
+    /// request (smuggling), so the response says `Connection: close`.
+    pub(crate) close: ConnectionClose,
 }
 
 fn closed_mid_body() -> Error {
     Error::closed("the client closed the connection before the end of the body")
+}
+
+fn too_large(max: u64) -> Error {
+    Error::limit(
+        format!("request body larger than the limit of {max} bytes"),
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+    )
 }
 
 impl Body for Http1Body {
@@ -237,10 +255,20 @@ impl Body for Http1Body {
     type Error = Error;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>>>> {
-        let shared = &self.shared;
+        let this = &mut *self;
+        let shared = &this.shared;
+        let max = this.limit.get();
+        // A declared length over the limit is refused before `100 Continue`
+        // invites the client to send it.
+        if let (0, Some(declared), Some(max)) = (this.seen, this.hint.exact(), max) {
+            if declared > max {
+                this.close.request();
+                return Poll::Ready(Some(Err(too_large(max))));
+            }
+        }
         let send_continue = shared.read().body.as_ref().is_some_and(|b| b.send_continue);
         if send_continue {
             // RFC 9110 §10.1.1: answer 100 when the app first reads the
@@ -271,9 +299,17 @@ impl Body for Http1Body {
             match body.decoder.decode(&mut read.buf) {
                 Err(err) => {
                     read.body = None;
+                    this.close.request();
                     return Poll::Ready(Some(Err(err)));
                 }
-                Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(Decoded::Data(data)) => {
+                    this.seen += data.len() as u64;
+                    if let Some(max) = max.filter(|&max| this.seen > max) {
+                        this.close.request();
+                        return Poll::Ready(Some(Err(too_large(max))));
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
                 Ok(Decoded::Trailers(trailers)) => {
                     return Poll::Ready(Some(Ok(Frame::trailers(trailers))))
                 }

@@ -489,8 +489,10 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing> {
         }
         let mut count = 0usize;
         let mut last: &[u8] = b"";
+        let mut chunked_before_last = false;
         for value in headers.get_all(header::TRANSFER_ENCODING) {
             for coding in value.as_bytes().split(|&b| b == b',') {
+                chunked_before_last |= count > 0 && last.eq_ignore_ascii_case(b"chunked");
                 count += 1;
                 last = coding.trim_ascii();
             }
@@ -500,6 +502,11 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing> {
         }
         if !last.eq_ignore_ascii_case(b"chunked") {
             return Err(bad("the final transfer coding is not chunked"));
+        }
+        // RFC 9112 §6.1: chunked is applied once; twice is malformed, not an
+        // unknown coding.
+        if chunked_before_last {
+            return Err(bad("chunked applied more than once"));
         }
         if count > 1 {
             return Err(Error::parse(

@@ -60,7 +60,18 @@ impl Http1Sink {
 
 impl Http1Sink {
     fn encode_start(&mut self, head: ResponseHead<'_>) {
-        let cx = self.exchange.head_context();
+        let mut cx = self.exchange.head_context();
+        // RFC 9110 §10.1.1: a final response while the client still waits
+        // for `100 Continue` leaves the body unsent, so the connection
+        // closes; say so.
+        let body_never_asked = !head.status.is_informational()
+            && self
+                .shared
+                .read()
+                .body
+                .as_ref()
+                .is_some_and(|b| b.send_continue);
+        cx.closing = cx.closing || body_never_asked;
         let (framing, closing) = {
             let mut write = self.shared.write();
             if write.buf.capacity() == 0 {
