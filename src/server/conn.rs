@@ -507,7 +507,7 @@ impl Conn {
             let read = shared.read();
             super::parse::find_head_end(&read.buf).is_some()
         };
-        !(!next_ready && shared.flush().await.is_err())
+        next_ready || shared.flush().await.is_ok()
     }
 }
 
