@@ -996,3 +996,63 @@ async fn a_panic_on_one_socket_leaves_the_server_serving() {
         .await
         .expect("stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_concurrent_upgraded_connections_an_upgrade_gets_503() {
+    let limits = Limits {
+        max_concurrent_upgraded_connections: Some(1),
+        ..Limits::default()
+    };
+    let mut server = HttpServer::new()
+        .bind("127.0.0.1:0".parse().expect("valid"))
+        .limits(limits);
+    server.start(Arc::new(upgrade_echo)).await.expect("started");
+    let addr = tcp_addresses(&server)[0];
+    let upgrade = "GET /chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
+
+    let mut first = tcp_client(addr).await;
+    first.send(upgrade).await;
+    assert!(first
+        .response()
+        .await
+        .raw
+        .starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    first.send("held").await;
+    assert_eq!(first.exact(4).await, b"held");
+
+    // The one slot is taken: the next upgrade is refused before its head.
+    let mut second = tcp_client(addr).await;
+    second.send(upgrade).await;
+    let refused = second.response().await;
+    assert!(
+        refused
+            .raw
+            .starts_with(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n"),
+        "{}",
+        escape(&refused.raw)
+    );
+
+    // Once the first upgraded connection is gone, its slot is free again.
+    first.io.shutdown().await.expect("half-close");
+    first.expect_eof().await;
+    let mut upgraded = false;
+    for _ in 0..50 {
+        let mut third = tcp_client(addr).await;
+        third.send(upgrade).await;
+        if third
+            .response()
+            .await
+            .raw
+            .starts_with(b"HTTP/1.1 101 Switching Protocols\r\n")
+        {
+            upgraded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(upgraded, "the slot frees once the upgraded connection ends");
+    server
+        .stop(deadline(SOCKET_TIMEOUT))
+        .await
+        .expect("stopped");
+}

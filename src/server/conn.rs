@@ -46,6 +46,24 @@ pub(crate) struct ConnConfig {
     pub(crate) stopping: CancellationToken,
     /// Hard stop: drop the connection now.
     pub(crate) abort: CancellationToken,
+    /// Slots for upgraded connections (`max_concurrent_upgraded_connections`).
+    pub(crate) upgrade_slots: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl ConnConfig {
+    pub(crate) fn new(limits: Limits, server_features: Arc<Features>) -> Self {
+        let upgrade_slots = limits
+            .max_concurrent_upgraded_connections
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
+        ConnConfig {
+            limits,
+            scheme: Scheme::HTTP,
+            server_features,
+            stopping: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            upgrade_slots,
+        }
+    }
 }
 
 /// The state of the current exchange, shared by the loop, the sink and the
@@ -60,10 +78,11 @@ pub(crate) struct Exchange {
     connect: AtomicBool,
     close_requested: Arc<AtomicBool>,
     stopping: CancellationToken,
+    pub(crate) upgrade_slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Exchange {
-    fn new(stopping: CancellationToken) -> Self {
+    fn new(config: &ConnConfig) -> Self {
         Exchange {
             closing: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
@@ -73,7 +92,8 @@ impl Exchange {
             http10: AtomicBool::new(false),
             connect: AtomicBool::new(false),
             close_requested: Arc::new(AtomicBool::new(false)),
-            stopping,
+            stopping: config.stopping.clone(),
+            upgrade_slots: config.upgrade_slots.clone(),
         }
     }
 
@@ -135,7 +155,7 @@ pub(crate) async fn serve<T>(
     let _enter = span.enter();
     let mut conn = Conn {
         shared: shared.clone(),
-        exchange: Arc::new(Exchange::new(config.stopping.clone())),
+        exchange: Arc::new(Exchange::new(&config)),
         connection,
         id,
         sequence: 0,

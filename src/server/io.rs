@@ -353,12 +353,22 @@ impl Upgrade for Http1Upgrade {
     }
 
     fn on_upgrade(&mut self) -> Result<OnUpgrade> {
-        if !self.exchange.upgradable.swap(false, Ordering::Relaxed) {
+        if !self.exchange.upgradable.load(Ordering::Relaxed) {
             return Err(Error::contract(
                 "upgrade.not-upgradable",
                 "this request cannot be upgraded",
             ));
         }
+        let permit = match &self.exchange.upgrade_slots {
+            None => None,
+            Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| {
+                Error::limit(
+                    "too many upgraded connections",
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                )
+            })?),
+        };
+        self.exchange.upgradable.store(false, Ordering::Relaxed);
         let shared = self.shared.clone();
         Ok(Box::pin(async move {
             // The 101 head is in the write buffer once the caller sent it.
@@ -374,6 +384,7 @@ impl Upgrade for Http1Upgrade {
                     read,
                     prefix,
                     write,
+                    _permit: permit,
                 })),
                 _ => Err(Error::closed("the connection is gone")),
             }
@@ -386,6 +397,8 @@ struct UpgradedIo {
     read: BoxRead,
     prefix: Bytes,
     write: BoxWrite,
+    /// The upgraded-connection slot, given back when the app drops the IO.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl AsyncRead for UpgradedIo {

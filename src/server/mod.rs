@@ -46,11 +46,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::uri::Scheme;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use limits::Limits;
@@ -196,13 +194,7 @@ impl HttpServer {
     ) where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let config = Arc::new(conn::ConnConfig {
-            limits,
-            scheme: Scheme::HTTP,
-            server_features: Arc::new(Features::new()),
-            stopping: CancellationToken::new(),
-            abort: CancellationToken::new(),
-        });
+        let config = Arc::new(conn::ConnConfig::new(limits, Arc::new(Features::new())));
         conn::serve(io, info, app, config).await;
     }
 }
@@ -312,13 +304,10 @@ impl Server for HttpServer {
         let mut server_features = Features::new();
         server_features.insert(self.addresses.clone());
         let running = Running {
-            config: Arc::new(conn::ConnConfig {
-                limits: self.limits.clone(),
-                scheme: Scheme::HTTP,
-                server_features: Arc::new(server_features),
-                stopping: CancellationToken::new(),
-                abort: CancellationToken::new(),
-            }),
+            config: Arc::new(conn::ConnConfig::new(
+                self.limits.clone(),
+                Arc::new(server_features),
+            )),
             tracker: TaskTracker::new(),
         };
         let limit = self
