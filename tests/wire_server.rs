@@ -1056,3 +1056,72 @@ async fn past_max_concurrent_upgraded_connections_an_upgrade_gets_503() {
         .await
         .expect("stopped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_slower_than_the_minimum_rate_gets_408_after_the_grace() {
+    let (mut client, _server) = connect(echo, Limits::default());
+    let start = Instant::now();
+    client
+        .send("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 10000\r\n\r\n")
+        .await;
+    client.send("x".repeat(100)).await;
+    let response = client.response().await;
+    assert_eq!(response.status, 408, "{}", escape(&response.raw));
+    assert!(response.closes(), "{}", escape(&response.raw));
+    client.expect_eof().await;
+    // 100 bytes at 240 B/s is well inside the 5 s grace: the grace decides.
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_at_the_minimum_rate_is_read_to_its_end() {
+    let (mut client, _server) = connect(echo, Limits::default());
+    client
+        .send("POST /steady HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n")
+        .await;
+    // 300 bytes a second for ten seconds: above 240 B/s all along.
+    for _ in 0..10 {
+        client.send("y".repeat(300)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_echo(&client.response().await, "POST", "/steady", 3000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_dropped_at_the_minimum_response_rate() {
+    let (seen_tx, seen_rx) = oneshot::channel();
+    let seen_tx = Arc::new(std::sync::Mutex::new(Some(seen_tx)));
+    let app = from_fn(move |ctx| {
+        let seen_tx = seen_tx.clone();
+        Box::pin(async move {
+            let chunk = bytes::Bytes::from(vec![b'z'; 64 * 1024]);
+            let mut outcome = Ok(());
+            // 16 MiB: far more than the transport buffers.
+            for _ in 0..256 {
+                if let Err(err) = ctx.write(chunk.clone()).await {
+                    outcome = Err(err);
+                    break;
+                }
+            }
+            let timed_out = matches!(&outcome, Err(err) if err.is_timeout());
+            if let Some(tx) = seen_tx.lock().unwrap().take() {
+                let _ = tx.send(timed_out);
+            }
+            outcome
+        })
+    });
+    let (mut client, _server) = connect(app, Limits::default());
+    let start = Instant::now();
+    client.send(get("/big")).await;
+    // The client never reads: the server's writes stall.
+    let timed_out = seen_rx.await.expect("the app finished");
+    assert!(timed_out, "the app's write failed with a timeout");
+    // Budget for a 64 KiB flush at 240 B/s is about 273 s, not forever.
+    let waited = start.elapsed();
+    assert!(waited < Duration::from_secs(600), "{waited:?}");
+    assert!(waited >= Duration::from_secs(200), "{waited:?}");
+}

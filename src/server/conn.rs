@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::decode::{Decoded, Decoder};
 use super::encode::{BodyFraming, HeadContext};
-use super::io::{BodyState, Http1Body, Http1Upgrade, Shared, WatchPeer};
+use super::io::{BodyState, Http1Body, Http1Upgrade, MinRate, Shared, WatchPeer};
 use super::limits::Limits;
 use super::parse::{parse_head, Framing, RequestHead};
 use super::sink::Http1Sink;
@@ -142,10 +142,16 @@ pub(crate) async fn serve<T>(
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (read, write) = tokio::io::split(io);
+    let response_rate = config
+        .limits
+        .min_response_data_rate
+        .map(|rate| (rate, config.limits.min_data_rate_grace));
+    // No read buffer until bytes arrive (see `io::poll_fill`).
     let shared = Shared::new(
         Box::new(read),
         Box::new(write),
-        BytesMut::with_capacity(8 * 1024),
+        BytesMut::new(),
+        response_rate,
     );
     let id = info.id.clone();
     let mut connection = Features::with_defaults(config.server_features.clone());
@@ -385,7 +391,7 @@ impl Conn {
                 });
                 let hint = SizeHint::with_exact(n);
                 (
-                    RequestBody::new(body_source(shared, &self.exchange, hint, &limit)),
+                    RequestBody::new(body_source(shared, &self.exchange, hint, &limit, limits)),
                     false,
                 )
             }
@@ -403,6 +409,7 @@ impl Conn {
                         &self.exchange,
                         SizeHint::default(),
                         &limit,
+                        limits,
                     )),
                     true,
                 )
@@ -537,6 +544,7 @@ fn body_source(
     exchange: &Exchange,
     hint: SizeHint,
     limit: &MaxRequestBodySize,
+    limits: &Limits,
 ) -> Http1Body {
     Http1Body {
         shared: shared.clone(),
@@ -544,6 +552,9 @@ fn body_source(
         limit: limit.clone(),
         seen: 0,
         close: ConnectionClose::from_flag(exchange.close_requested.clone()),
+        rate: limits
+            .min_request_body_data_rate
+            .map(|rate| MinRate::new(rate, limits.min_data_rate_grace)),
     }
 }
 

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -91,6 +92,8 @@ pub(crate) struct Shared {
     pub(crate) upgraded: AtomicBool,
     /// The current request's lifetime, fired when the peer goes away.
     pub(crate) lifetime: Mutex<Option<RequestLifetime>>,
+    /// Minimum response rate (bytes per second) and its grace period.
+    response_rate: Option<(u64, Duration)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -98,7 +101,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(read: BoxRead, write: BoxWrite, buf: BytesMut) -> Arc<Self> {
+    pub(crate) fn new(
+        read: BoxRead,
+        write: BoxWrite,
+        buf: BytesMut,
+        response_rate: Option<(u64, Duration)>,
+    ) -> Arc<Self> {
         Arc::new(Shared {
             read: Mutex::new(ReadSide {
                 io: Some(read),
@@ -115,6 +123,7 @@ impl Shared {
             }),
             upgraded: AtomicBool::new(false),
             lifetime: Mutex::new(None),
+            response_rate,
         })
     }
 
@@ -163,8 +172,61 @@ impl Shared {
         Pin::new(io).poll_flush(cx)
     }
 
+    /// Writes out the buffer, within the minimum response rate (see
+    /// [`Shared::within_rate`]).
     pub(crate) async fn flush(&self) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+        let pending = self.write().buf.len() as u64;
+        self.within_rate(pending, std::future::poll_fn(|cx| self.poll_flush(cx)))
+            .await
+    }
+
+    /// Flushes the buffer, then writes `data` straight to the transport,
+    /// within the minimum response rate.
+    pub(crate) async fn write_direct(&self, mut data: Bytes) -> io::Result<()> {
+        self.flush().await?;
+        let len = data.len() as u64;
+        let write = async {
+            while !data.is_empty() {
+                let written = std::future::poll_fn(|cx| {
+                    let mut write = self.write();
+                    match write.io.as_mut() {
+                        Some(io) => Pin::new(io).poll_write(cx, &data),
+                        None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+                    }
+                })
+                .await?;
+                if written == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                data.advance(written);
+            }
+            Ok(())
+        };
+        self.within_rate(len, write).await
+    }
+
+    /// Runs a write of `bytes` under the minimum response rate: it may take
+    /// `max(grace, bytes / rate)`; a client that reads slower than that times
+    /// out, and the connection is dropped.
+    async fn within_rate(
+        &self,
+        bytes: u64,
+        write: impl Future<Output = io::Result<()>>,
+    ) -> io::Result<()> {
+        let Some((rate, grace)) = self.response_rate else {
+            return write.await;
+        };
+        let budget = grace.max(Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64));
+        match tokio::time::timeout(budget, write).await {
+            Ok(done) => done,
+            Err(_) => {
+                self.write().failed = true;
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client reads the response slower than the minimum data rate",
+                ))
+            }
+        }
     }
 
     /// Gives back the buffers of an idle connection (nothing buffered either
@@ -237,6 +299,68 @@ pub(crate) struct Http1Body {
     /// over the limit): the bytes after it cannot be trusted as the next
     /// request (smuggling), so the response says `Connection: close`.
     pub(crate) close: ConnectionClose,
+    /// The minimum request body rate, when enforced.
+    pub(crate) rate: Option<MinRate>,
+}
+
+/// The minimum data rate of a request body (Kestrel's
+/// `MinRequestBodyDataRate`): only time spent waiting for the client counts;
+/// past the grace period, the bytes received must keep up with `rate` per
+/// second of that time.
+pub(crate) struct MinRate {
+    rate: u64,
+    grace: Duration,
+    waited: Duration,
+    pending_since: Option<tokio::time::Instant>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl MinRate {
+    pub(crate) fn new(rate: u64, grace: Duration) -> Self {
+        MinRate {
+            rate: rate.max(1),
+            grace,
+            waited: Duration::ZERO,
+            pending_since: None,
+            sleep: None,
+        }
+    }
+
+    /// Bytes arrived: the wait so far counts.
+    fn progress(&mut self) {
+        if let Some(since) = self.pending_since.take() {
+            self.waited += since.elapsed();
+        }
+    }
+
+    /// Waiting for bytes with `seen` received: whether the rate is broken
+    /// (registering a wake-up for when it would be).
+    fn poll_expired(&mut self, seen: u64, cx: &mut Context<'_>) -> bool {
+        let now = tokio::time::Instant::now();
+        let since = *self.pending_since.get_or_insert(now);
+        let allowed = self
+            .grace
+            .max(Duration::from_secs_f64(seen as f64 / self.rate as f64));
+        let deadline = since + allowed.saturating_sub(self.waited);
+        if now >= deadline {
+            return true;
+        }
+        match self.sleep.as_mut() {
+            Some(sleep) if sleep.deadline() == deadline => {}
+            Some(sleep) => sleep.as_mut().reset(deadline),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+        self.sleep
+            .as_mut()
+            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
+    }
+}
+
+fn too_slow(rate: u64) -> Error {
+    Error::timeout(format!(
+        "the request body arrives slower than {rate} bytes per second"
+    ))
+    .with_status(http::StatusCode::REQUEST_TIMEOUT)
 }
 
 fn closed_mid_body() -> Error {
@@ -320,7 +444,21 @@ impl Body for Http1Body {
                 return Poll::Ready(Some(Err(closed_mid_body())));
             }
             match poll_fill(read, cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if let Some(rate) = this.rate.as_mut() {
+                        if rate.poll_expired(this.seen, cx) {
+                            read.body = None;
+                            this.close.request();
+                            return Poll::Ready(Some(Err(too_slow(rate.rate))));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    if let Some(rate) = this.rate.as_mut() {
+                        rate.progress();
+                    }
+                }
                 Poll::Ready(Ok(0)) => {
                     // `peer_gone` takes the lifetime lock, not this one.
                     shared.peer_gone();

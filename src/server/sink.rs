@@ -1,14 +1,12 @@
 //! The built-in server's [`ResponseBody`]: encodes into the connection's
 //! write buffer.
 
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes};
 use http::HeaderMap;
-use tokio::io::AsyncWrite;
 
 use super::conn::Exchange;
 use super::encode::{self, BodyFraming};
@@ -37,24 +35,10 @@ impl Http1Sink {
 
     /// Writes `data` straight to the socket (after what is buffered).
     async fn write_direct(&self, data: Bytes) -> Result<()> {
-        self.flush_buffer().await?;
-        let mut data = data;
-        while !data.is_empty() {
-            let written = std::future::poll_fn(|cx| {
-                let mut write = self.shared.write();
-                match write.io.as_mut() {
-                    Some(io) => Pin::new(io).poll_write(cx, &data),
-                    None => std::task::Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
-                }
-            })
+        self.shared
+            .write_direct(data)
             .await
-            .map_err(|e| self.fail(e))?;
-            if written == 0 {
-                return Err(self.fail(std::io::ErrorKind::WriteZero.into()));
-            }
-            let _ = data.split_to(written);
-        }
-        Ok(())
+            .map_err(|e| self.fail(e))
     }
 }
 
