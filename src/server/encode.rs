@@ -51,15 +51,6 @@ pub(crate) fn encode_head(
     headers: &HeaderMap,
     cx: HeadContext,
 ) -> (BodyFraming, bool) {
-    let app_close = headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    });
-    let length = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
@@ -67,6 +58,40 @@ pub(crate) fn encode_head(
     // no framing headers; the connection is a tunnel right after the head.
     // This server does not tunnel, so it closes instead.
     let tunnel = cx.connect_request && status.is_success();
+
+    out.reserve(256);
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(&status_bytes(status));
+    out.put_u8(b' ');
+    out.put_slice(reason.as_bytes());
+    out.put_slice(b"\r\n");
+    // One pass: write the fields and note what framing needs.
+    let (mut app_close, mut length, mut has_date) = (false, None, false);
+    for (name, value) in headers {
+        if name == CONNECTION {
+            app_close |= value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            continue;
+        }
+        if name == TRANSFER_ENCODING {
+            continue;
+        }
+        if name == CONTENT_LENGTH {
+            if length.is_none() {
+                length = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            }
+            if tunnel {
+                continue;
+            }
+        }
+        has_date |= name == DATE;
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
     let mut closing = cx.closing || app_close || tunnel;
     let framing = if no_body || cx.head_request || tunnel {
         BodyFraming::None
@@ -78,23 +103,7 @@ pub(crate) fn encode_head(
     } else {
         BodyFraming::Chunked
     };
-
-    out.reserve(256);
-    out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(&status_bytes(status));
-    out.put_u8(b' ');
-    out.put_slice(reason.as_bytes());
-    out.put_slice(b"\r\n");
-    for (name, value) in headers {
-        if name == TRANSFER_ENCODING || name == CONNECTION || (tunnel && name == CONTENT_LENGTH) {
-            continue;
-        }
-        out.put_slice(name.as_str().as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
-        out.put_slice(b"\r\n");
-    }
-    if !headers.contains_key(DATE) {
+    if !has_date {
         out.put_slice(b"date: ");
         out.put_slice(date::now().as_bytes());
         out.put_slice(b"\r\n");

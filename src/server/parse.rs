@@ -345,25 +345,44 @@ fn request_line(request: &httparse::Request<'_, '_>, head: &mut RequestHead) -> 
 
 /// The header-dependent rules: Host, framing, connection options.
 fn check_headers(head: &mut RequestHead) -> Result<()> {
-    check_host(&head.headers, head.version, head.form, &head.target)?;
-    head.framing = framing(&head.headers, head.version)?;
-    let headers = &head.headers;
-    let (mut close, mut keep_alive, mut upgrade) = (false, false, false);
-    for value in headers.get_all(header::CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            close |= token.eq_ignore_ascii_case(b"close");
-            keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+    // One pass over the fields instead of a hashed lookup per rule: a
+    // request carries a handful of fields, and standard names compare as
+    // small integers.
+    let mut fields = Fields::default();
+    for (name, value) in head.headers.iter() {
+        if name == header::HOST {
+            fields.hosts += 1;
+            fields.host = Some(value);
+        } else if name == header::CONTENT_LENGTH {
+            fields.lengths += 1;
+            fields.length = Some(value);
+        } else if name == header::TRANSFER_ENCODING {
+            fields.transfer_encoding = true;
+        } else if name == header::CONNECTION {
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                fields.close |= token.eq_ignore_ascii_case(b"close");
+                fields.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                fields.upgrade_token |= token.eq_ignore_ascii_case(b"upgrade");
+            }
+        } else if name == header::EXPECT {
+            fields.expects += 1;
+            fields.expect = Some(value);
+        } else if name == header::UPGRADE {
+            fields.upgrade = true;
         }
     }
+    check_host(&fields, head.version, head.form, &head.target)?;
+    head.framing = framing(&fields, &head.headers, head.version)?;
     head.keep_alive = match head.version {
-        Version::HTTP_11 => !close,
-        _ => !close && keep_alive,
+        Version::HTTP_11 => !fields.close,
+        _ => !fields.close && fields.keep_alive,
     };
-    head.expect_continue = match headers.get(header::EXPECT) {
+    head.expect_continue = match fields.expect {
         None => false,
-        Some(value) if value.as_bytes().eq_ignore_ascii_case(b"100-continue") => {
+        Some(value)
+            if fields.expects == 1 && value.as_bytes().eq_ignore_ascii_case(b"100-continue") =>
+        {
             head.version == Version::HTTP_11
         }
         Some(_) => {
@@ -373,9 +392,24 @@ fn check_headers(head: &mut RequestHead) -> Result<()> {
             ))
         }
     };
-    head.upgrade =
-        upgrade && head.version == Version::HTTP_11 && headers.contains_key(header::UPGRADE);
+    head.upgrade = fields.upgrade_token && fields.upgrade && head.version == Version::HTTP_11;
     Ok(())
+}
+
+/// What the framing and connection rules need from the fields.
+#[derive(Default)]
+struct Fields<'a> {
+    host: Option<&'a HeaderValue>,
+    hosts: usize,
+    length: Option<&'a HeaderValue>,
+    lengths: usize,
+    transfer_encoding: bool,
+    expect: Option<&'a HeaderValue>,
+    expects: usize,
+    upgrade: bool,
+    close: bool,
+    keep_alive: bool,
+    upgrade_token: bool,
 }
 
 /// Sets `path` and `query` from `path?query` (reusing their capacity).
@@ -443,13 +477,11 @@ fn target_form(head: &mut RequestHead) -> Result<()> {
 
 /// Host rules (RFC 9112 §3.2): exactly one valid Host on HTTP/1.1; with an
 /// absolute-form target, Host must name the same authority.
-fn check_host(headers: &HeaderMap, version: Version, form: TargetForm, target: &str) -> Result<()> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let host = hosts.next();
-    if hosts.next().is_some() {
+fn check_host(fields: &Fields<'_>, version: Version, form: TargetForm, target: &str) -> Result<()> {
+    if fields.hosts > 1 {
         return Err(bad("more than one Host header"));
     }
-    let Some(host) = host else {
+    let Some(host) = fields.host else {
         if version == Version::HTTP_11 {
             return Err(bad("missing Host header"));
         }
@@ -473,11 +505,10 @@ fn check_host(headers: &HeaderMap, version: Version, form: TargetForm, target: &
 }
 
 /// Body framing (RFC 9112 §6): anything ambiguous is rejected.
-fn framing(headers: &HeaderMap, version: Version) -> Result<Framing> {
-    let has_te = headers.contains_key(header::TRANSFER_ENCODING);
-    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
-    let length = lengths.next();
-    if length.is_some() && lengths.next().is_some() {
+fn framing(fields: &Fields<'_>, headers: &HeaderMap, version: Version) -> Result<Framing> {
+    let has_te = fields.transfer_encoding;
+    let length = fields.length;
+    if fields.lengths > 1 {
         return Err(bad("more than one Content-Length header"));
     }
     if has_te {
