@@ -363,8 +363,12 @@ fn too_slow(rate: u64) -> Error {
     .with_status(http::StatusCode::REQUEST_TIMEOUT)
 }
 
+/// The client ended the stream mid-body. If the app lets this error end the
+/// request before answering, the answer is 400 (the request is incomplete),
+/// as Kestrel does, rather than 500.
 fn closed_mid_body() -> Error {
     Error::closed("the client closed the connection before the end of the body")
+        .with_status(http::StatusCode::BAD_REQUEST)
 }
 
 fn too_large(max: u64) -> Error {
