@@ -4,17 +4,13 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use ::tower::{Layer, Service};
-use bytes::Buf;
+use ::tower::Layer;
 use futures::future::BoxFuture;
-use http::{Request, Response};
-use http_body::Body;
 
 use crate::application::{Application, BoxApplication};
-use crate::body::RequestBody;
 use crate::context::HttpContext;
-use crate::error::{BoxError, Result};
-use crate::tower::{AppService, LayerApp};
+use crate::error::Result;
+use crate::tower::{AppService, HttpService, LayerApp};
 
 /// The rest of the pipeline, handed to a middleware: call
 /// [`run`](Next::run) to continue, or don't, to short-circuit.
@@ -200,15 +196,10 @@ impl Builder {
     /// becomes a `tower::Service` for the layer to wrap, and the wrapped
     /// service becomes an application again; the request's features travel
     /// through the layer, so middleware on both sides share them.
-    pub fn layer<L, S, B>(mut self, layer: L) -> Self
+    pub fn layer<L>(mut self, layer: L) -> Self
     where
-        L: Layer<AppService, Service = S> + Send + 'static,
-        S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Buf,
-        B::Error: Into<BoxError>,
+        L: Layer<AppService> + Send + 'static,
+        L::Service: HttpService,
     {
         self.components.push(Box::new(move |next| {
             let service = layer.layer(AppService::from_arc(next));

@@ -232,6 +232,63 @@ fn merge_headers(outer: &mut HeaderMap, inner: HeaderMap) {
     }
 }
 
+/// A `tower::Service` that can run as an [`Application`]: it takes
+/// `http::Request<RequestBody>`, answers with an [`HttpBody`], is cloneable
+/// and `Send + Sync` (an axum `Router`, a tower-http stack). Implemented for
+/// every such service; not meant to be implemented by hand.
+pub trait HttpService:
+    Service<
+        Request<RequestBody>,
+        Response = Response<Self::ResponseBody>,
+        Future = Self::ServiceFuture,
+        Error = Self::ServiceError,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The response body.
+    type ResponseBody: HttpBody;
+    /// The service's future.
+    type ServiceFuture: std::future::Future<
+            Output = std::result::Result<Response<Self::ResponseBody>, Self::ServiceError>,
+        > + Send;
+    /// The service's error.
+    type ServiceError: Into<BoxError>;
+}
+
+impl<S, B> HttpService for S
+where
+    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: HttpBody,
+{
+    type ResponseBody = B;
+    type ServiceFuture = S::Future;
+    type ServiceError = S::Error;
+}
+
+/// A response body a tower service may return: `Send`, with [`Buf`] data
+/// and an error that converts to a [`BoxError`]. Implemented for every such
+/// body.
+pub trait HttpBody: Body<Data = Self::Chunk, Error = Self::Fault> + Send + 'static {
+    /// The data type.
+    type Chunk: Buf;
+    /// The error type.
+    type Fault: Into<BoxError>;
+}
+
+impl<B> HttpBody for B
+where
+    B: Body + Send + 'static,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    type Chunk = B::Data;
+    type Fault = B::Error;
+}
+
 /// A `tower::Service` run as an [`Application`]; see the [module docs](self).
 #[derive(Clone)]
 pub struct ServiceApp<S> {
@@ -251,15 +308,7 @@ impl<S> ServiceApp<S> {
     }
 }
 
-impl<S, B> Application for ServiceApp<S>
-where
-    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Buf,
-    B::Error: Into<BoxError>,
-{
+impl<S: HttpService> Application for ServiceApp<S> {
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let request = request_from(ctx);
@@ -295,15 +344,7 @@ impl<S> LayerApp<S> {
     }
 }
 
-impl<S, B> Application for LayerApp<S>
-where
-    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Buf,
-    B::Error: Into<BoxError>,
-{
+impl<S: HttpService> Application for LayerApp<S> {
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut request = request_from(ctx);

@@ -133,18 +133,7 @@ impl Decoder {
             match self.state {
                 State::Done => return Ok(Decoded::End),
                 State::Length(remaining) => {
-                    if buf.is_empty() {
-                        return Ok(Decoded::NeedMore);
-                    }
-                    let n = remaining.min(buf.len() as u64);
-                    let data = buf.split_to(n as usize).freeze();
-                    let left = remaining - n;
-                    self.state = if left == 0 {
-                        State::Done
-                    } else {
-                        State::Length(left)
-                    };
-                    return Ok(Decoded::Data(data));
+                    return Ok(self.take(buf, remaining, State::Done, State::Length));
                 }
                 State::ChunkSize => {
                     let Some(size) = self.chunk_size(buf)? else {
@@ -157,18 +146,7 @@ impl Decoder {
                     };
                 }
                 State::ChunkData(remaining) => {
-                    if buf.is_empty() {
-                        return Ok(Decoded::NeedMore);
-                    }
-                    let n = remaining.min(buf.len() as u64);
-                    let data = buf.split_to(n as usize).freeze();
-                    let left = remaining - n;
-                    self.state = if left == 0 {
-                        State::ChunkDataEnd
-                    } else {
-                        State::ChunkData(left)
-                    };
-                    return Ok(Decoded::Data(data));
+                    return Ok(self.take(buf, remaining, State::ChunkDataEnd, State::ChunkData));
                 }
                 State::ChunkDataEnd => {
                     if buf.len() < 2 {
@@ -186,6 +164,25 @@ impl Decoder {
                 State::Trailers => return self.trailers(buf),
             }
         }
+    }
+
+    /// Takes up to `remaining` body bytes; the state becomes `done` when they
+    /// are all taken, else `more(left)`.
+    fn take(
+        &mut self,
+        buf: &mut BytesMut,
+        remaining: u64,
+        done: State,
+        more: fn(u64) -> State,
+    ) -> Decoded {
+        if buf.is_empty() {
+            return Decoded::NeedMore;
+        }
+        let n = remaining.min(buf.len() as u64);
+        let data = buf.split_to(n as usize).freeze();
+        let left = remaining - n;
+        self.state = if left == 0 { done } else { more(left) };
+        Decoded::Data(data)
     }
 
     /// Parses a chunk-size line; `None` if it is not complete yet.

@@ -159,21 +159,8 @@ fn valid_host(host: &[u8]) -> bool {
 /// unknown version deserves 505 rather than 400.
 fn check_request_line(buf: &[u8], limits: &Limits) -> Result<bool> {
     let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n');
-    let line = match line_end {
-        Some(end) => &buf[..end],
-        None => {
-            if buf.len() > limits.max_request_line_size {
-                return Err(Error::limit(
-                    format!(
-                        "request line longer than {} bytes",
-                        limits.max_request_line_size
-                    ),
-                    StatusCode::URI_TOO_LONG,
-                ));
-            }
-            return Ok(false);
-        }
-    };
+    // Without its end yet, what there is must still fit.
+    let line = &buf[..line_end.unwrap_or(buf.len())];
     if line.len() > limits.max_request_line_size {
         return Err(Error::limit(
             format!(
@@ -182,6 +169,9 @@ fn check_request_line(buf: &[u8], limits: &Limits) -> Result<bool> {
             ),
             StatusCode::URI_TOO_LONG,
         ));
+    }
+    if line_end.is_none() {
+        return Ok(false);
     }
     let mut parts = line.split(|&b| b == b' ');
     let (Some(_), Some(_), Some(version), None) =
