@@ -1125,3 +1125,61 @@ async fn a_client_that_stops_reading_is_dropped_at_the_minimum_response_rate() {
     assert!(waited < Duration::from_secs(600), "{waited:?}");
     assert!(waited >= Duration::from_secs(200), "{waited:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_app_can_turn_off_the_body_rate_for_its_request() {
+    let app = from_fn(|ctx| {
+        Box::pin(async move {
+            ctx.features()
+                .get::<serverbridge::feature::MinRequestBodyDataRate>()
+                .expect("the built-in server provides it")
+                .set(None);
+            echo(ctx).await
+        })
+    });
+    let (mut client, _server) = connect(app, Limits::default());
+    client
+        .send("POST /trickle HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n")
+        .await;
+    // One byte every 10 s: far below 240 B/s, long past the 5 s grace.
+    for _ in 0..20 {
+        client.send("t").await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    assert_echo(&client.response().await, "POST", "/trickle", 20);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_app_can_turn_off_the_response_rate_for_its_response() {
+    let (done_tx, done_rx) = oneshot::channel::<bool>();
+    let done_tx = Arc::new(std::sync::Mutex::new(Some(done_tx)));
+    let app = from_fn(move |ctx| {
+        let done_tx = done_tx.clone();
+        Box::pin(async move {
+            ctx.features()
+                .get::<serverbridge::feature::MinResponseDataRate>()
+                .expect("the built-in server provides it")
+                .set(None);
+            let chunk = bytes::Bytes::from(vec![b'z'; 64 * 1024]);
+            let mut failed = false;
+            for _ in 0..64 {
+                if ctx.write(chunk.clone()).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if let Some(tx) = done_tx.lock().unwrap().take() {
+                let _ = tx.send(failed);
+            }
+            Ok(())
+        })
+    });
+    let (mut client, _server) = connect(app, Limits::default());
+    client.send(get("/slow-reader")).await;
+    // With the rate on, the writes would time out after about 273 s.
+    let outcome = tokio::time::timeout(Duration::from_secs(3600), done_rx).await;
+    assert!(
+        outcome.is_err(),
+        "the app is still writing after an hour: {outcome:?}"
+    );
+}

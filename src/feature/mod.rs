@@ -14,6 +14,7 @@
 //! | [`RequestTrailers`] | request | servers that read request trailers |
 //! | [`ResponseTrailers`] | request | servers that can send trailers (chunked HTTP/1.1, HTTP/2) |
 //! | [`ConnectionClose`] | request | servers with persistent connections |
+//! | [`MinRequestBodyDataRate`], [`MinResponseDataRate`] | request | the built-in server |
 //! | [`ServerAddresses`] | server ([`Server::features`](crate::Server::features)) | every listening server |
 //!
 //! Apps must feature-test everything but the three required features: a
@@ -22,6 +23,7 @@
 mod body_size;
 mod connection;
 mod connection_close;
+mod data_rate;
 mod lifetime;
 mod request;
 mod request_id;
@@ -35,6 +37,7 @@ mod upgrade;
 pub use body_size::MaxRequestBodySize;
 pub use connection::{Address, ConnectionInfo};
 pub use connection_close::ConnectionClose;
+pub use data_rate::{MinDataRate, MinRequestBodyDataRate, MinResponseDataRate};
 pub use lifetime::RequestLifetime;
 pub use request::RequestFeature;
 pub use request_id::RequestId;

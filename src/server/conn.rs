@@ -25,8 +25,9 @@ use crate::application::BoxApplication;
 use crate::body::RequestBody;
 use crate::error::{Error, Result};
 use crate::feature::{
-    ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
-    RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers, Upgrade,
+    ConnectionClose, ConnectionInfo, MaxRequestBodySize, MinDataRate, MinRequestBodyDataRate,
+    MinResponseDataRate, RequestFeature, RequestId, RequestLifetime, RequestTrailers, ResponseBody,
+    ResponseFeature, ResponseTrailers, Upgrade,
 };
 use crate::features::Features;
 use crate::lifecycle::run_request;
@@ -79,6 +80,19 @@ pub(crate) struct Exchange {
     close_requested: Arc<AtomicBool>,
     stopping: CancellationToken,
     pub(crate) upgrade_slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// The request body rate of the current request (shared with its
+    /// feature), and the defaults both rates reset to.
+    request_rate: MinRequestBodyDataRate,
+    default_request_rate: Option<MinDataRate>,
+    default_response_rate: Option<MinDataRate>,
+}
+
+/// A rate from the limits, in the features' terms.
+fn default_rate(per_second: Option<u64>, limits: &Limits) -> Option<MinDataRate> {
+    per_second.map(|bytes_per_second| MinDataRate {
+        bytes_per_second,
+        grace: limits.min_data_rate_grace,
+    })
 }
 
 impl Exchange {
@@ -94,10 +108,21 @@ impl Exchange {
             close_requested: Arc::new(AtomicBool::new(false)),
             stopping: config.stopping.clone(),
             upgrade_slots: config.upgrade_slots.clone(),
+            request_rate: MinRequestBodyDataRate::default(),
+            default_request_rate: default_rate(
+                config.limits.min_request_body_data_rate,
+                &config.limits,
+            ),
+            default_response_rate: default_rate(
+                config.limits.min_response_data_rate,
+                &config.limits,
+            ),
         }
     }
 
-    fn reset(&self, head: &RequestHead) {
+    fn reset(&self, head: &RequestHead, shared: &Shared) {
+        self.request_rate.set(self.default_request_rate);
+        shared.response_rate.set(self.default_response_rate);
         let relaxed = Ordering::Relaxed;
         self.closing.store(false, relaxed);
         self.aborted.store(false, relaxed);
@@ -142,10 +167,10 @@ pub(crate) async fn serve<T>(
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (read, write) = tokio::io::split(io);
-    let response_rate = config
-        .limits
-        .min_response_data_rate
-        .map(|rate| (rate, config.limits.min_data_rate_grace));
+    let response_rate = MinResponseDataRate::new(default_rate(
+        config.limits.min_response_data_rate,
+        &config.limits,
+    ));
     // No read buffer until bytes arrive (see `io::poll_fill`).
     let shared = Shared::new(
         Box::new(read),
@@ -342,7 +367,7 @@ impl Conn {
     /// Builds the connection's feature collection (first request, or after an
     /// app inserted or removed features).
     fn build_features(&self, limits: &Limits) -> Features {
-        let mut features = Features::with_capacity(12, Some(self.connection.clone()));
+        let mut features = Features::with_capacity(14, Some(self.connection.clone()));
         features.insert(RequestFeature::default());
         features.insert(ResponseFeature::default());
         features.insert_dyn::<dyn ResponseBody>(Box::new(Http1Sink {
@@ -356,6 +381,8 @@ impl Conn {
             self.exchange.close_requested.clone(),
         ));
         features.insert(ResponseTrailers::default());
+        features.insert(self.exchange.request_rate.clone());
+        features.insert(self.shared.response_rate.clone());
         features.insert_dyn::<dyn Upgrade>(Box::new(Http1Upgrade {
             shared: self.shared.clone(),
             exchange: self.exchange.clone(),
@@ -391,7 +418,7 @@ impl Conn {
                 });
                 let hint = SizeHint::with_exact(n);
                 (
-                    RequestBody::new(body_source(shared, &self.exchange, hint, &limit, limits)),
+                    RequestBody::new(body_source(shared, &self.exchange, hint, &limit)),
                     false,
                 )
             }
@@ -409,7 +436,6 @@ impl Conn {
                         &self.exchange,
                         SizeHint::default(),
                         &limit,
-                        limits,
                     )),
                     true,
                 )
@@ -459,7 +485,7 @@ impl Conn {
         let shared = self.shared.clone();
         let lifetime = RequestLifetime::new();
         *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = Some(lifetime.clone());
-        self.exchange.reset(&self.head);
+        self.exchange.reset(&self.head, &shared);
         shared.write().response_started = false;
         let mut features = match self.features.take() {
             Some(features) if features.revision() == self.revision => features,
@@ -544,7 +570,6 @@ fn body_source(
     exchange: &Exchange,
     hint: SizeHint,
     limit: &MaxRequestBodySize,
-    limits: &Limits,
 ) -> Http1Body {
     Http1Body {
         shared: shared.clone(),
@@ -552,9 +577,7 @@ fn body_source(
         limit: limit.clone(),
         seen: 0,
         close: ConnectionClose::from_flag(exchange.close_requested.clone()),
-        rate: limits
-            .min_request_body_data_rate
-            .map(|rate| MinRate::new(rate, limits.min_data_rate_grace)),
+        rate: Some(MinRate::new(exchange.request_rate.clone())),
     }
 }
 

@@ -21,7 +21,8 @@ use super::conn::Exchange;
 use super::decode::{Decoded, Decoder};
 use crate::error::{Error, Result};
 use crate::feature::{
-    ConnectionClose, MaxRequestBodySize, OnUpgrade, RequestLifetime, Upgrade, Upgraded,
+    ConnectionClose, MaxRequestBodySize, MinRequestBodyDataRate, MinResponseDataRate, OnUpgrade,
+    RequestLifetime, Upgrade, Upgraded,
 };
 
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
@@ -92,8 +93,9 @@ pub(crate) struct Shared {
     pub(crate) upgraded: AtomicBool,
     /// The current request's lifetime, fired when the peer goes away.
     pub(crate) lifetime: Mutex<Option<RequestLifetime>>,
-    /// Minimum response rate (bytes per second) and its grace period.
-    response_rate: Option<(u64, Duration)>,
+    /// The minimum response rate, adjustable per request through the
+    /// feature that shares this setting.
+    pub(crate) response_rate: MinResponseDataRate,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,7 +107,7 @@ impl Shared {
         read: BoxRead,
         write: BoxWrite,
         buf: BytesMut,
-        response_rate: Option<(u64, Duration)>,
+        response_rate: MinResponseDataRate,
     ) -> Arc<Self> {
         Arc::new(Shared {
             read: Mutex::new(ReadSide {
@@ -213,10 +215,13 @@ impl Shared {
         bytes: u64,
         write: impl Future<Output = io::Result<()>>,
     ) -> io::Result<()> {
-        let Some((rate, grace)) = self.response_rate else {
+        let Some(rate) = self.response_rate.get() else {
             return write.await;
         };
-        let budget = grace.max(Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64));
+        let per_second = rate.bytes_per_second.max(1) as f64;
+        let budget = rate
+            .grace
+            .max(Duration::from_secs_f64(bytes as f64 / per_second));
         match tokio::time::timeout(budget, write).await {
             Ok(done) => done,
             Err(_) => {
@@ -308,18 +313,16 @@ pub(crate) struct Http1Body {
 /// past the grace period, the bytes received must keep up with `rate` per
 /// second of that time.
 pub(crate) struct MinRate {
-    rate: u64,
-    grace: Duration,
+    setting: MinRequestBodyDataRate,
     waited: Duration,
     pending_since: Option<tokio::time::Instant>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl MinRate {
-    pub(crate) fn new(rate: u64, grace: Duration) -> Self {
+    pub(crate) fn new(setting: MinRequestBodyDataRate) -> Self {
         MinRate {
-            rate: rate.max(1),
-            grace,
+            setting,
             waited: Duration::ZERO,
             pending_since: None,
             sleep: None,
@@ -333,26 +336,31 @@ impl MinRate {
         }
     }
 
-    /// Waiting for bytes with `seen` received: whether the rate is broken
-    /// (registering a wake-up for when it would be).
-    fn poll_expired(&mut self, seen: u64, cx: &mut Context<'_>) -> bool {
+    /// Waiting for bytes with `seen` received: the rate, if it is broken
+    /// (registering a wake-up for when it would be). The setting is read as
+    /// it is now: the app may have changed it for this request.
+    fn poll_expired(&mut self, seen: u64, cx: &mut Context<'_>) -> Option<u64> {
+        let rate = self.setting.get()?;
+        let per_second = rate.bytes_per_second.max(1);
         let now = tokio::time::Instant::now();
         let since = *self.pending_since.get_or_insert(now);
-        let allowed = self
+        let allowed = rate
             .grace
-            .max(Duration::from_secs_f64(seen as f64 / self.rate as f64));
+            .max(Duration::from_secs_f64(seen as f64 / per_second as f64));
         let deadline = since + allowed.saturating_sub(self.waited);
         if now >= deadline {
-            return true;
+            return Some(per_second);
         }
         match self.sleep.as_mut() {
             Some(sleep) if sleep.deadline() == deadline => {}
             Some(sleep) => sleep.as_mut().reset(deadline),
             None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
-        self.sleep
+        let expired = self
+            .sleep
             .as_mut()
-            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
+            .is_some_and(|s| s.as_mut().poll(cx).is_ready());
+        expired.then_some(per_second)
     }
 }
 
@@ -450,10 +458,10 @@ impl Body for Http1Body {
             match poll_fill(read, cx) {
                 Poll::Pending => {
                     if let Some(rate) = this.rate.as_mut() {
-                        if rate.poll_expired(this.seen, cx) {
+                        if let Some(per_second) = rate.poll_expired(this.seen, cx) {
                             read.body = None;
                             this.close.request();
-                            return Poll::Ready(Some(Err(too_slow(rate.rate))));
+                            return Poll::Ready(Some(Err(too_slow(per_second))));
                         }
                     }
                     return Poll::Pending;
