@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::feature::{
     ConnectionClose, ConnectionInfo, MaxRequestBodySize, MinDataRate, MinRequestBodyDataRate,
     MinResponseDataRate, RequestFeature, RequestId, RequestLifetime, RequestTrailers, ResponseBody,
-    ResponseFeature, ResponseTrailers, Upgrade,
+    ResponseFeature, ResponseTrailers, TlsInfo, Upgrade,
 };
 use crate::features::Features;
 use crate::lifecycle::run_request;
@@ -160,7 +160,7 @@ impl Exchange {
 /// Serves one connection to its end.
 pub(crate) async fn serve<T>(
     io: T,
-    info: ConnectionInfo,
+    mut connection: Features,
     app: BoxApplication,
     config: Arc<ConnConfig>,
 ) where
@@ -178,9 +178,17 @@ pub(crate) async fn serve<T>(
         BytesMut::new(),
         response_rate,
     );
-    let id = info.id.clone();
-    let mut connection = Features::with_defaults(config.server_features.clone());
-    connection.insert(info);
+    let id = connection
+        .get::<ConnectionInfo>()
+        .map(|info| info.id.clone())
+        .unwrap_or_default();
+    // The request's scheme is what the connection is: https under TLS.
+    let scheme = if connection.contains::<TlsInfo>() {
+        Scheme::HTTPS
+    } else {
+        config.scheme.clone()
+    };
+    connection.set_defaults(Some(config.server_features.clone()));
     let connection = Arc::new(connection);
     let span = tracing::debug_span!("connection", id = %id);
     let _enter = span.enter();
@@ -189,6 +197,7 @@ pub(crate) async fn serve<T>(
         exchange: Arc::new(Exchange::new(&config)),
         connection,
         id,
+        scheme,
         sequence: 0,
         head: RequestHead::default(),
         features: None,
@@ -353,6 +362,7 @@ struct Conn {
     exchange: Arc<Exchange>,
     connection: Arc<Features>,
     id: String,
+    scheme: Scheme,
     sequence: u64,
     /// The parser's scratch head: its strings and map swap with the request
     /// feature's, so both keep their capacity.
@@ -452,7 +462,7 @@ impl Conn {
         }
         let request = features.get_mut::<RequestFeature>().ok_or_else(missing)?;
         request.method = head.method.clone();
-        request.scheme = config.scheme.clone();
+        request.scheme = self.scheme.clone();
         request.path_base.clear();
         request.version = head.version;
         request.body = body;

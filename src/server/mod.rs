@@ -194,8 +194,26 @@ impl HttpServer {
     ) where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        let mut connection = Features::new();
+        connection.insert(info);
+        HttpServer::serve_connection_with(io, connection, app, limits).await;
+    }
+
+    /// As [`serve_connection`](Self::serve_connection), with the
+    /// connection-level features given whole ([`ConnectionInfo`], and
+    /// [`TlsInfo`](crate::feature::TlsInfo) for a connection that arrived over
+    /// TLS: requests then have the `https` scheme). They form the defaults
+    /// layer of every request on the connection.
+    pub async fn serve_connection_with<T>(
+        io: T,
+        connection: Features,
+        app: BoxApplication,
+        limits: Limits,
+    ) where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let config = Arc::new(conn::ConnConfig::new(limits, Arc::new(Features::new())));
-        conn::serve(io, info, app, config).await;
+        conn::serve(io, connection, app, config).await;
     }
 }
 
@@ -265,15 +283,16 @@ fn spawn_accept(
                 },
                 None => None,
             };
-            let info = ConnectionInfo {
+            let mut connection = Features::with_capacity(1, None);
+            connection.insert(ConnectionInfo {
                 id: connection_id(),
                 local,
                 peer,
-            };
+            });
             let app = app.clone();
             let config = config.clone();
             tracker.spawn(async move {
-                conn::serve(io, info, app, config).await;
+                conn::serve(io, connection, app, config).await;
                 drop(permit);
             });
         }

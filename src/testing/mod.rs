@@ -1,10 +1,14 @@
 //! An in-memory server for testing applications and middleware (feature
 //! `test-util`).
 //!
-//! [`TestServer`] implements [`Server`](crate::Server) and sends requests straight into the
-//! application (*direct* mode): no bytes, no sockets, the same features and
-//! lifecycle as a real server ([`lifecycle::run_request`]), with connection and
-//! TLS info settable and client-side aborts on demand.
+//! [`TestServer`] implements [`Server`](crate::Server). In *direct* mode (the
+//! default) it sends requests straight into the application: no bytes, no
+//! sockets, the same features and lifecycle as a real server
+//! ([`lifecycle::run_request`]). In *wire* mode ([`Mode::Wire`]) the same
+//! requests go as bytes through the built-in server's HTTP/1.1 engine over an
+//! in-memory duplex, so parsing, limits, status codes and framing are the
+//! real ones; [`TestServer::raw`] gives the bytes themselves. Connection and
+//! TLS info are settable and client aborts happen on demand in both modes.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -26,6 +30,7 @@
 
 mod recording;
 mod server;
+mod wire;
 
 pub use recording::{RecordingSink, SinkEvent};
-pub use server::{TestRequest, TestResponse, TestServer};
+pub use server::{Mode, TestBody, TestRequest, TestResponse, TestServer};

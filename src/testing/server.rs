@@ -23,6 +23,7 @@ use crate::feature::{
 };
 use crate::features::Features;
 use crate::pipe::{PipeBody, ReasonPhrase};
+use crate::server::Limits;
 use crate::server_trait::Server;
 
 /// Kestrel's default request body limit, which TestServer applies too.
@@ -40,9 +41,22 @@ struct State {
 pub struct TestServer {
     state: Arc<State>,
     server_features: Arc<Features>,
-    connection_defaults: Arc<Features>,
+    pub(super) connection_defaults: Arc<Features>,
     connection_id: String,
     max_request_body_size: Option<u64>,
+    pub(super) mode: Mode,
+    pub(super) limits: Limits,
+}
+
+/// How [`TestServer`] delivers requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Straight into the app: no bytes, the fastest (the default).
+    #[default]
+    Direct,
+    /// Through the built-in server's HTTP/1.1 engine over an in-memory
+    /// duplex: real parsing, framing, limits and status codes.
+    Wire,
 }
 
 impl fmt::Debug for TestServer {
@@ -83,6 +97,8 @@ impl TestServer {
             connection_defaults,
             connection_id,
             max_request_body_size: Some(DEFAULT_MAX_REQUEST_BODY),
+            mode: Mode::Direct,
+            limits: Limits::default(),
         }
     }
 
@@ -114,10 +130,50 @@ impl TestServer {
     }
 
     /// Sets the default request body limit (default 30,000,000 bytes; `None`
-    /// for none).
+    /// for none), in both modes.
     pub fn with_max_request_body_size(mut self, limit: Option<u64>) -> Self {
         self.max_request_body_size = limit;
+        self.limits.max_request_body_size = limit;
         self
+    }
+
+    /// Chooses how requests are delivered (the default is [`Mode::Direct`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serverbridge::testing::{Mode, TestServer};
+    ///
+    /// async fn hello(ctx: &mut serverbridge::HttpContext) -> serverbridge::Result<()> {
+    ///     ctx.write("hi").await
+    /// }
+    ///
+    /// let server = TestServer::new(hello).with_mode(Mode::Wire);
+    /// let response = server.get("/").send().await.unwrap();
+    /// assert_eq!(response.headers()["content-length"], "2");
+    /// assert!(response.headers().contains_key("date")); // the real server's
+    /// # });
+    /// ```
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the built-in server's limits for wire mode (the request body limit
+    /// set with [`with_max_request_body_size`](Self::with_max_request_body_size)
+    /// is kept).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        let body = self.limits.max_request_body_size;
+        self.limits = limits;
+        self.limits.max_request_body_size = body;
+        self
+    }
+
+    /// The running app, or an error if the server is stopped.
+    pub(super) fn app(&self) -> Result<BoxApplication> {
+        match self.state.app.read().ok().and_then(|a| a.clone()) {
+            Some(app) if !self.state.stopped.load(Ordering::Relaxed) => Ok(app),
+            _ => Err(Error::closed("the test server is not running")),
+        }
     }
 
     /// A request with any method.
@@ -184,6 +240,34 @@ impl Server for TestServer {
     }
 }
 
+/// Adds `Host` (the URI's authority, else `localhost`) to an HTTP/1.x
+/// request without one, as a real client would.
+pub(super) fn ensure_host(headers: &mut HeaderMap, uri: &Uri, version: Version) {
+    if headers.contains_key(HOST) || version == Version::HTTP_2 {
+        return;
+    }
+    let value = match uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => Some(HeaderValue::from_static("localhost")),
+    };
+    if let Some(value) = value {
+        headers.insert(HOST, value);
+    }
+}
+
+/// The body, followed by the trailers when there are some.
+pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> RequestBody {
+    let Some(trailers) = trailers else {
+        return body;
+    };
+    let trailer = futures::stream::once(async move { Ok::<_, Error>(Frame::trailers(trailers)) });
+    let frames = body
+        .into_data_stream()
+        .map(|d| d.map(Frame::data))
+        .chain(trailer);
+    RequestBody::new(StreamBody::new(frames))
+}
+
 /// `<connection>:<n as 8 hex digits>`, Kestrel's format, without `format!`
 /// (this runs once per request).
 fn request_id(connection: &str, n: u64) -> String {
@@ -200,16 +284,16 @@ fn request_id(connection: &str, n: u64) -> String {
 
 /// A request being built; [`send`](TestRequest::send) runs it.
 pub struct TestRequest<'a> {
-    server: &'a TestServer,
-    method: Method,
-    uri: String,
-    version: Version,
-    headers: HeaderMap,
-    body: RequestBody,
-    trailers: Option<HeaderMap>,
-    connection: Option<ConnectionInfo>,
-    tls: Option<TlsInfo>,
-    lifetime: RequestLifetime,
+    pub(super) server: &'a TestServer,
+    pub(super) method: Method,
+    pub(super) uri: String,
+    pub(super) version: Version,
+    pub(super) headers: HeaderMap,
+    pub(super) body: RequestBody,
+    pub(super) trailers: Option<HeaderMap>,
+    pub(super) connection: Option<ConnectionInfo>,
+    pub(super) tls: Option<TlsInfo>,
+    pub(super) lifetime: RequestLifetime,
 }
 
 impl fmt::Debug for TestRequest<'_> {
@@ -269,7 +353,9 @@ impl<'a> TestRequest<'a> {
         self
     }
 
-    /// Adds a request trailer (sent after the body).
+    /// Adds a request trailer (sent after the body). In wire mode, declare it
+    /// in a `Trailer` header too, as an HTTP/1.1 client must for the trailer
+    /// to be sent.
     ///
     /// # Panics
     ///
@@ -303,10 +389,7 @@ impl<'a> TestRequest<'a> {
 
     fn features(mut self) -> Result<(BoxApplication, Features, RequestLifetime)> {
         let server = self.server;
-        let app = match server.state.app.read().ok().and_then(|a| a.clone()) {
-            Some(app) if !server.state.stopped.load(Ordering::Relaxed) => app,
-            _ => return Err(Error::closed("the test server is not running")),
-        };
+        let app = server.app()?;
         let uri: Uri = self.uri.parse().map_err(|e| {
             Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
         })?;
@@ -319,26 +402,8 @@ impl<'a> TestRequest<'a> {
             let tls = self.tls.or_else(|| defaults.get::<TlsInfo>().cloned());
             defaults = connection_layer(&server.server_features, info, tls);
         }
-        if !self.headers.contains_key(HOST) && self.version != Version::HTTP_2 {
-            let value = match uri.authority() {
-                Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-                None => Some(HeaderValue::from_static("localhost")),
-            };
-            if let Some(value) = value {
-                self.headers.insert(HOST, value);
-            }
-        }
-        let mut body = self.body;
-        if let Some(trailers) = self.trailers {
-            let data = std::mem::take(&mut body);
-            let trailer =
-                futures::stream::once(async move { Ok::<_, Error>(Frame::trailers(trailers)) });
-            let frames = data
-                .into_data_stream()
-                .map(|d| d.map(Frame::data))
-                .chain(trailer);
-            body = RequestBody::new(StreamBody::new(frames));
-        }
+        ensure_host(&mut self.headers, &uri, self.version);
+        let body = with_trailers(self.body, self.trailers);
         let limit = MaxRequestBodySize::new(server.max_request_body_size);
         let mut body = body.with_limit(limit.clone());
         let trailers = RequestTrailers::attach(&mut body);
@@ -371,12 +436,15 @@ impl<'a> TestRequest<'a> {
 
     /// Runs the request; resolves when the app sends the response head.
     pub async fn send(self) -> Result<TestResponse> {
+        if self.server.mode == Mode::Wire {
+            return super::wire::send(self).await;
+        }
         let (app, features, lifetime) = self.features()?;
         let response = crate::pipe::call(app, features, lifetime, None).await?;
         let (parts, body) = response.into_parts();
         Ok(TestResponse {
             parts,
-            body,
+            body: TestBody::Direct(body),
             trailers: None,
         })
     }
@@ -385,9 +453,48 @@ impl<'a> TestRequest<'a> {
 /// A response from [`TestServer`]; the body streams as the app writes it.
 /// Dropping it before the end of the body is the client going away.
 pub struct TestResponse {
-    parts: http::response::Parts,
-    body: PipeBody,
-    trailers: Option<HeaderMap>,
+    pub(super) parts: http::response::Parts,
+    pub(super) body: TestBody,
+    pub(super) trailers: Option<HeaderMap>,
+}
+
+/// The body of a [`TestResponse`], in either [`Mode`].
+pub enum TestBody {
+    /// Direct mode: straight from the app.
+    Direct(PipeBody),
+    /// Wire mode: decoded by an HTTP/1.1 client from the server's bytes.
+    Wire(crate::body::BoxBody),
+}
+
+impl fmt::Debug for TestBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TestBody::Direct(_) => "TestBody::Direct",
+            TestBody::Wire(_) => "TestBody::Wire",
+        })
+    }
+}
+
+impl Body for TestBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>>>> {
+        match self.get_mut() {
+            TestBody::Direct(body) => std::pin::Pin::new(body).poll_frame(cx),
+            TestBody::Wire(body) => std::pin::Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            TestBody::Direct(body) => body.size_hint(),
+            TestBody::Wire(body) => body.size_hint(),
+        }
+    }
 }
 
 impl fmt::Debug for TestResponse {
@@ -475,7 +582,7 @@ impl TestResponse {
     }
 
     /// The response as an `http::Response` with a streaming body.
-    pub fn into_http(self) -> http::Response<PipeBody> {
+    pub fn into_http(self) -> http::Response<TestBody> {
         http::Response::from_parts(self.parts, self.body)
     }
 }

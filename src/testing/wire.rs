@@ -1,0 +1,133 @@
+//! [`TestServer`]'s wire mode: each request goes as bytes through the
+//! built-in server's HTTP/1.1 engine over an in-memory duplex, with hyper's
+//! client on the other end.
+
+use http::{StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::io::DuplexStream;
+
+use super::server::{ensure_host, with_trailers, TestBody, TestRequest, TestResponse, TestServer};
+use crate::error::{Error, Result};
+use crate::feature::{ConnectionInfo, TlsInfo};
+use crate::features::Features;
+use crate::pipe::ReasonPhrase;
+use crate::server::HttpServer;
+
+/// Room in each direction of the in-memory connection.
+const DUPLEX_CAPACITY: usize = 64 * 1024;
+
+/// Starts a server connection over a duplex and returns the client end.
+fn connect(
+    server: &TestServer,
+    connection: Option<ConnectionInfo>,
+    tls: Option<TlsInfo>,
+) -> Result<DuplexStream> {
+    let app = server.app()?;
+    let defaults = &server.connection_defaults;
+    let mut features = Features::new();
+    let info = connection.or_else(|| defaults.get::<ConnectionInfo>().cloned());
+    features.insert(info.unwrap_or_default());
+    if let Some(tls) = tls.or_else(|| defaults.get::<TlsInfo>().cloned()) {
+        features.insert(tls);
+    }
+    let (client, server_io) = tokio::io::duplex(DUPLEX_CAPACITY);
+    tokio::spawn(HttpServer::serve_connection_with(
+        server_io,
+        features,
+        app,
+        server.limits.clone(),
+    ));
+    Ok(client)
+}
+
+impl TestServer {
+    /// A raw connection to the built-in server's engine running this app:
+    /// write exact bytes, read exact bytes (protocol tests). Works in either
+    /// mode; connection and TLS info are the server's.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// async fn hello(ctx: &mut serverbridge::HttpContext) -> serverbridge::Result<()> {
+    ///     ctx.write("hi").await
+    /// }
+    ///
+    /// let server = serverbridge::testing::TestServer::new(hello);
+    /// let mut io = server.raw().unwrap();
+    /// io.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap(); // no Host
+    /// let mut reply = Vec::new();
+    /// io.read_to_end(&mut reply).await.unwrap();
+    /// assert!(reply.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    /// # });
+    /// ```
+    pub fn raw(&self) -> Result<DuplexStream> {
+        connect(self, None, None)
+    }
+}
+
+fn client_error(err: hyper::Error) -> Error {
+    if err.is_canceled() || err.is_closed() || err.is_incomplete_message() {
+        Error::closed("the test server closed the connection").with_cause(err)
+    } else if err.is_parse() {
+        Error::parse(
+            "the test server's response is malformed",
+            StatusCode::BAD_GATEWAY,
+        )
+        .with_cause(err)
+    } else {
+        Error::io(std::io::Error::other(err))
+    }
+}
+
+/// Sends one request on a fresh connection.
+pub(super) async fn send(request: TestRequest<'_>) -> Result<TestResponse> {
+    let TestRequest {
+        server,
+        method,
+        uri,
+        version,
+        mut headers,
+        body,
+        trailers,
+        connection,
+        tls,
+        lifetime,
+    } = request;
+    let parsed: Uri = uri.parse().map_err(|e| {
+        Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
+    })?;
+    ensure_host(&mut headers, &parsed, version);
+    let io = connect(server, connection, tls)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(client_error)?;
+    // The client half lives until the response ends, or until the test
+    // aborts the request: then it drops, as a client that goes away.
+    let abort = lifetime.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = conn => {}
+            _ = abort.cancelled() => {}
+        }
+    });
+    let mut outgoing = http::Request::new(with_trailers(body, trailers));
+    *outgoing.method_mut() = method;
+    *outgoing.uri_mut() = parsed;
+    *outgoing.version_mut() = version;
+    *outgoing.headers_mut() = headers;
+    let response = tokio::select! {
+        response = sender.send_request(outgoing) => response.map_err(client_error)?,
+        _ = lifetime.cancelled() => return Err(Error::aborted("the test aborted the request")),
+    };
+    let (mut parts, incoming) = response.into_parts();
+    if let Some(reason) = parts.extensions.remove::<hyper::ext::ReasonPhrase>() {
+        let text = String::from_utf8_lossy(reason.as_bytes()).into_owned();
+        parts.extensions.insert(ReasonPhrase(text));
+    }
+    Ok(TestResponse {
+        parts,
+        body: TestBody::Wire(crate::body::boxed(incoming)),
+        trailers: None,
+    })
+}
