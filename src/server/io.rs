@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+// `BytesMut::try_reclaim` needs bytes 1.7 or later.
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -49,12 +50,14 @@ pub(crate) fn take_buffer() -> BytesMut {
         .unwrap_or_else(|| BytesMut::with_capacity(BUFFER_SIZE))
 }
 
-/// Returns an empty buffer to the pool.
+/// Returns an empty buffer to the pool. Splitting heads off the front shrinks
+/// a buffer's capacity; reclaiming gets the whole allocation back without a
+/// new one, provided nothing still refers into it (else it is dropped).
 pub(crate) fn give_buffer(mut buf: BytesMut) {
-    if buf.capacity() < BUFFER_SIZE / 2 {
+    buf.clear();
+    if !buf.try_reclaim(BUFFER_SIZE) {
         return;
     }
-    buf.clear();
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         if pool.len() < POOL_MAX {
