@@ -1183,3 +1183,29 @@ async fn an_app_can_turn_off_the_response_rate_for_its_response() {
         "the app is still writing after an hour: {outcome:?}"
     );
 }
+
+/// Inserts a marker feature, and reports whether one was already there (left
+/// over from an earlier request on the same connection).
+async fn marks(ctx: &mut HttpContext) -> Result<()> {
+    #[derive(Debug)]
+    struct Marker;
+    let leaked = ctx.features().contains::<Marker>();
+    ctx.features_mut().insert(Marker);
+    ctx.write(if leaked { "leaked" } else { "clean" }).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn features_an_app_adds_never_reach_the_next_request() {
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        let (mut client, _server) = connect(marks, Limits::default());
+        for _ in 0..3 {
+            client
+                .send(format!(
+                    "GET / {version}\r\nHost: h\r\nConnection: keep-alive\r\n\r\n"
+                ))
+                .await;
+            let response = client.response().await;
+            assert_eq!(response.text(), "clean", "{version}");
+        }
+    }
+}

@@ -545,11 +545,18 @@ impl Conn {
             request.body = RequestBody::empty();
             request.headers.clear();
         }
-        if http10 {
-            outcome.features.insert(ResponseTrailers::default());
-            self.revision = outcome.features.revision();
+        // Reuse only what the app left as it was: an app that inserted or
+        // removed a feature moved the revision, and its features must not
+        // reach the next request.
+        if outcome.features.revision() == self.revision {
+            if http10 {
+                outcome.features.insert(ResponseTrailers::default());
+                self.revision = outcome.features.revision();
+            }
+            self.features = Some(outcome.features);
+        } else {
+            self.features = None;
         }
-        self.features = Some(outcome.features);
         if !outcome.completed || self.exchange.aborted.load(Ordering::Relaxed) {
             // Drop what is queued: an aborted response must not look complete.
             shared.write().buf.clear();
