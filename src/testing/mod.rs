@@ -28,9 +28,11 @@
 //!
 //! [`lifecycle::run_request`]: crate::lifecycle::run_request
 
+mod faults;
 mod recording;
 mod server;
 mod wire;
 
+pub use faults::Fault;
 pub use recording::{RecordingSink, SinkEvent};
 pub use server::{Mode, TestBody, TestRequest, TestResponse, TestServer};

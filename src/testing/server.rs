@@ -189,6 +189,7 @@ impl TestServer {
             connection: None,
             tls: None,
             lifetime: RequestLifetime::new(),
+            fault: None,
         }
     }
 
@@ -294,6 +295,7 @@ pub struct TestRequest<'a> {
     pub(super) connection: Option<ConnectionInfo>,
     pub(super) tls: Option<TlsInfo>,
     pub(super) lifetime: RequestLifetime,
+    pub(super) fault: Option<super::Fault>,
 }
 
 impl fmt::Debug for TestRequest<'_> {
@@ -381,6 +383,25 @@ impl<'a> TestRequest<'a> {
         self
     }
 
+    /// Injects a client-side fault (see [`Fault`](super::Fault)).
+    pub fn fault(mut self, fault: super::Fault) -> Self {
+        self.fault = Some(fault);
+        self
+    }
+
+    /// Applies the fault, if any, to the headers and body.
+    pub(super) fn take_faulted_body(&mut self) -> RequestBody {
+        let body = with_trailers(std::mem::take(&mut self.body), self.trailers.take());
+        match self.fault {
+            Some(fault) => {
+                let direct = self.server.mode == Mode::Direct;
+                let lifetime = direct.then(|| self.lifetime.clone());
+                super::faults::apply(fault, &mut self.headers, body, lifetime)
+            }
+            None => body,
+        }
+    }
+
     /// The request's lifetime as the client holds it: `abort()` on it is the
     /// client going away (the app's [`RequestLifetime`] fires).
     pub fn lifetime(&self) -> RequestLifetime {
@@ -390,6 +411,7 @@ impl<'a> TestRequest<'a> {
     fn features(mut self) -> Result<(BoxApplication, Features, RequestLifetime)> {
         let server = self.server;
         let app = server.app()?;
+        let body = self.take_faulted_body();
         let uri: Uri = self.uri.parse().map_err(|e| {
             Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
         })?;
@@ -403,7 +425,6 @@ impl<'a> TestRequest<'a> {
             defaults = connection_layer(&server.server_features, info, tls);
         }
         ensure_host(&mut self.headers, &uri, self.version);
-        let body = with_trailers(self.body, self.trailers);
         let limit = MaxRequestBodySize::new(server.max_request_body_size);
         let mut body = body.with_limit(limit.clone());
         let trailers = RequestTrailers::attach(&mut body);

@@ -6,7 +6,7 @@ use http::{StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::io::DuplexStream;
 
-use super::server::{ensure_host, with_trailers, TestBody, TestRequest, TestResponse, TestServer};
+use super::server::{ensure_host, TestBody, TestRequest, TestResponse, TestServer};
 use crate::error::{Error, Result};
 use crate::feature::{ConnectionInfo, TlsInfo};
 use crate::features::Features;
@@ -81,18 +81,18 @@ fn client_error(err: hyper::Error) -> Error {
 }
 
 /// Sends one request on a fresh connection.
-pub(super) async fn send(request: TestRequest<'_>) -> Result<TestResponse> {
+pub(super) async fn send(mut request: TestRequest<'_>) -> Result<TestResponse> {
+    let body = request.take_faulted_body();
     let TestRequest {
         server,
         method,
         uri,
         version,
         mut headers,
-        body,
-        trailers,
         connection,
         tls,
         lifetime,
+        ..
     } = request;
     let parsed: Uri = uri.parse().map_err(|e| {
         Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
@@ -111,7 +111,7 @@ pub(super) async fn send(request: TestRequest<'_>) -> Result<TestResponse> {
             _ = abort.cancelled() => {}
         }
     });
-    let mut outgoing = http::Request::new(with_trailers(body, trailers));
+    let mut outgoing = http::Request::new(body);
     *outgoing.method_mut() = method;
     *outgoing.uri_mut() = parsed;
     *outgoing.version_mut() = version;

@@ -1,0 +1,164 @@
+//! Client faults on demand, in both TestServer modes, and what the app sees.
+
+#![cfg(feature = "test-util")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serverbridge::testing::{Fault, Mode, TestServer};
+use serverbridge::{Application, Error, HttpContext, Result};
+
+/// Reads the body chunk by chunk and records what happened.
+#[derive(Clone, Default)]
+struct Observer {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Observer {
+    fn push(&self, entry: String) {
+        self.log.lock().unwrap().push(entry);
+    }
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn kind(err: &Error) -> &'static str {
+    if err.is_closed() {
+        "closed"
+    } else if err.is_timeout() {
+        "timeout"
+    } else if err.is_app() {
+        "app"
+    } else {
+        "other"
+    }
+}
+
+impl Application for Observer {
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let log = self.clone();
+            ctx.on_completed(move |_| {
+                log.push("completed".into());
+                Ok(())
+            });
+            let mut sizes = Vec::new();
+            loop {
+                match ctx.request_body().chunk().await {
+                    Ok(Some(chunk)) => sizes.push(chunk.len()),
+                    Ok(None) => break,
+                    Err(err) => {
+                        self.push(format!("read {sizes:?}"));
+                        self.push(format!("error {}", kind(&err)));
+                        self.push(format!("lifetime fired {}", ctx.is_aborted()));
+                        return Err(err);
+                    }
+                }
+            }
+            self.push(format!("read {sizes:?}"));
+            ctx.write("ok").await
+        })
+    }
+
+    fn dispose_context(&self, _ctx: &mut HttpContext, error: Option<&Error>) {
+        self.push(format!("dispose {}", error.map_or("none", kind)));
+    }
+}
+
+async fn run(mode: Mode, fault: Fault, body: &'static str) -> Vec<String> {
+    let observer = Observer::default();
+    let server = TestServer::new(observer.clone()).with_mode(mode);
+    let _ = server.post("/").body(body).fault(fault).send().await;
+    // The lifecycle ends after the app: give it the moment it needs.
+    for _ in 0..100 {
+        if observer.log().iter().any(|e| e.starts_with("dispose")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    observer.log()
+}
+
+const BOTH: [Mode; 2] = [Mode::Direct, Mode::Wire];
+
+#[tokio::test]
+async fn a_client_gone_mid_body() {
+    for mode in BOTH {
+        let log = run(mode, Fault::AbortAfterBodyBytes(3), "hello world").await;
+        assert_eq!(
+            log,
+            [
+                "read [3]",
+                "error closed",
+                "lifetime fired true",
+                "completed",
+                "dispose closed"
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_gone_before_the_body() {
+    for mode in BOTH {
+        let log = run(mode, Fault::AbortBeforeBody, "hello").await;
+        assert_eq!(
+            log,
+            [
+                "read []",
+                "error closed",
+                "lifetime fired true",
+                "completed",
+                "dispose closed"
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_shorter_than_its_content_length_then_eof() {
+    for mode in BOTH {
+        let log = run(mode, Fault::TruncatedBody { declared: 100 }, "abc").await;
+        assert_eq!(log.len(), 5, "{mode:?}: {log:?}");
+        assert_eq!(log[0], "read [3]", "{mode:?}");
+        assert_eq!(
+            &log[1..],
+            [
+                "error closed",
+                "lifetime fired true",
+                "completed",
+                "dispose closed"
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_body_arrives_in_small_pieces() {
+    let every = Duration::from_secs(1);
+    let log = run(Mode::Direct, Fault::Trickle { bytes: 2, every }, "abcdefg").await;
+    assert_eq!(log, ["read [2, 2, 2, 1]", "completed", "dispose none"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_trickled_below_the_minimum_rate_times_out_on_the_wire() {
+    // One byte every 10 s is far below 240 B/s: past the 5 s grace, the
+    // built-in server stops waiting.
+    let every = Duration::from_secs(10);
+    let log = run(Mode::Wire, Fault::Trickle { bytes: 1, every }, "abcdef").await;
+    assert_eq!(
+        log,
+        [
+            "read []",
+            "error timeout",
+            "lifetime fired false",
+            "completed",
+            "dispose timeout"
+        ]
+    );
+}
