@@ -80,8 +80,10 @@ where
     let mut completed = false;
     if error.is_none() {
         match ctx.complete().await {
-            // `complete` does nothing after `ctx.abort()`: not completed.
-            Ok(()) => completed = !ctx.is_aborted(),
+            // `complete` does nothing after `ctx.abort()`: not completed. A
+            // client that went away (the lifetime fired) does not count: the
+            // app finished its response, and a half-closed client reads it.
+            Ok(()) => completed = !ctx.abort_called(),
             Err(err) => error = Some(err),
         }
     }

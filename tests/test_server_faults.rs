@@ -162,3 +162,65 @@ async fn a_body_trickled_below_the_minimum_rate_times_out_on_the_wire() {
         ]
     );
 }
+
+/// Writes up to 16 MiB in 64 KiB pieces, counting what `write` accepted.
+fn firehose(accepted: Arc<std::sync::atomic::AtomicUsize>) -> impl Application {
+    serverbridge::application::from_fn(move |ctx| {
+        let accepted = accepted.clone();
+        Box::pin(async move {
+            let piece = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+            for _ in 0..256 {
+                ctx.write(piece.clone()).await?;
+                accepted.fetch_add(piece.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    })
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_gets_backpressure_not_unbounded_buffering() {
+    for mode in BOTH {
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let server = TestServer::new(firehose(accepted.clone())).with_mode(mode);
+        // The head arrives; the client then never reads the body.
+        let response = server.get("/").send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let buffered = accepted.load(std::sync::atomic::Ordering::Relaxed);
+        // Direct: the 64 KiB pipe. Wire: the server's 64 KiB write buffer,
+        // the 64 KiB in-memory link and the client's read buffer. Far below
+        // the 16 MiB the app would write.
+        assert!(
+            buffered <= 1024 * 1024,
+            "{mode:?}: {buffered} bytes accepted"
+        );
+        assert!(buffered >= 64 * 1024, "{mode:?}: {buffered} bytes accepted");
+        drop(response);
+    }
+}
+
+#[tokio::test]
+async fn a_half_close_after_the_request_still_gets_the_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::new(serverbridge::application::from_fn(|ctx| {
+        Box::pin(async move {
+            // Like Kestrel and hyper, the server treats the FIN as the client
+            // going away, and still sends what the app writes.
+            ctx.lifetime().unwrap().cancelled().await;
+            ctx.write("still here").await
+        })
+    }));
+    let mut io = server.raw().unwrap();
+    io.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
+    io.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), io.read_to_end(&mut reply))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("still here"), "{text}");
+}

@@ -283,6 +283,12 @@ impl HttpContext {
         self.out.aborted || self.lifetime().is_some_and(RequestLifetime::is_cancelled)
     }
 
+    /// Whether this context's [`abort`](Self::abort) was called (not merely
+    /// the client going away, after which a response may still be sent).
+    pub(crate) fn abort_called(&self) -> bool {
+        self.out.aborted
+    }
+
     /// Aborts the request: fires [`RequestLifetime`], tells the server's sink
     /// to drop the response, and refuses further writes.
     pub fn abort(&mut self) {
