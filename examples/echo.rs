@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serverbridge::server::HttpServer;
 use serverbridge::{HttpContext, Result, Server};
 
-async fn echo(ctx: &mut HttpContext) -> Result<()> {
+/// The echo app (the wire tests use this very function).
+pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
     let mut n = 0usize;
     while let Some(chunk) = ctx.request_body().chunk().await? {
         n += chunk.len();

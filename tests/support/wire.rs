@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serverbridge::feature::ConnectionInfo;
 use serverbridge::server::{HttpServer, Limits};
-use serverbridge::{Application, HttpContext, Result};
+use serverbridge::Application;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
@@ -22,23 +22,15 @@ pub(crate) const FIXED_DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 /// How long a read waits for the server before the test gives up.
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `examples/echo.rs`'s app: 200, `content-type: text/plain`, body
+/// `examples/echo.rs`'s app itself: 200, `content-type: text/plain`, body
 /// `method=<M> path=<P> query=<Q> body=<N>` (N: request body bytes read).
-pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
-    let mut n = 0usize;
-    while let Some(chunk) = ctx.request_body().chunk().await? {
-        n += chunk.len();
-    }
-    let request = ctx.request();
-    let text = format!(
-        "method={} path={} query={} body={n}",
-        request.method, request.path, request.query
-    );
-    ctx.response_mut()
-        .headers
-        .insert("content-type", "text/plain".parse().expect("valid"));
-    ctx.write(text).await
-}
+#[path = "../../examples/echo.rs"]
+#[allow(
+    dead_code,
+    reason = "the example's main and argument parsing are unused here"
+)]
+mod echo_example;
+pub(crate) use echo_example::echo;
 
 /// The echo body for a request.
 pub(crate) fn echo_body(method: &str, path: &str, query: &str, body: usize) -> String {
