@@ -126,7 +126,16 @@ async fn serve(mut stream: TcpStream, info: ConnectionInfo, app: BoxApplication)
     let method =
         Method::from_bytes(parsed.method.unwrap_or("GET").as_bytes()).unwrap_or(Method::GET);
     let target = parsed.path.unwrap_or("/").to_owned();
-    // 3. The body: exactly Content-Length bytes (none without one).
+    // 3. The body: exactly Content-Length bytes (none without one). A body
+    //    this server cannot read (chunked) is refused, never read as empty.
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        let _ = stream
+            .write_all(
+                b"HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+        return;
+    }
     let length: usize = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -20,6 +20,8 @@
 //!   Application, and any Application is a `tower::Service`.
 //! - [`lint::Lint`]: middleware that checks both sides against SPEC.md.
 //! - [`testing::TestServer`] (feature `test-util`): an in-memory server.
+//! - [`conformance`] (feature `conformance`): the kit that checks a server
+//!   against the contract, check by check.
 //!
 //! # Example
 //!
@@ -48,6 +50,8 @@
 pub mod application;
 pub mod body;
 mod builder;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod context;
 mod error;
 pub mod feature;

@@ -715,7 +715,7 @@ fn tcp_addresses(server: &HttpServer) -> Vec<std::net::SocketAddr> {
         .into_iter()
         .filter_map(|a| match a {
             ServerAddress::Tcp { addr, .. } => Some(addr),
-            ServerAddress::Unix(_) => None,
+            _ => None,
         })
         .collect()
 }

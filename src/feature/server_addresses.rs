@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 /// One bound address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ServerAddress {
     /// A TCP address with its scheme (`http`/`https`).
     Tcp {
@@ -17,15 +18,21 @@ pub enum ServerAddress {
     },
     /// A unix domain socket path.
     Unix(PathBuf),
+    /// An in-memory server (TestServer) with this name: reached through the
+    /// server-level `Connector` feature of `serverbridge::testing`, not a
+    /// socket.
+    Memory(String),
 }
 
 impl fmt::Display for ServerAddress {
     /// `http://127.0.0.1:5000`, `http://[::1]:5000` or `unix:/run/app.sock`:
-    /// the form `SERVERBRIDGE_URLS` accepts.
+    /// the form `SERVERBRIDGE_URLS` accepts; `memory:NAME` for an in-memory
+    /// server.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerAddress::Tcp { scheme, addr } => write!(f, "{scheme}://{addr}"),
             ServerAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+            ServerAddress::Memory(name) => write!(f, "memory:{name}"),
         }
     }
 }
@@ -39,7 +46,8 @@ impl fmt::Display for ServerAddress {
 /// Clones share one list, so a server can publish into the same value that
 /// sits in its feature collection.
 ///
-/// Provided by: every listening server. TestServer lists nothing.
+/// Provided by: every listening server. TestServer lists one
+/// [`ServerAddress::Memory`] address once started.
 ///
 /// # Example
 ///

@@ -203,7 +203,8 @@ impl HttpServer {
     /// connection-level features given whole ([`ConnectionInfo`], and
     /// [`TlsInfo`](crate::feature::TlsInfo) for a connection that arrived over
     /// TLS: requests then have the `https` scheme). They form the defaults
-    /// layer of every request on the connection.
+    /// layer of every request on the connection; their own defaults layer, if
+    /// any, is kept below them (server-level features).
     pub async fn serve_connection_with<T>(
         io: T,
         connection: Features,
@@ -212,7 +213,10 @@ impl HttpServer {
     ) where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let config = Arc::new(conn::ConnConfig::new(limits, Arc::new(Features::new())));
+        // A defaults layer the caller gave (server-level features) stays the
+        // connection's defaults layer.
+        let server = connection.defaults().cloned().unwrap_or_default();
+        let config = Arc::new(conn::ConnConfig::new(limits, server));
         conn::serve(io, connection, app, config).await;
     }
 }

@@ -28,11 +28,14 @@
 //!
 //! [`lifecycle::run_request`]: crate::lifecycle::run_request
 
+mod client;
+mod connect;
 mod faults;
 mod recording;
 mod server;
 mod wire;
 
+pub use client::{ClientConnection, Connector};
 pub use faults::Fault;
 pub use recording::{RecordingSink, SinkEvent};
 pub use server::{Mode, TestBody, TestRequest, TestResponse, TestServer};

@@ -19,7 +19,7 @@ use crate::body::RequestBody;
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
     ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId, RequestLifetime,
-    RequestTrailers, ResponseTrailers, ServerAddresses, TlsInfo,
+    RequestTrailers, ResponseTrailers, ServerAddress, ServerAddresses, TlsInfo,
 };
 use crate::features::Features;
 use crate::pipe::{PipeBody, ReasonPhrase};
@@ -40,12 +40,17 @@ struct State {
 /// An in-memory [`Server`] for tests; see the [module docs](crate::testing).
 pub struct TestServer {
     state: Arc<State>,
-    server_features: Arc<Features>,
+    pub(super) server_features: Arc<Features>,
     pub(super) connection_defaults: Arc<Features>,
     connection_id: String,
     max_request_body_size: Option<u64>,
     pub(super) mode: Mode,
     pub(super) limits: Limits,
+    addresses: ServerAddresses,
+    /// What the server-level [`Connector`](super::Connector) dispatches to: a
+    /// copy of this server's current settings. The connector holds it weakly,
+    /// so dropping the server ends its connections' reach.
+    current: Arc<std::sync::Mutex<Option<Arc<TestServer>>>>,
 }
 
 /// How [`TestServer`] delivers requests.
@@ -80,8 +85,11 @@ impl TestServer {
     pub fn unstarted() -> Self {
         let n = NEXT_SERVER.fetch_add(1, Ordering::Relaxed);
         let connection_id = format!("T{n:08X}");
+        let addresses = ServerAddresses::default();
+        let current = Arc::new(std::sync::Mutex::new(None));
         let mut server_features = Features::new();
-        server_features.insert(ServerAddresses::default());
+        server_features.insert(addresses.clone());
+        server_features.insert(super::connect::connector(Arc::downgrade(&current)));
         let server_features = Arc::new(server_features);
         let local: SocketAddr = ([127, 0, 0, 1], 80).into();
         let peer: SocketAddr = ([127, 0, 0, 1], 50000).into();
@@ -99,6 +107,8 @@ impl TestServer {
             max_request_body_size: Some(DEFAULT_MAX_REQUEST_BODY),
             mode: Mode::Direct,
             limits: Limits::default(),
+            addresses,
+            current,
         }
     }
 
@@ -107,6 +117,38 @@ impl TestServer {
             *slot = Some(app);
         }
         self.state.stopped.store(false, Ordering::Relaxed);
+        self.addresses.clear();
+        self.addresses
+            .push(ServerAddress::Memory(self.connection_id.clone()));
+        self.refresh();
+    }
+
+    /// A copy sharing this server's state, with its current settings.
+    pub(super) fn handle(&self) -> TestServer {
+        TestServer {
+            state: self.state.clone(),
+            server_features: self.server_features.clone(),
+            connection_defaults: self.connection_defaults.clone(),
+            connection_id: self.connection_id.clone(),
+            max_request_body_size: self.max_request_body_size,
+            mode: self.mode,
+            limits: self.limits.clone(),
+            addresses: self.addresses.clone(),
+            current: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Points the connector at the current settings (after every change).
+    fn refresh(&self) {
+        let handle = Arc::new(self.handle());
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(handle);
+        }
+    }
+
+    /// The name connections and request ids start with (`T0000002A`).
+    pub(super) fn name(&self) -> &str {
+        &self.connection_id
     }
 
     /// Sets the connection info every request sees (default: peer
@@ -114,6 +156,7 @@ impl TestServer {
     pub fn with_connection(mut self, info: ConnectionInfo) -> Self {
         let tls = self.connection_defaults.get::<TlsInfo>().cloned();
         self.connection_defaults = connection_layer(&self.server_features, info, tls);
+        self.refresh();
         self
     }
 
@@ -126,6 +169,7 @@ impl TestServer {
             .cloned()
             .unwrap_or_default();
         self.connection_defaults = connection_layer(&self.server_features, info, Some(tls));
+        self.refresh();
         self
     }
 
@@ -134,6 +178,7 @@ impl TestServer {
     pub fn with_max_request_body_size(mut self, limit: Option<u64>) -> Self {
         self.max_request_body_size = limit;
         self.limits.max_request_body_size = limit;
+        self.refresh();
         self
     }
 
@@ -155,6 +200,7 @@ impl TestServer {
     /// ```
     pub fn with_mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
+        self.refresh();
         self
     }
 
@@ -165,6 +211,7 @@ impl TestServer {
         let body = self.limits.max_request_body_size;
         self.limits = limits;
         self.limits.max_request_body_size = body;
+        self.refresh();
         self
     }
 
@@ -237,6 +284,7 @@ impl Server for TestServer {
     /// callers and finish as they poll them.
     async fn stop(&mut self, _deadline: Instant) -> Result<()> {
         self.state.stopped.store(true, Ordering::Relaxed);
+        self.addresses.clear();
         Ok(())
     }
 }

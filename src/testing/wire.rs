@@ -6,6 +6,7 @@ use http::{StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::io::DuplexStream;
 
+use super::client::client_error;
 use super::server::{ensure_host, TestBody, TestRequest, TestResponse, TestServer};
 use crate::error::{Error, Result};
 use crate::feature::{ConnectionInfo, TlsInfo};
@@ -17,14 +18,16 @@ use crate::server::HttpServer;
 const DUPLEX_CAPACITY: usize = 64 * 1024;
 
 /// Starts a server connection over a duplex and returns the client end.
-fn connect(
+pub(super) fn connect(
     server: &TestServer,
     connection: Option<ConnectionInfo>,
     tls: Option<TlsInfo>,
 ) -> Result<DuplexStream> {
     let app = server.app()?;
     let defaults = &server.connection_defaults;
-    let mut features = Features::new();
+    // Server-level features show through on every request, as on a real
+    // server.
+    let mut features = Features::with_defaults(server.server_features.clone());
     let info = connection.or_else(|| defaults.get::<ConnectionInfo>().cloned());
     features.insert(info.unwrap_or_default());
     if let Some(tls) = tls.or_else(|| defaults.get::<TlsInfo>().cloned()) {
@@ -63,20 +66,6 @@ impl TestServer {
     /// ```
     pub fn raw(&self) -> Result<DuplexStream> {
         connect(self, None, None)
-    }
-}
-
-fn client_error(err: hyper::Error) -> Error {
-    if err.is_canceled() || err.is_closed() || err.is_incomplete_message() {
-        Error::closed("the test server closed the connection").with_cause(err)
-    } else if err.is_parse() {
-        Error::parse(
-            "the test server's response is malformed",
-            StatusCode::BAD_GATEWAY,
-        )
-        .with_cause(err)
-    } else {
-        Error::io(std::io::Error::other(err))
     }
 }
 

@@ -1,0 +1,83 @@
+//! The conformance kit on every server in this crate, at the profile each
+//! claims; each run's summary is kept in `tests/conformance/NAME.txt`
+//! (`BLESS=1` rewrites it), and the README's support matrix is generated
+//! from those files (`scripts/support-matrix`).
+
+use std::path::PathBuf;
+
+use serverbridge::conformance::{self, Profile, Report};
+use serverbridge::server::HttpServer;
+use serverbridge::testing::{Mode, TestServer};
+use serverbridge::Server;
+
+#[path = "../examples/custom_server.rs"]
+#[allow(dead_code, unreachable_pub, reason = "the example's own main and API")]
+mod custom_server;
+
+fn summaries() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
+}
+
+/// Asserts the profile, then checks (or, with `BLESS=1`, writes) the summary.
+fn keep(file: &str, title: &str, report: &Report, claimed: Profile) {
+    println!("{title}\n{report}");
+    report.assert_meets(claimed);
+    let path = summaries().join(format!("{file}.txt"));
+    let summary = report.summary(title);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &summary).unwrap();
+        return;
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        kept,
+        summary,
+        "{} is out of date: run scripts/support-matrix",
+        path.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_server_meets_full() {
+    let report = conformance::run(|| {
+        Box::new(HttpServer::new().bind("127.0.0.1:0".parse().unwrap())) as Box<dyn Server>
+    })
+    .await;
+    keep("1-builtin", "built-in", &report, Profile::Full);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_server_direct_meets_standard() {
+    let report = conformance::run(|| Box::new(TestServer::unstarted()) as Box<dyn Server>).await;
+    keep(
+        "2-test-direct",
+        "TestServer direct",
+        &report,
+        Profile::Standard,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_server_wire_meets_full() {
+    let report = conformance::run(|| {
+        Box::new(TestServer::unstarted().with_mode(Mode::Wire)) as Box<dyn Server>
+    })
+    .await;
+    keep("3-test-wire", "TestServer wire", &report, Profile::Full);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_server_meets_minimum() {
+    let report = conformance::run(|| {
+        Box::new(custom_server::CustomServer::new(
+            "127.0.0.1:0".parse().unwrap(),
+        )) as Box<dyn Server>
+    })
+    .await;
+    keep(
+        "4-custom",
+        "custom_server example",
+        &report,
+        Profile::Minimum,
+    );
+}

@@ -1,0 +1,209 @@
+//! The conformance kit's own tests: deliberately broken servers fail exactly
+//! the checks they should, so the kit is shown able to fail.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use serverbridge::conformance::{self, Matrix, Options, Outcome, Profile, Report};
+use serverbridge::feature::{RequestFeature, RequestLifetime};
+use serverbridge::testing::TestServer;
+use serverbridge::{Application, BoxApplication, Error, Features, HttpContext, Result, Server};
+use tokio::time::Instant;
+
+/// A working server whose requests are tampered with before the app sees
+/// them, or whose `stop` does nothing.
+struct Broken {
+    inner: TestServer,
+    tamper: fn(&mut Features),
+    ignores_stop: bool,
+}
+
+struct Tampered {
+    app: BoxApplication,
+    tamper: fn(&mut Features),
+}
+
+impl Application for Tampered {
+    fn create_context(&self, mut features: Features) -> HttpContext {
+        (self.tamper)(&mut features);
+        self.app.create_context(features)
+    }
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        self.app.process_request(ctx)
+    }
+    fn dispose_context(&self, ctx: &mut HttpContext, error: Option<&Error>) {
+        self.app.dispose_context(ctx, error)
+    }
+}
+
+#[async_trait]
+impl Server for Broken {
+    fn features(&self) -> &Features {
+        self.inner.features()
+    }
+    async fn start(&mut self, app: BoxApplication) -> Result<()> {
+        let tamper = self.tamper;
+        self.inner.start(Arc::new(Tampered { app, tamper })).await
+    }
+    async fn stop(&mut self, deadline: Instant) -> Result<()> {
+        if self.ignores_stop {
+            return Ok(());
+        }
+        self.inner.stop(deadline).await
+    }
+}
+
+fn intact(_: &mut Features) {}
+
+async fn run_broken(tamper: fn(&mut Features), ignores_stop: bool) -> Report {
+    conformance::run_with(Options::default().profile(Profile::Standard), move || {
+        Box::new(Broken {
+            inner: TestServer::unstarted(),
+            tamper,
+            ignores_stop,
+        }) as Box<dyn Server>
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unbroken_wrapper_passes_everything_it_runs() {
+    let report = run_broken(intact, false).await;
+    assert!(report.meets(Profile::Standard), "{report}");
+    assert_eq!(report.results().len(), 22, "only checks up to standard ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_drops_the_query_fails_only_the_query_check() {
+    fn drop_query(features: &mut Features) {
+        if let Some(request) = features.get_mut::<RequestFeature>() {
+            request.query.clear();
+        }
+    }
+    let report = run_broken(drop_query, false).await;
+    assert_eq!(report.failures(), ["request.query"], "{report}");
+    assert!(
+        matches!(report.outcome("request.query"), Some(Outcome::Fail(reason)) if reason.contains("query"))
+    );
+    assert!(!report.meets(Profile::Minimum));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_fires_the_lifetime_fails_only_the_abort_check() {
+    fn deaf_lifetime(features: &mut Features) {
+        features.insert(RequestLifetime::new());
+    }
+    let report = run_broken(deaf_lifetime, false).await;
+    assert_eq!(report.failures(), ["lifetime.client-abort"], "{report}");
+    assert!(report.meets(Profile::Minimum));
+    assert!(!report.meets(Profile::Standard));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_feature_is_unsupported_never_a_pass() {
+    fn no_lifetime(features: &mut Features) {
+        features.remove::<RequestLifetime>();
+    }
+    let report = run_broken(no_lifetime, false).await;
+    assert!(report.failures().is_empty(), "{report}");
+    assert!(matches!(
+        report.outcome("lifetime.client-abort"),
+        Some(Outcome::Unsupported(_))
+    ));
+    assert!(
+        !report.meets(Profile::Standard),
+        "an unsupported check does not meet its profile"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_stop_fails_the_graceful_stop_check() {
+    let report = run_broken(intact, true).await;
+    assert_eq!(report.failures(), ["server.graceful-stop"], "{report}");
+    let Some(Outcome::Fail(reason)) = report.outcome("server.graceful-stop") else {
+        panic!("{report}");
+    };
+    assert!(reason.contains("still answered"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_addresses_fails_every_check_with_the_reason() {
+    struct Hidden(TestServer, Features);
+    #[async_trait]
+    impl Server for Hidden {
+        fn features(&self) -> &Features {
+            &self.1
+        }
+        async fn start(&mut self, app: BoxApplication) -> Result<()> {
+            self.0.start(app).await
+        }
+        async fn stop(&mut self, deadline: Instant) -> Result<()> {
+            self.0.stop(deadline).await
+        }
+    }
+    let options = Options::default().profile(Profile::Minimum);
+    let report = conformance::run_with(options, || {
+        Box::new(Hidden(TestServer::unstarted(), Features::new())) as Box<dyn Server>
+    })
+    .await;
+    assert_eq!(report.failures().len(), report.results().len());
+    for result in report.results() {
+        assert!(
+            matches!(&result.outcome, Outcome::Fail(r) if r.contains("ServerAddresses")),
+            "{report}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_hangs_fails_at_the_time_limit() {
+    // A server whose app never answers: every request hangs.
+    struct Hanging(TestServer);
+    #[async_trait]
+    impl Server for Hanging {
+        fn features(&self) -> &Features {
+            self.0.features()
+        }
+        async fn start(&mut self, _app: BoxApplication) -> Result<()> {
+            async fn hang(_: &mut HttpContext) -> Result<()> {
+                std::future::pending().await
+            }
+            self.0.start(Arc::new(hang)).await
+        }
+        async fn stop(&mut self, deadline: Instant) -> Result<()> {
+            self.0.stop(deadline).await
+        }
+    }
+    let options = Options::default()
+        .profile(Profile::Minimum)
+        .check_timeout(std::time::Duration::from_millis(200));
+    let report = conformance::run_with(options, || {
+        Box::new(Hanging(TestServer::unstarted())) as Box<dyn Server>
+    })
+    .await;
+    let Some(Outcome::Fail(reason)) = report.outcome("request.method") else {
+        panic!("{report}");
+    };
+    assert!(reason.contains("did not finish within"), "{reason}");
+}
+
+#[test]
+fn the_report_prints_as_a_table_and_a_summary_feeds_the_matrix() {
+    let summary = "# demo\nrequest.method pass\nrequest.path fail\n";
+    let table = Matrix::new().column(summary).to_markdown();
+    assert!(table.starts_with("| check | profile | demo |"), "{table}");
+    assert!(
+        table.contains("| `request.method` | minimum | ✅ |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| `request.path` | minimum | ❌ |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| `request.query` | minimum | · |"),
+        "{table}"
+    );
+    assert!(table.contains("**none**"), "{table}");
+}
