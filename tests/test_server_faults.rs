@@ -224,3 +224,127 @@ async fn a_half_close_after_the_request_still_gets_the_response() {
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("still here"), "{text}");
 }
+
+/// Streams pieces until a write fails; records the error, the lifetime and
+/// the lifecycle's end.
+fn streamer(observer: Observer) -> impl Application {
+    struct Streamer(Observer);
+    impl Application for Streamer {
+        fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+            Box::pin(async move {
+                let log = self.0.clone();
+                ctx.on_completed(move |_| {
+                    log.push("completed".into());
+                    Ok(())
+                });
+                for _ in 0..10_000 {
+                    let written = async {
+                        ctx.write(vec![b'x'; 16 * 1024]).await?;
+                        ctx.flush().await
+                    };
+                    if let Err(err) = written.await {
+                        self.0.push(format!("write error {}", kind(&err)));
+                        self.0.push(format!("lifetime fired {}", ctx.is_aborted()));
+                        return Err(err);
+                    }
+                }
+                self.0.push("wrote everything".into());
+                Ok(())
+            })
+        }
+        fn dispose_context(&self, _ctx: &mut HttpContext, error: Option<&Error>) {
+            self.0
+                .push(format!("dispose {}", error.map_or("none", kind)));
+        }
+    }
+    Streamer(observer)
+}
+
+async fn disposed(observer: &Observer) -> Vec<String> {
+    for _ in 0..500 {
+        if observer.log().iter().any(|e| e.starts_with("dispose")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    observer.log()
+}
+
+#[tokio::test]
+async fn a_client_gone_mid_response() {
+    for mode in BOTH {
+        let observer = Observer::default();
+        let server = TestServer::new(streamer(observer.clone())).with_mode(mode);
+        let mut response = server.get("/").send().await.unwrap();
+        // The client reads the first piece, then goes away.
+        let first = response.chunk().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        drop(response);
+        let log = disposed(&observer).await;
+        assert_eq!(
+            log,
+            [
+                "write error closed",
+                "lifetime fired true",
+                "completed",
+                "dispose closed"
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_disconnect_while_the_app_is_still_running() {
+    for mode in BOTH {
+        let observer = Observer::default();
+        let seen = observer.clone();
+        let app = serverbridge::application::from_fn(move |ctx| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                seen.push("running".into());
+                // The app works on, without reading or writing, until the
+                // client is gone.
+                let lifetime = ctx.lifetime().cloned().unwrap();
+                let fired =
+                    tokio::time::timeout(Duration::from_secs(5), lifetime.cancelled()).await;
+                seen.push(format!("lifetime fired {}", fired.is_ok()));
+                Ok(())
+            })
+        });
+        let server = TestServer::new(app).with_mode(mode);
+        let request = server.get("/");
+        let client = request.lifetime();
+        let sent = tokio::spawn(async move {
+            // The client disconnects once the app is running.
+            for _ in 0..500 {
+                if !observer.log().is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            client.abort();
+            observer
+        });
+        let outcome = request.send().await;
+        let observer = sent.await.unwrap();
+        let outcome = outcome.map(|r| r.status());
+        assert!(
+            outcome
+                .as_ref()
+                .is_err_and(|e| e.is_aborted() || e.is_closed()),
+            "{mode:?}: {outcome:?}"
+        );
+        for _ in 0..500 {
+            if observer.log().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            observer.log(),
+            ["running", "lifetime fired true"],
+            "{mode:?}"
+        );
+    }
+}

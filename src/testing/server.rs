@@ -509,7 +509,14 @@ impl<'a> TestRequest<'a> {
             return super::wire::send(self).await;
         }
         let (app, features, lifetime) = self.features()?;
-        let response = crate::pipe::call(app, features, lifetime, None).await?;
+        let client = lifetime.clone();
+        // A client that goes away before the head has no response to get, as
+        // on the wire.
+        let response = tokio::select! {
+            biased;
+            () = client.cancelled() => return Err(Error::aborted("the test aborted the request")),
+            response = crate::pipe::call(app, features, lifetime, None) => response?,
+        };
         let (parts, body) = response.into_parts();
         Ok(TestResponse {
             parts,
