@@ -28,7 +28,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// The one application: an axum Router with tower-http layers.
 fn router() -> Router {
     Router::new()
-        .route("/hello/{name}", get(|Path(name): Path<String>| async move { format!("hello, {name}") }))
+        .route(
+            "/hello/{name}",
+            get(|Path(name): Path<String>| async move { format!("hello, {name}") }),
+        )
         .route("/echo", post(|body: String| async move { body }))
         .layer(RequestBodyLimitLayer::new(16))
         .layer(CorsLayer::permissive())
@@ -43,7 +46,9 @@ fn router() -> Router {
 fn servers() -> Registry {
     let mut registry = Registry::new(); // "builtin"
     registry.register("axum", |addresses| {
-        Ok(Box::new(TowerHost::new(axum_serve).bind_addresses(addresses)?))
+        Ok(Box::new(
+            TowerHost::new(axum_serve).bind_addresses(addresses)?,
+        ))
     });
     registry
 }
@@ -86,10 +91,17 @@ async fn run() -> serverbridge::Result<()> {
 
     println!("== TestServer (in memory)");
     let test = TestServer::new(app.clone());
-    let response = test.get("/hello/world").header("origin", "http://a.test").send().await?;
+    let response = test
+        .get("/hello/world")
+        .header("origin", "http://a.test")
+        .send()
+        .await?;
     let status = response.status();
     let powered_by = response.headers()["x-powered-by"].clone();
-    println!("  {status} | x-powered-by: {powered_by:?} | {:?}", response.text().await?);
+    println!(
+        "  {status} | x-powered-by: {powered_by:?} | {:?}",
+        response.text().await?
+    );
 
     let registry = servers();
     for name in registry.names() {
@@ -103,7 +115,9 @@ async fn run() -> serverbridge::Result<()> {
             .build()?;
         let running = host.start(app.clone()).await?;
         let Some(ServerAddress::Tcp { addr, .. }) = running.addresses().first().cloned() else {
-            return Err(serverbridge::Error::app_msg(format!("{name} published no TCP address")));
+            return Err(serverbridge::Error::app_msg(format!(
+                "{name} published no TCP address"
+            )));
         };
         println!("== {name}: listening on http://{addr}");
         for request in REQUESTS {

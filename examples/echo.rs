@@ -38,7 +38,9 @@ pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
 fn registry() -> Registry {
     let mut registry = Registry::new(); // "builtin"
     registry.register("axum", |addresses| {
-        Ok(Box::new(TowerHost::new(axum_serve).bind_addresses(addresses)?))
+        Ok(Box::new(
+            TowerHost::new(axum_serve).bind_addresses(addresses)?,
+        ))
     });
     registry
 }

@@ -45,7 +45,9 @@ async fn server_header(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
 fn registry() -> Registry {
     let mut registry = Registry::new(); // "builtin"
     registry.register("axum", |addresses| {
-        Ok(Box::new(TowerHost::new(axum_serve).bind_addresses(addresses)?))
+        Ok(Box::new(
+            TowerHost::new(axum_serve).bind_addresses(addresses)?,
+        ))
     });
     registry
 }

@@ -88,7 +88,10 @@ fn registry_with_other() -> Registry {
 fn the_environment_is_read() {
     let host = builder(&[
         ("SERVERBRIDGE_SERVER", "other"),
-        ("SERVERBRIDGE_URLS", " http://127.0.0.1:0 ; unix:/tmp/sb.sock ;"),
+        (
+            "SERVERBRIDGE_URLS",
+            " http://127.0.0.1:0 ; unix:/tmp/sb.sock ;",
+        ),
         ("SERVERBRIDGE_SHUTDOWN_TIMEOUT", "2.5"),
     ])
     .registry(registry_with_other())
@@ -135,7 +138,10 @@ fn builder_settings_and_arguments_override_the_environment() {
         .build()
         .unwrap();
     assert_eq!(host.server_name(), "builtin");
-    assert_eq!(host.addresses(), [ServerAddress::Unix("/tmp/a.sock".into())]);
+    assert_eq!(
+        host.addresses(),
+        [ServerAddress::Unix("/tmp/a.sock".into())]
+    );
     assert_eq!(host.shutdown_timeout(), Duration::from_millis(250));
 }
 
@@ -192,7 +198,10 @@ fn malformed_urls_are_config_errors_naming_the_source_and_the_forms() {
 #[test]
 fn bad_arguments_and_timeouts_are_config_errors() {
     let cases: [(HostBuilder, &str); 5] = [
-        (builder(&[]).args(["--port", "80"]), "unknown argument \"--port\""),
+        (
+            builder(&[]).args(["--port", "80"]),
+            "unknown argument \"--port\"",
+        ),
         (builder(&[]).args(["--urls"]), "--urls needs a value"),
         (
             builder(&[]).args(["--shutdown-timeout", "soon"]),
@@ -469,7 +478,10 @@ impl Example {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 break status;
             }
-            assert!(start.elapsed() < within, "the example did not exit within {within:?}");
+            assert!(
+                start.elapsed() < within,
+                "the example did not exit within {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         let mut stderr = String::new();
@@ -537,8 +549,13 @@ fn sigterm_stops_the_echo_example_gracefully_with_a_request_in_flight() {
         wait_refused(addr);
         stream.write_all(b"world").unwrap();
         let mut reply = String::new();
-        stream.read_to_string(&mut reply).expect("the whole response");
-        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{server}: {reply}");
+        stream
+            .read_to_string(&mut reply)
+            .expect("the whole response");
+        assert!(
+            reply.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{server}: {reply}"
+        );
         assert!(
             reply.ends_with("method=POST path=/in-flight query= body=10"),
             "{server}: {reply}"
@@ -585,10 +602,16 @@ fn a_second_signal_stops_at_once() {
 
 #[test]
 fn bad_settings_exit_with_code_2_and_name_the_valid_choices() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
+    /// Arguments, environment, and what stderr must say.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 3] = [
         (&["--server", "nope"], &[], "available: builtin, axum"),
         (&["--urls", "http://example.com:80"], &[], "unix:/PATH"),
-        (&[], &[("SERVERBRIDGE_URLS", "localhost:80")], "SERVERBRIDGE_URLS"),
+        (
+            &[],
+            &[("SERVERBRIDGE_URLS", "localhost:80")],
+            "SERVERBRIDGE_URLS",
+        ),
     ];
     for (args, env, expected) in cases {
         let mut example = spawn_example("hello", args, env);

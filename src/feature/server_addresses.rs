@@ -182,7 +182,11 @@ mod tests {
 
     #[test]
     fn display_parses_back() {
-        for url in ["http://127.0.0.1:5000", "http://[::1]:0", "unix:/run/app.sock"] {
+        for url in [
+            "http://127.0.0.1:5000",
+            "http://[::1]:0",
+            "unix:/run/app.sock",
+        ] {
             assert_eq!(ServerAddress::parse(url).unwrap().to_string(), url);
         }
     }
@@ -201,7 +205,10 @@ mod tests {
             assert!(err.is_config(), "{url}: {err}");
             let text = err.to_string();
             assert!(text.contains(&format!("{url:?}")), "{text}");
-            assert!(text.contains("http://IP:PORT") && text.contains("unix:/PATH"), "{text}");
+            assert!(
+                text.contains("http://IP:PORT") && text.contains("unix:/PATH"),
+                "{text}"
+            );
         }
     }
 }

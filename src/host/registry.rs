@@ -36,7 +36,7 @@ type Factory = dyn Fn(&[ServerAddress]) -> Result<Box<dyn Server>> + Send + Sync
 /// });
 /// assert_eq!(registry.names(), ["builtin", "kestrel-like"]);
 ///
-/// let err = registry.build("nope", &[]).unwrap_err();
+/// let err = registry.build("nope", &[]).err().expect("unknown");
 /// assert!(err.is_config());
 /// assert!(err.to_string().contains("builtin, kestrel-like"));
 /// ```
