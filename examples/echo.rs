@@ -4,11 +4,18 @@
 //! `content-type: text/plain` and the body
 //! `method=<METHOD> path=<PATH> query=<QUERY> body=<N>`, where N is the number
 //! of request-body bytes it read (it always reads the whole body).
+//!
+//! Hosted like `hello`: `--server NAME` (`builtin`, `axum`), `--urls URLS`,
+//! `--shutdown-timeout SECONDS` or the `SERVERBRIDGE_*` variables; SIGINT or
+//! SIGTERM stops it gracefully, a second signal at once. Exit codes: 0 after
+//! a graceful stop, 2 for a bad setting, 1 otherwise.
 
-use std::sync::Arc;
+use std::io;
 
-use serverbridge::server::HttpServer;
-use serverbridge::{HttpContext, Result, Server};
+use serverbridge::host::{Host, Registry};
+use serverbridge::tower::{AppService, Shutdown, TowerHost};
+use serverbridge::{HttpContext, Result};
+use tokio::net::TcpListener;
 
 /// The echo app (the wire tests use this very function).
 pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
@@ -27,40 +34,58 @@ pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
     ctx.write(text).await
 }
 
-fn urls_from_args() -> String {
-    let mut args = std::env::args().skip(1);
-    let mut urls =
-        std::env::var("SERVERBRIDGE_URLS").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--urls" => urls = args.next().unwrap_or_default(),
-            other => {
-                eprintln!("unknown argument {other:?}; usage: echo [--urls URLS]");
-                std::process::exit(2);
-            }
-        }
-    }
-    urls
+/// The servers `--server` can name: one line per server.
+fn registry() -> Registry {
+    let mut registry = Registry::new(); // "builtin"
+    registry.register("axum", |addresses| {
+        Ok(Box::new(
+            TowerHost::new(axum_serve).bind_addresses(addresses)?,
+        ))
+    });
+    registry
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    tracing_subscriber_init();
-    let mut server = match HttpServer::new().urls(&urls_from_args()) {
-        Ok(server) => server,
-        Err(err) => {
-            eprintln!("{err}");
-            std::process::exit(2);
-        }
-    };
-    server.start(Arc::new(echo)).await?;
-    for url in server.addresses().urls() {
-        println!("listening on {url}");
-    }
-    tokio::signal::ctrl_c().await?;
-    server
-        .stop(tokio::time::Instant::now() + std::time::Duration::from_secs(5))
+/// axum's own server hosting the application.
+async fn axum_serve(listener: TcpListener, app: AppService, shutdown: Shutdown) -> io::Result<()> {
+    let router = axum::Router::new().fallback_service(app.infallible());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
         .await
 }
 
-fn tracing_subscriber_init() {}
+/// Everything but the process exit: returns the exit code (tests/host.rs
+/// runs this in a child process).
+pub(crate) async fn run(args: Vec<String>) -> i32 {
+    let host = match Host::builder().registry(registry()).args(args).build() {
+        Ok(host) => host,
+        Err(err) => {
+            eprintln!("echo: {err}");
+            return 2;
+        }
+    };
+    let running = match host.start(echo).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("echo: {err}");
+            return 1;
+        }
+    };
+    for url in running.urls() {
+        println!("listening on {url}");
+    }
+    match running.run().await {
+        Ok(()) => {
+            println!("stopped");
+            0
+        }
+        Err(err) => {
+            eprintln!("echo: {err}");
+            1
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    std::process::exit(run(std::env::args().skip(1).collect()).await);
+}

@@ -1,15 +1,24 @@
 //! Run with: cargo run --example hello
 //!
-//! The hello app on the built-in HTTP/1.1 server, on http://127.0.0.1:5000
-//! (or `SERVERBRIDGE_URLS`, `;`-separated), until Ctrl-C; then a graceful
-//! stop with a 5 s deadline. Try: `curl -i 'http://127.0.0.1:5000/?name=you'`.
+//! The hello app, hosted: on the built-in HTTP/1.1 server at
+//! http://127.0.0.1:5000 until Ctrl-C (SIGINT) or SIGTERM, then a graceful
+//! stop (30 s deadline; a second signal stops at once). Try:
+//! `curl -i 'http://127.0.0.1:5000/?name=you'`.
+//!
+//! Options (each overrides its environment variable):
+//! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`),
+//! `--urls URLS` (`SERVERBRIDGE_URLS`: `;`-separated `http://IP:PORT` or
+//! `unix:/PATH`), `--shutdown-timeout SECONDS`
+//! (`SERVERBRIDGE_SHUTDOWN_TIMEOUT`). Exit codes: 0 after a graceful stop,
+//! 2 for a bad setting, 1 otherwise.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::io;
 
+use serverbridge::host::{Host, Registry};
 use serverbridge::lint::Lint;
-use serverbridge::server::HttpServer;
-use serverbridge::{Builder, HttpContext, Next, Result, Server};
+use serverbridge::tower::{AppService, Shutdown, TowerHost};
+use serverbridge::{Builder, HttpContext, Next, Result};
+use tokio::net::TcpListener;
 
 /// The application: greets whoever asks.
 async fn hello(ctx: &mut HttpContext) -> Result<()> {
@@ -32,31 +41,64 @@ async fn server_header(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
     next.run(ctx).await
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let urls =
-        std::env::var("SERVERBRIDGE_URLS").unwrap_or_else(|_| "http://127.0.0.1:5000".into());
-    let mut server = match HttpServer::new().urls(&urls) {
-        Ok(server) => server,
+/// The servers `--server` can name: one line per server.
+fn registry() -> Registry {
+    let mut registry = Registry::new(); // "builtin"
+    registry.register("axum", |addresses| {
+        Ok(Box::new(
+            TowerHost::new(axum_serve).bind_addresses(addresses)?,
+        ))
+    });
+    registry
+}
+
+/// axum's own server hosting the application.
+async fn axum_serve(listener: TcpListener, app: AppService, shutdown: Shutdown) -> io::Result<()> {
+    let router = axum::Router::new().fallback_service(app.infallible());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Everything but the process exit: returns the exit code.
+pub(crate) async fn run(args: Vec<String>) -> i32 {
+    let host = match Host::builder().registry(registry()).args(args).build() {
+        Ok(host) => host,
         Err(err) => {
-            eprintln!("SERVERBRIDGE_URLS: {err}");
-            std::process::exit(2);
+            eprintln!("hello: {err}");
+            return 2;
         }
     };
     // Lint checks the app and the server against SPEC.md as requests pass.
     let app = Lint::new(Builder::new().use_fn(server_header).run(hello));
     let report = app.report();
-    server.start(Arc::new(app)).await?;
-    for url in server.addresses().urls() {
+    let running = match host.start(app).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("hello: {err}");
+            return 1;
+        }
+    };
+    for url in running.urls() {
         println!("listening on {url}");
     }
-    tokio::signal::ctrl_c().await?;
-    println!("stopping");
-    server
-        .stop(tokio::time::Instant::now() + Duration::from_secs(5))
-        .await?;
+    let outcome = running.run().await;
     for violation in report.violations() {
         eprintln!("lint: {violation}");
     }
-    Ok(())
+    match outcome {
+        Ok(()) => {
+            println!("stopped");
+            0
+        }
+        Err(err) => {
+            eprintln!("hello: {err}");
+            1
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    std::process::exit(run(std::env::args().skip(1).collect()).await);
 }

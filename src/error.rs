@@ -59,6 +59,8 @@ enum Kind {
     Contract,
     /// A feature the caller needs is not provided by this server.
     Unsupported,
+    /// A setting is invalid (an unknown server name, a malformed URL).
+    Config,
 }
 
 impl Error {
@@ -151,6 +153,12 @@ impl Error {
         Error::new(Kind::Unsupported).with_message(message)
     }
 
+    /// An invalid setting, found at startup (an unknown server name, a
+    /// malformed URL); the message names the valid choices or forms.
+    pub fn config(message: impl Into<Box<str>>) -> Self {
+        Error::new(Kind::Config).with_message(message)
+    }
+
     /// Attaches a cause, reachable through `source()`.
     pub fn with_cause(mut self, cause: impl Into<BoxError>) -> Self {
         self.inner.cause = Some(cause.into());
@@ -202,6 +210,11 @@ impl Error {
         self.inner.kind == Kind::Unsupported
     }
 
+    /// A setting is invalid (see [`Error::config`]).
+    pub fn is_config(&self) -> bool {
+        self.inner.kind == Kind::Config
+    }
+
     /// The stable id of the broken contract rule, if this is a contract error.
     pub fn rule(&self) -> Option<&'static str> {
         self.inner.rule
@@ -230,6 +243,7 @@ impl Error {
             Kind::Application => "application error",
             Kind::Contract => "contract violation",
             Kind::Unsupported => "not supported by this server",
+            Kind::Config => "invalid configuration",
         }
     }
 }

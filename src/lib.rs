@@ -18,6 +18,10 @@
 //! - [`Builder`]: a middleware pipeline (`use_fn`, `layer`, `map`, `run`).
 //! - [`tower`]: any `tower::Service` (an axum `Router`) is an
 //!   Application, and any Application is a `tower::Service`.
+//! - [`host::Host`] (feature `host`): picks the server by name
+//!   (`SERVERBRIDGE_SERVER`), binds `SERVERBRIDGE_URLS`, stops gracefully on
+//!   SIGINT/SIGTERM. [`tower::TowerHost`] runs an Application on a tower host
+//!   you do not control (`axum::serve`).
 //! - [`lint::Lint`]: middleware that checks both sides against SPEC.md.
 //! - [`testing::TestServer`] (feature `test-util`): an in-memory server.
 //! - [`conformance`] (feature `conformance`): the kit that checks a server
@@ -56,6 +60,8 @@ mod context;
 mod error;
 pub mod feature;
 mod features;
+#[cfg(feature = "host")]
+pub mod host;
 pub mod lifecycle;
 pub mod lint;
 pub mod owin;

@@ -380,6 +380,31 @@ impl Body for PipeBody {
     }
 }
 
+impl PipeBody {
+    /// A body that fails at once as aborted: the body of a response standing
+    /// in for a service error, so a host drops the connection.
+    pub(crate) fn aborted() -> PipeBody {
+        let shared = Arc::new(Mutex::new(Shared {
+            head: None,
+            frames: VecDeque::new(),
+            queued: 0,
+            end: End::Aborted,
+            reader_gone: false,
+            producer: None,
+        }));
+        PipeBody {
+            guard: Guard {
+                driver: None,
+                shared,
+                lifetime: None,
+                done: false,
+                hold_end: false,
+            },
+            passthrough: None,
+        }
+    }
+}
+
 /// Runs `app` on `features` (which must hold the request, not the response
 /// sink) with a fresh pipe, calling `on_done` with the outcome once the whole
 /// lifecycle ran.

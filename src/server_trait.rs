@@ -60,6 +60,10 @@ pub trait Server: Send {
     async fn start(&mut self, app: BoxApplication) -> Result<()>;
 
     /// Stops gracefully until `deadline`, then aborts what remains.
+    ///
+    /// A server should treat this future being dropped before it ends as
+    /// "abort what remains now": the [`Host`](crate::host::Host) does that
+    /// on a second SIGINT/SIGTERM.
     async fn stop(&mut self, deadline: Instant) -> Result<()>;
 }
 

@@ -14,6 +14,11 @@
 //!   writes. Dropping the response before its end is the client going away:
 //!   the app's `RequestLifetime` fires and its lifecycle still finishes.
 //!
+//! - [`TowerHost`] (feature `server`) is a [`Server`](crate::Server) made of
+//!   any host that takes a `tokio::net::TcpListener` and a service, such as
+//!   `axum::serve`: it binds, publishes the addresses, and stops the host
+//!   gracefully with a deadline.
+//!
 //! # Example
 //!
 //! ```
@@ -34,8 +39,14 @@
 //! # });
 //! ```
 
+#[cfg(feature = "server")]
+mod host;
+
 use std::any::Any;
+use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -56,6 +67,9 @@ use crate::feature::{
 };
 use crate::features::Features;
 use crate::pipe::{PipeBody, PipeResponse};
+
+#[cfg(feature = "server")]
+pub use host::{Shutdown, TowerHost};
 
 /// The `path_base` of the request, as a request extension for tower services.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,6 +113,81 @@ impl AppService {
     /// Wraps a shared application.
     pub fn from_arc(app: BoxApplication) -> Self {
         AppService { app }
+    }
+
+    /// This service with `Error = Infallible`, for hosts that require it
+    /// (axum's `serve` and `Router::fallback_service`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use serverbridge::tower::AppService;
+    /// use serverbridge::{HttpContext, Result};
+    /// use tower::ServiceExt;
+    ///
+    /// async fn hello(ctx: &mut HttpContext) -> Result<()> {
+    ///     ctx.write("hello").await
+    /// }
+    ///
+    /// // An axum Router whose every route is the Application.
+    /// let router = axum::Router::new().fallback_service(AppService::new(hello).infallible());
+    /// let request = http::Request::get("/any").body(axum::body::Body::empty()).unwrap();
+    /// let response = router.oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # });
+    /// ```
+    pub fn infallible(self) -> InfallibleAppService {
+        InfallibleAppService { inner: self }
+    }
+}
+
+/// [`AppService`] with `Error = Infallible`, from [`AppService::infallible`].
+///
+/// Where `AppService` fails (the request ended without a response head, as
+/// when the application aborts it), this answers `500` with a body that fails
+/// at once, so a hyper-based host drops the connection as it would for a
+/// service error; the client may or may not see the head first.
+#[derive(Clone, Debug)]
+pub struct InfallibleAppService {
+    inner: AppService,
+}
+
+impl<B> Service<Request<B>> for InfallibleAppService
+where
+    B: Body + Send + 'static,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<PipeBody>;
+    type Error = Infallible;
+    type Future = InfallibleResponse;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> InfallibleResponse {
+        InfallibleResponse(self.inner.call(request))
+    }
+}
+
+/// The future of [`InfallibleAppService`]'s response.
+#[derive(Debug)]
+pub struct InfallibleResponse(PipeResponse);
+
+impl Future for InfallibleResponse {
+    type Output = Result<Response<PipeBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|result| {
+            Ok(result.unwrap_or_else(|err| {
+                tracing::debug!(error = %err, "no response head: answering with an aborted body");
+                let mut response = Response::new(PipeBody::aborted());
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }))
+        })
     }
 }
 

@@ -43,6 +43,8 @@ pub use request::RequestFeature;
 pub use request_id::RequestId;
 pub use response::{Callback, ResponseFeature};
 pub use response_body::{FileRange, ResponseBody, ResponseHead};
+#[cfg(feature = "host")]
+pub(crate) use server_addresses::URL_FORMS;
 pub use server_addresses::{ServerAddress, ServerAddresses};
 pub use tls::TlsInfo;
 pub use trailers::{RequestTrailers, ResponseTrailers};

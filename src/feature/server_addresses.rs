@@ -3,7 +3,14 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::{Arc, RwLock};
+
+use crate::error::{Error, Result};
+
+/// The URL forms [`ServerAddress::parse`] accepts, for error messages.
+pub(crate) const URL_FORMS: &str =
+    "http://IP:PORT (http://127.0.0.1:5000, http://[::1]:0), http://localhost:PORT or unix:/PATH";
 
 /// One bound address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +41,94 @@ impl fmt::Display for ServerAddress {
             ServerAddress::Unix(path) => write!(f, "unix:{}", path.display()),
             ServerAddress::Memory(name) => write!(f, "memory:{name}"),
         }
+    }
+}
+
+impl ServerAddress {
+    /// Parses one URL: `http://127.0.0.1:5000`, `http://[::1]:0`,
+    /// `http://localhost:5000` (taken as `127.0.0.1`), or `unix:/run/app.sock`.
+    /// A trailing `/` is allowed; port 0 asks for a free port. Host names
+    /// other than `localhost` are not resolved, and `https` is not accepted
+    /// (no built-in TLS).
+    ///
+    /// # Errors
+    ///
+    /// A configuration error ([`Error::is_config`]) that quotes the URL and
+    /// names the accepted forms.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::feature::ServerAddress;
+    ///
+    /// let address = ServerAddress::parse("http://localhost:0/").unwrap();
+    /// assert_eq!(address.to_string(), "http://127.0.0.1:0");
+    /// let err = ServerAddress::parse("ftp://example.com").unwrap_err();
+    /// assert!(err.is_config());
+    /// assert!(err.to_string().contains("unix:/PATH"));
+    /// ```
+    pub fn parse(url: &str) -> Result<ServerAddress> {
+        let url = url.trim();
+        let invalid = |why: &str| {
+            Error::config(format!(
+                "invalid URL {url:?}: {why}; expected {URL_FORMS}, several separated by ';'"
+            ))
+        };
+        if let Some(path) = url.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(invalid("the socket path is empty"));
+            }
+            return Ok(ServerAddress::Unix(PathBuf::from(path)));
+        }
+        let Some(rest) = url.strip_prefix("http://") else {
+            return Err(invalid("unsupported scheme"));
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let rest = match rest.strip_prefix("localhost:") {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => rest.to_owned(),
+        };
+        let addr = rest
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("expected an IP address and a port"))?;
+        Ok(ServerAddress::Tcp {
+            scheme: "http".into(),
+            addr,
+        })
+    }
+
+    /// Parses a `;`-separated list of URLs (the `SERVERBRIDGE_URLS` form);
+    /// blanks around and between entries are ignored, so an empty string
+    /// gives an empty list.
+    ///
+    /// # Errors
+    ///
+    /// The first malformed URL, as in [`ServerAddress::parse`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::feature::ServerAddress;
+    ///
+    /// let list = ServerAddress::parse_list("http://127.0.0.1:0; unix:/tmp/app.sock").unwrap();
+    /// assert_eq!(list.len(), 2);
+    /// assert_eq!(list[1], ServerAddress::Unix("/tmp/app.sock".into()));
+    /// ```
+    pub fn parse_list(urls: &str) -> Result<Vec<ServerAddress>> {
+        urls.split(';')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(ServerAddress::parse)
+            .collect()
+    }
+}
+
+impl FromStr for ServerAddress {
+    type Err = Error;
+
+    /// As [`ServerAddress::parse`].
+    fn from_str(url: &str) -> Result<ServerAddress> {
+        ServerAddress::parse(url)
     }
 }
 
@@ -85,6 +180,43 @@ impl ServerAddresses {
     pub fn clear(&self) {
         if let Ok(mut list) = self.list.write() {
             list.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_parses_back() {
+        for url in [
+            "http://127.0.0.1:5000",
+            "http://[::1]:0",
+            "unix:/run/app.sock",
+        ] {
+            assert_eq!(ServerAddress::parse(url).unwrap().to_string(), url);
+        }
+    }
+
+    #[test]
+    fn malformed_urls_are_config_errors_naming_the_forms() {
+        for url in [
+            "https://127.0.0.1:443",
+            "127.0.0.1:80",
+            "http://example.com:80",
+            "http://127.0.0.1",
+            "http://127.0.0.1:99999",
+            "unix:",
+        ] {
+            let err = ServerAddress::parse(url).unwrap_err();
+            assert!(err.is_config(), "{url}: {err}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("{url:?}")), "{text}");
+            assert!(
+                text.contains("http://IP:PORT") && text.contains("unix:/PATH"),
+                "{text}"
+            );
         }
     }
 }

@@ -152,22 +152,43 @@ impl HttpServer {
     }
 
     /// Adds endpoints from `;`-separated URLs: `http://127.0.0.1:5000`,
-    /// `http://[::1]:0`, `unix:/run/app.sock`.
-    pub fn urls(mut self, urls: &str) -> Result<Self> {
-        for url in urls.split(';').map(str::trim).filter(|u| !u.is_empty()) {
-            if let Some(path) = url.strip_prefix("unix:") {
-                self.endpoints.push(Endpoint::Unix(PathBuf::from(path)));
-                continue;
+    /// `http://[::1]:0`, `unix:/run/app.sock` (the forms of
+    /// [`ServerAddress::parse_list`]).
+    ///
+    /// # Errors
+    ///
+    /// A malformed URL: a configuration error ([`Error::is_config`]) naming
+    /// the accepted forms.
+    pub fn urls(self, urls: &str) -> Result<Self> {
+        self.bind_addresses(&ServerAddress::parse_list(urls)?)
+    }
+
+    /// Adds one endpoint per address: [`ServerAddress::Tcp`] with the `http`
+    /// scheme binds TCP, [`ServerAddress::Unix`] a unix socket. This is how
+    /// the [`Host`](crate::host::Host) registry builds the server.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error for a scheme other than `http` (there is no
+    /// built-in TLS).
+    pub fn bind_addresses(mut self, addresses: &[ServerAddress]) -> Result<Self> {
+        for address in addresses {
+            match address {
+                ServerAddress::Tcp { scheme, addr } if scheme == "http" => {
+                    self.endpoints.push(Endpoint::Tcp(*addr));
+                }
+                ServerAddress::Tcp { scheme, addr } => {
+                    return Err(Error::config(format!(
+                        "{scheme}://{addr}: the built-in server speaks plain http only"
+                    )));
+                }
+                ServerAddress::Unix(path) => self.endpoints.push(Endpoint::Unix(path.clone())),
+                other => {
+                    return Err(Error::config(format!(
+                        "{other}: the built-in server listens on TCP and unix sockets only"
+                    )));
+                }
             }
-            let rest = url.strip_prefix("http://").ok_or_else(|| {
-                Error::app_msg(format!("{url:?}: expected http://host:port or unix:/path"))
-            })?;
-            let rest = rest.trim_end_matches('/');
-            let addr = rest
-                .parse::<SocketAddr>()
-                .or_else(|_| rest.replace("localhost", "127.0.0.1").parse())
-                .map_err(|_| Error::app_msg(format!("{url:?}: expected an IP address and port")))?;
-            self.endpoints.push(Endpoint::Tcp(addr));
         }
         Ok(self)
     }
@@ -367,8 +388,10 @@ impl Server for HttpServer {
                 }
             }
         }
+        // The host logs "listening on" at info level; this is the server's own
+        // record.
         for url in self.addresses.urls() {
-            tracing::info!("listening on {url}");
+            tracing::debug!("bound {url}");
         }
         self.running = Some(running);
         Ok(())
@@ -378,6 +401,9 @@ impl Server for HttpServer {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
+        // Dropping this future before it ends (a host's second signal) aborts
+        // the remaining connections at once instead of leaving them running.
+        let abort_on_drop = running.config.abort.clone().drop_guard();
         running.config.stopping.cancel();
         running.tracker.close();
         if tokio::time::timeout_at(deadline, running.tracker.wait())
@@ -388,6 +414,7 @@ impl Server for HttpServer {
             running.config.abort.cancel();
             running.tracker.wait().await;
         }
+        abort_on_drop.disarm();
         self.addresses.clear();
         Ok(())
     }
