@@ -62,8 +62,8 @@ use crate::body::RequestBody;
 use crate::context::HttpContext;
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
-    ConnectionInfo, RequestFeature, RequestId, RequestLifetime, ResponseBody, ResponseFeature,
-    ResponseTrailers, TlsInfo,
+    ConnectionInfo, RequestFeature, RequestId, RequestLifetime, RequestTrailers, ResponseBody,
+    ResponseFeature, ResponseTrailers, TlsInfo,
 };
 use crate::features::Features;
 use crate::pipe::{PipeBody, PipeResponse};
@@ -96,6 +96,7 @@ impl Carried {
 #[derive(Clone)]
 pub struct AppService {
     app: BoxApplication,
+    server: Option<Arc<Features>>,
 }
 
 impl fmt::Debug for AppService {
@@ -107,12 +108,21 @@ impl fmt::Debug for AppService {
 impl AppService {
     /// Wraps an application.
     pub fn new(app: impl Application) -> Self {
-        AppService { app: Arc::new(app) }
+        AppService::from_arc(Arc::new(app))
     }
 
     /// Wraps a shared application.
     pub fn from_arc(app: BoxApplication) -> Self {
-        AppService { app }
+        AppService { app, server: None }
+    }
+
+    /// Shows these server-level features (such as
+    /// [`ServerAddresses`](crate::feature::ServerAddresses)) in every
+    /// request's defaults layer, as a server does. A request that carries
+    /// its own features from a serverbridge server keeps those.
+    pub fn with_server_features(mut self, features: Arc<Features>) -> Self {
+        self.server = Some(features);
+        self
     }
 
     /// This service with `Error = Infallible`, for hosts that require it
@@ -231,12 +241,18 @@ where
             .or_else(|| extensions.get::<RequestLifetime>())
             .cloned()
             .unwrap_or_default();
-        let mut request = RequestFeature::from_parts(parts, into_request_body(body));
-        if let Some(PathBase(base)) = extensions.remove::<PathBase>() {
-            request.path_base = base;
-        }
+        let mut body = into_request_body(body);
         if carried.is_none() {
             for_each_carried_extension(&extensions, &mut features);
+            features.set_defaults(self.server.clone());
+            // Whatever the host's body type, trailer frames after the data
+            // reach the app, and the app's trailers go out as a frame.
+            features.insert(RequestTrailers::attach(&mut body));
+            features.insert(ResponseTrailers::default());
+        }
+        let mut request = RequestFeature::from_parts(parts, body);
+        if let Some(PathBase(base)) = extensions.remove::<PathBase>() {
+            request.path_base = base;
         }
         features.insert(request);
         if !extensions.is_empty() {

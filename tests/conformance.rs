@@ -81,3 +81,43 @@ async fn custom_server_meets_minimum() {
         Profile::Minimum,
     );
 }
+
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    app: serverbridge::tower::AppService,
+    shutdown: serverbridge::tower::Shutdown,
+) -> std::io::Result<()> {
+    let router = axum::Router::new().fallback_service(app.infallible());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The host owns its connections, so no `ConnectionInfo` and no upgrade
+/// (both unsupported, never passes): it meets the minimum profile and every
+/// other standard check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tower_host_with_axum_serve_meets_minimum() {
+    let report = conformance::run(|| {
+        let host =
+            serverbridge::tower::TowerHost::new(axum_serve).bind("127.0.0.1:0".parse().unwrap());
+        Box::new(host) as Box<dyn Server>
+    })
+    .await;
+    keep(
+        "5-tower-axum",
+        "TowerHost (axum::serve)",
+        &report,
+        Profile::Minimum,
+    );
+    let not_passed: Vec<_> = report
+        .results()
+        .iter()
+        .filter(|r| !r.outcome.is_pass())
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        not_passed,
+        ["connection.keep-alive", "connection.info", "connection.upgrade"]
+    );
+}

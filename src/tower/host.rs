@@ -231,6 +231,10 @@ where
             abort: running.abort.clone(),
         });
         let mut running = running;
+        // Server-level features in every request's defaults layer.
+        let mut server = Features::new();
+        server.insert(self.addresses.clone());
+        let server = Arc::new(server);
         for (local, listener) in listeners {
             self.addresses.push(ServerAddress::Tcp {
                 scheme: "http".into(),
@@ -240,7 +244,11 @@ where
             let shutdown = Shutdown {
                 stopping: Box::pin(running.stopping.clone().cancelled_owned()),
             };
-            let host = (self.serve)(listener, AppService::from_arc(app.clone()), shutdown);
+            let host = (self.serve)(
+                listener,
+                AppService::from_arc(app.clone()).with_server_features(server.clone()),
+                shutdown,
+            );
             running.tasks.spawn(async move {
                 let result = host.await;
                 if let Err(err) = &result {
