@@ -43,7 +43,7 @@ async fn builtin_server_meets_full() {
         Box::new(HttpServer::new().bind("127.0.0.1:0".parse().unwrap())) as Box<dyn Server>
     })
     .await;
-    keep("1-builtin", "built-in", &report, Profile::Full);
+    keep("01-builtin", "built-in", &report, Profile::Full);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +63,7 @@ async fn test_server_wire_meets_full() {
         Box::new(TestServer::unstarted().with_mode(Mode::Wire)) as Box<dyn Server>
     })
     .await;
-    keep("3-test-wire", "TestServer wire", &report, Profile::Full);
+    keep("03-test-wire", "TestServer wire", &report, Profile::Full);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +105,7 @@ async fn tower_host_with_axum_serve_meets_minimum() {
     })
     .await;
     keep(
-        "5-tower-axum",
+        "05-tower-axum",
         "TowerHost (axum::serve)",
         &report,
         Profile::Minimum,
