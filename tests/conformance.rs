@@ -50,7 +50,7 @@ async fn builtin_server_meets_full() {
 async fn test_server_direct_meets_standard() {
     let report = conformance::run(|| Box::new(TestServer::unstarted()) as Box<dyn Server>).await;
     keep(
-        "2-test-direct",
+        "02-test-direct",
         "TestServer direct",
         &report,
         Profile::Standard,
@@ -75,7 +75,7 @@ async fn custom_server_meets_minimum() {
     })
     .await;
     keep(
-        "4-custom",
+        "04-custom",
         "custom_server example",
         &report,
         Profile::Minimum,
