@@ -38,8 +38,10 @@ pub enum Protocols {
 pub struct Settings {
     /// Which protocols to speak. Default: [`Protocols::Auto`].
     pub protocols: Protocols,
-    /// HTTP/1: time a client has to send a whole request head, from the
-    /// first byte read. Default: 30 s (Kestrel's request headers timeout);
+    /// HTTP/1: time a client has to send a whole request head, counted
+    /// from when hyper starts waiting for it, so it also bounds an idle
+    /// keep-alive connection (the built-in server's keep-alive timeout is a
+    /// separate 130 s). Default: 30 s (Kestrel's request headers timeout);
     /// `None` disables it. Exceeded: hyper closes the connection without a
     /// response.
     pub header_read_timeout: Option<Duration>,

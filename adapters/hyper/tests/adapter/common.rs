@@ -52,7 +52,10 @@ pub(crate) async fn start(app: impl Application) -> (HyperServer, SocketAddr) {
 }
 
 /// Starts `app` on `server` (bound to 127.0.0.1:0 here) and returns its address.
-pub(crate) async fn start_server(server: HyperServer, app: impl Application) -> (HyperServer, SocketAddr) {
+pub(crate) async fn start_server(
+    server: HyperServer,
+    app: impl Application,
+) -> (HyperServer, SocketAddr) {
     let mut server = server.bind("127.0.0.1:0".parse().unwrap());
     server.start(Arc::new(app)).await.unwrap();
     let addr = first_tcp(&server);
@@ -96,9 +99,10 @@ pub(crate) async fn h1(addr: SocketAddr) -> hyper::client::conn::http1::SendRequ
 /// An HTTP/2 client connection with prior knowledge.
 pub(crate) async fn h2(addr: SocketAddr) -> hyper::client::conn::http2::SendRequest<ClientBody> {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-        .await
-        .unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     send
 }
@@ -116,7 +120,10 @@ pub(crate) async fn collect(response: Response<Incoming>) -> (http::response::Pa
 
 /// A request builder with a host.
 pub(crate) fn request(method: &str, uri: &str) -> http::request::Builder {
-    Request::builder().method(method).uri(uri).header("host", "test.local")
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "test.local")
 }
 
 /// An HTTP/2 request builder: absolute URI on `test.local`.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use http::StatusCode;
+use serverbridge::application::from_fn;
 use serverbridge::feature::{
     ConnectionInfo, MaxRequestBodySize, RequestId, ServerAddress, ServerAddresses,
 };
-use serverbridge::application::from_fn;
 use serverbridge::{HttpContext, Result, Server};
 use serverbridge_hyper::{HyperServer, Settings};
 
@@ -95,9 +95,18 @@ async fn http2_streams_run_concurrently() {
 /// Reports the features a request sees.
 async fn features_app(ctx: &mut HttpContext) -> Result<()> {
     let features = ctx.features();
-    let addresses = features.get::<ServerAddresses>().map(|a| a.urls().join(",")).unwrap_or_default();
-    let info = features.get::<ConnectionInfo>().cloned().unwrap_or_default();
-    let id = features.get::<RequestId>().map(|i| i.to_string()).unwrap_or_default();
+    let addresses = features
+        .get::<ServerAddresses>()
+        .map(|a| a.urls().join(","))
+        .unwrap_or_default();
+    let info = features
+        .get::<ConnectionInfo>()
+        .cloned()
+        .unwrap_or_default();
+    let id = features
+        .get::<RequestId>()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
     let limit = features.get::<MaxRequestBodySize>().and_then(|l| l.get());
     let text = format!(
         "addresses={addresses}\nconnection={}\nlocal={}\npeer={}\nrequest={id}\nlimit={limit:?}\n",
@@ -121,14 +130,27 @@ async fn port_zero_is_resolved_and_published() {
         lines.push(String::from_utf8(body.to_vec()).unwrap());
     }
     let first = &lines[0];
-    assert!(first.contains(&format!("addresses=http://{addr}\n")), "{first}");
+    assert!(
+        first.contains(&format!("addresses=http://{addr}\n")),
+        "{first}"
+    );
     assert!(first.contains(&format!("local={addr}\n")), "{first}");
     assert!(first.contains("peer=127.0.0.1:"), "{first}");
     assert!(first.contains("limit=Some(30000000)"), "{first}");
-    let connection = first.lines().find_map(|l| l.strip_prefix("connection=")).unwrap();
+    let connection = first
+        .lines()
+        .find_map(|l| l.strip_prefix("connection="))
+        .unwrap();
     assert!(!connection.is_empty());
-    assert!(first.contains(&format!("request={connection}:00000001\n")), "{first}");
-    assert!(lines[1].contains(&format!("request={connection}:00000002\n")), "{}", lines[1]);
+    assert!(
+        first.contains(&format!("request={connection}:00000001\n")),
+        "{first}"
+    );
+    assert!(
+        lines[1].contains(&format!("request={connection}:00000002\n")),
+        "{}",
+        lines[1]
+    );
     server.stop(deadline(5)).await.unwrap();
     assert!(server.addresses().get().is_empty(), "cleared on stop");
 }
@@ -139,8 +161,14 @@ async fn several_endpoints_from_addresses() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("app.sock");
     let mut server = HyperServer::from_addresses(&[
-        ServerAddress::Tcp { scheme: "http".into(), addr: "127.0.0.1:0".parse().unwrap() },
-        ServerAddress::Tcp { scheme: "http".into(), addr: "127.0.0.1:0".parse().unwrap() },
+        ServerAddress::Tcp {
+            scheme: "http".into(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+        },
+        ServerAddress::Tcp {
+            scheme: "http".into(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+        },
         ServerAddress::Unix(path.clone()),
     ])
     .unwrap();
@@ -148,10 +176,18 @@ async fn several_endpoints_from_addresses() {
     let published = server.addresses().get();
     assert_eq!(published.len(), 3, "{published:?}");
     for address in &published[..2] {
-        let ServerAddress::Tcp { addr, .. } = address else { panic!("{address:?}") };
+        let ServerAddress::Tcp { addr, .. } = address else {
+            panic!("{address:?}")
+        };
         assert_ne!(addr.port(), 0);
         let mut client = h1(*addr).await;
-        let (parts, _) = collect(client.send_request(request("GET", "/x").body(full("")).unwrap()).await.unwrap()).await;
+        let (parts, _) = collect(
+            client
+                .send_request(request("GET", "/x").body(full("")).unwrap())
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(header(&parts, "x-path"), "/x");
     }
     assert_eq!(published[2], ServerAddress::Unix(path.clone()));
@@ -172,16 +208,29 @@ async fn unix_socket() {
     let path = dir.join("echo.sock");
     let mut server = HyperServer::new().bind_unix(&path);
     server.start(Arc::new(features_app)).await.unwrap();
-    assert_eq!(server.addresses().urls(), vec![format!("unix:{}", path.display())]);
+    assert_eq!(
+        server.addresses().urls(),
+        vec![format!("unix:{}", path.display())]
+    );
     let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
-    let (mut client, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .unwrap();
+    let (mut client, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
-    let (parts, body) = collect(client.send_request(request("GET", "/").body(full("")).unwrap()).await.unwrap()).await;
+    let (parts, body) = collect(
+        client
+            .send_request(request("GET", "/").body(full("")).unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(parts.status, StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).unwrap();
-    assert!(text.contains(&format!("local=unix:{}\n", path.display())), "{text}");
+    assert!(
+        text.contains(&format!("local=unix:{}\n", path.display())),
+        "{text}"
+    );
     assert!(text.contains("peer=unix:(unnamed)\n"), "{text}");
     server.stop(deadline(5)).await.unwrap();
     assert!(!path.exists());
@@ -193,7 +242,10 @@ async fn request_body_limit_gives_413() {
     let mut settings = Settings::default();
     settings.max_request_body_size = Some(1000);
     let (mut server, addr) = start_server(HyperServer::new().settings(settings), echo).await;
-    for (size, status) in [(1000, StatusCode::OK), (1001, StatusCode::PAYLOAD_TOO_LARGE)] {
+    for (size, status) in [
+        (1000, StatusCode::OK),
+        (1001, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
         let mut client = h1(addr).await;
         let req = request("POST", "/").body(full(vec![b'a'; size])).unwrap();
         let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
@@ -202,7 +254,10 @@ async fn request_body_limit_gives_413() {
     // The app raises the limit before reading.
     let raise = from_fn(|ctx| {
         Box::pin(async move {
-            ctx.features().get::<MaxRequestBodySize>().unwrap().set(Some(5000))?;
+            ctx.features()
+                .get::<MaxRequestBodySize>()
+                .unwrap()
+                .set(Some(5000))?;
             let body = ctx.read_body(1 << 20).await?;
             ctx.write(body.len().to_string()).await
         })
@@ -211,7 +266,9 @@ async fn request_body_limit_gives_413() {
     settings.max_request_body_size = Some(1000);
     let (mut raised, addr) = start_server(HyperServer::new().settings(settings), raise).await;
     let mut client = h2(addr).await;
-    let req = request_h2("POST", "/").body(full(vec![b'a'; 4000])).unwrap();
+    let req = request_h2("POST", "/")
+        .body(full(vec![b'a'; 4000]))
+        .unwrap();
     let (parts, body) = collect(client.send_request(req).await.unwrap()).await;
     assert_eq!(parts.status, StatusCode::OK);
     assert_eq!(body, "4000");

@@ -41,7 +41,9 @@ async fn shapes(ctx: &mut HttpContext) -> Result<()> {
             ctx.send_body(body).await
         }
         "/declared" => {
-            ctx.response_mut().headers.insert("content-length", "4".parse().unwrap());
+            ctx.response_mut()
+                .headers
+                .insert("content-length", "4".parse().unwrap());
             ctx.write("ab").await?;
             ctx.flush().await?;
             ctx.write("cd").await
@@ -69,11 +71,16 @@ async fn observe(addr: std::net::SocketAddr) -> Vec<Observed> {
         request("GET", "/large").body(full("")).unwrap(),
         request("GET", "/pulled").body(full("")).unwrap(),
         request("GET", "/declared").body(full("")).unwrap(),
-        request("POST", "/echo?a=1&b=%2F").header("x-echo-x", "y").body(full("posted")).unwrap(),
+        request("POST", "/echo?a=1&b=%2F")
+            .header("x-echo-x", "y")
+            .body(full("posted"))
+            .unwrap(),
     ];
     // A chunked request body (no Content-Length).
     let stream = futures::stream::iter(vec![
-        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(b"chunk one, "))),
+        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(
+            b"chunk one, ",
+        ))),
         Ok(http_body::Frame::data(Bytes::from_static(b"chunk two"))),
     ]);
     requests.push(

@@ -33,7 +33,8 @@ fn ensure(tool: &str, package: &str) -> bool {
 }
 
 async fn run(command: &mut Command) -> std::process::Output {
-    let mut command = tokio::process::Command::from(std::mem::replace(command, Command::new("true")));
+    let mut command =
+        tokio::process::Command::from(std::mem::replace(command, Command::new("true")));
     tokio::time::timeout(PATIENCE * 3, command.output())
         .await
         .expect("the tool finished in time")
@@ -52,7 +53,11 @@ async fn curl_http2_prior_knowledge() {
         .arg(format!("http://{addr}/c%20url?q=1")))
     .await;
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(text.starts_with("HTTP/2 200"), "{text}");
     assert!(text.contains("x-method: POST"), "{text}");
     assert!(text.contains("x-path: /c%20url"), "{text}");
@@ -77,11 +82,17 @@ async fn h2load_all_requests_succeed() {
     let output = run(Command::new("h2load")
         .args(["-n", "2000", "-c", "4", "-m", "10", "-d"])
         .arg(&data)
-        .arg(format!("http://{addr}/h2load"))).await;
+        .arg(format!("http://{addr}/h2load")))
+    .await;
     let text = String::from_utf8_lossy(&output.stdout);
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{text}\n{errors}");
-    assert!(text.contains("requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored"), "{text}");
+    assert!(
+        text.contains(
+            "requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored"
+        ),
+        "{text}"
+    );
     assert!(text.contains("status codes: 2000 2xx"), "{text}");
     // The protocol actually spoken was HTTP/2 (h2c).
     assert!(text.contains("Application protocol: h2c"), "{text}");
