@@ -41,14 +41,18 @@ fn router() -> Router {
         ))
 }
 
-/// Every server the example tries. Adapters add one line each here, e.g.
-/// `registry.register("hyper", |addresses| Ok(Box::new(HyperServer::new().bind_addresses(addresses)?)));`
+/// Every server the example tries: each adapter is one `register` call.
 fn servers() -> Registry {
     let mut registry = Registry::new(); // "builtin"
     registry.register("axum", |addresses| {
         Ok(Box::new(
             TowerHost::new(axum_serve).bind_addresses(addresses)?,
         ))
+    });
+    registry.register("hyper", |addresses| {
+        Ok(Box::new(serverbridge_hyper::HyperServer::from_addresses(
+            addresses,
+        )?))
     });
     registry
 }

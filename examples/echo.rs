@@ -42,6 +42,11 @@ fn registry() -> Registry {
             TowerHost::new(axum_serve).bind_addresses(addresses)?,
         ))
     });
+    registry.register("hyper", |addresses| {
+        Ok(Box::new(serverbridge_hyper::HyperServer::from_addresses(
+            addresses,
+        )?))
+    });
     registry
 }
 

@@ -245,6 +245,16 @@ impl Drop for Guard {
         };
         if !self.done {
             let mut shared = lock(&self.shared);
+            // The app completed and the reader has every frame it pushed: a
+            // reader that stops without asking for the end (hyper after a
+            // `101`, a HEAD, or a full Content-Length) saw the whole response.
+            if shared.frames.is_empty() && matches!(shared.end, End::Complete) {
+                drop(shared);
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(driver);
+                }
+                return;
+            }
             shared.reader_gone = true;
             shared.frames.clear();
             if let Some(waker) = shared.producer.take() {

@@ -150,6 +150,44 @@ impl AppService {
     pub fn infallible(self) -> InfallibleAppService {
         InfallibleAppService { inner: self }
     }
+
+    /// Runs the application on a request whose features the caller built
+    /// whole: the entry point for a server that pulls its responses (the
+    /// hyper adapter), where [`Service::call`] would lose what the server
+    /// knows (a defaults layer, trailers, upgrade, a body limit).
+    ///
+    /// `features` must hold the [`RequestFeature`]. The pipe adds a
+    /// [`ResponseFeature`] if there is none, the [`ResponseBody`] sink, and
+    /// uses the [`RequestLifetime`] already in `features` (else a new one):
+    /// it fires if the response or its body is dropped before its end.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use serverbridge::feature::{RequestFeature, RequestId};
+    /// use serverbridge::tower::AppService;
+    /// use serverbridge::{Features, HttpContext, Result};
+    ///
+    /// async fn id(ctx: &mut HttpContext) -> Result<()> {
+    ///     let id = ctx.features().get::<RequestId>().unwrap().to_string();
+    ///     ctx.write(id).await
+    /// }
+    ///
+    /// let mut features = Features::new();
+    /// features.insert(RequestFeature::default());
+    /// features.insert(RequestId::new("C1:1"));
+    /// let response = AppService::new(id).call_features(features).await.unwrap();
+    /// assert_eq!(response.headers()["content-length"], "4");
+    /// # });
+    /// ```
+    pub fn call_features(&self, features: Features) -> PipeResponse {
+        let lifetime = features
+            .get::<RequestLifetime>()
+            .cloned()
+            .unwrap_or_default();
+        crate::pipe::call(self.app.clone(), features, lifetime, None)
+    }
 }
 
 /// [`AppService`] with `Error = Infallible`, from [`AppService::infallible`].

@@ -1,0 +1,166 @@
+//! The per-connection hyper `Service`: hyper's request becomes the request's
+//! features (nothing copied), and the core's pipe turns what the app pushes
+//! into the response hyper pulls.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use http::header::{CONNECTION, HOST, UPGRADE};
+use http::{HeaderValue, Method, Request, Version};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serverbridge::body::RequestBody;
+use serverbridge::feature::{
+    MaxRequestBodySize, OnUpgrade, RequestFeature, RequestId, RequestTrailers, ResponseTrailers,
+    Upgrade, Upgraded,
+};
+use serverbridge::tower::AppService;
+use serverbridge::{Error, Features, PipeResponse, Result};
+
+/// Serves one connection's requests.
+pub(crate) struct ConnService {
+    app: AppService,
+    /// `ConnectionInfo`, over the server's features: the defaults layer of
+    /// every request on the connection.
+    connection: Arc<Features>,
+    connection_id: Arc<str>,
+    sequence: AtomicU64,
+    max_request_body_size: Option<u64>,
+}
+
+impl fmt::Debug for ConnService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnService")
+            .field("connection_id", &self.connection_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnService {
+    pub(crate) fn new(
+        app: AppService,
+        connection: Arc<Features>,
+        connection_id: Arc<str>,
+        max_request_body_size: Option<u64>,
+    ) -> Self {
+        ConnService {
+            app,
+            connection,
+            connection_id,
+            sequence: AtomicU64::new(0),
+            max_request_body_size,
+        }
+    }
+
+    /// `<connection id>:<n>`, n in 8 hex digits: the built-in server's
+    /// (and Kestrel's) format.
+    fn request_id(&self) -> RequestId {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut id = String::with_capacity(self.connection_id.len() + 9);
+        id.push_str(&self.connection_id);
+        id.push(':');
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for shift in (0..8).rev() {
+            id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
+        }
+        RequestId(id)
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = http::Response<serverbridge::PipeBody>;
+    type Error = Error;
+    type Future = PipeResponse;
+
+    fn call(&self, request: Request<Incoming>) -> PipeResponse {
+        let (mut parts, incoming) = request.into_parts();
+        let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let has_body = !incoming.is_end_stream();
+        let upgradable = on_upgrade.is_some()
+            && !has_body
+            && parts.version == Version::HTTP_11
+            && parts.method != Method::CONNECT
+            && parts.headers.contains_key(UPGRADE)
+            && connection_has_upgrade(&parts.headers);
+
+        let mut features = Features::with_capacity(8, Some(self.connection.clone()));
+        let limit = MaxRequestBodySize::new(self.max_request_body_size);
+        // A request without a body gets no boxed stream: GETs stay cheap.
+        let mut body = if has_body {
+            RequestBody::new(incoming).with_limit(limit.clone())
+        } else {
+            RequestBody::empty()
+        };
+        features.insert(RequestTrailers::attach(&mut body));
+        features.insert(limit);
+        features.insert(ResponseTrailers::default());
+        features.insert(self.request_id());
+        if let Some(on_upgrade) = on_upgrade.filter(|_| upgradable) {
+            features.insert_dyn::<dyn Upgrade>(Box::new(HyperUpgrade {
+                on_upgrade: Some(on_upgrade),
+            }));
+        }
+
+        // HTTP/2 carries the host in `:authority`; apps (and the built-in
+        // server's requests) read it from `Host`, as Kestrel does.
+        if parts.version == Version::HTTP_2 && !parts.headers.contains_key(HOST) {
+            if let Some(authority) = parts.uri.authority() {
+                if let Ok(value) = HeaderValue::from_str(authority.as_str()) {
+                    parts.headers.insert(HOST, value);
+                }
+            }
+        }
+        // The raw target: the origin form as sent (HTTP/2's `:path`); the
+        // absolute form (an HTTP/1 request with a scheme) as a whole.
+        let absolute = parts.version != Version::HTTP_2 && parts.uri.scheme().is_some();
+        let request = match parts.uri.path_and_query() {
+            Some(target) if !absolute && parts.uri != "*" => {
+                let target = target.as_str().to_owned();
+                RequestFeature::from_parts_with_target(parts, body, target)
+            }
+            _ => RequestFeature::from_parts(parts, body),
+        };
+        features.insert(request);
+        self.app.call_features(features)
+    }
+}
+
+/// Whether `Connection` lists the `upgrade` token.
+fn connection_has_upgrade(headers: &http::HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+        })
+    })
+}
+
+/// The [`Upgrade`] feature over hyper's upgrade API: after the app's `101`
+/// head goes out, hyper hands over the connection (with any bytes it read
+/// past the head).
+struct HyperUpgrade {
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl Upgrade for HyperUpgrade {
+    fn is_upgradable(&self) -> bool {
+        self.on_upgrade.is_some()
+    }
+
+    fn on_upgrade(&mut self) -> Result<OnUpgrade> {
+        let on_upgrade = self.on_upgrade.take().ok_or_else(|| {
+            Error::contract(
+                "upgrade.not-upgradable",
+                "the connection was claimed already",
+            )
+        })?;
+        Ok(Box::pin(async move {
+            let upgraded = on_upgrade
+                .await
+                .map_err(|err| Error::closed(format!("the upgrade failed: {err}")))?;
+            Ok(Upgraded::new(TokioIo::new(upgraded)))
+        }))
+    }
+}

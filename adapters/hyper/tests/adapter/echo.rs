@@ -1,0 +1,277 @@
+//! Echo of every request part over HTTP/1.1 and HTTP/2; addresses; unix
+//! sockets; the per-request features.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use serverbridge::application::from_fn;
+use serverbridge::feature::{
+    ConnectionInfo, MaxRequestBodySize, RequestId, ServerAddress, ServerAddresses,
+};
+use serverbridge::{HttpContext, Result, Server};
+use serverbridge_hyper::{HyperServer, Settings};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn echo_http1() {
+    let (mut server, addr) = start(echo).await;
+    let mut client = h1(addr).await;
+    let req = request("POST", "/a%2Fb/./c?x=1&y=%20")
+        .header("x-echo-one", "1")
+        .header("x-echo-many", "a")
+        .header("x-echo-many", "b")
+        .body(full("hello body"))
+        .unwrap();
+    let (parts, body) = collect(client.send_request(req).await.unwrap()).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(parts.version, http::Version::HTTP_11);
+    assert_eq!(header(&parts, "x-method"), "POST");
+    assert_eq!(header(&parts, "x-path"), "/a%2Fb/./c");
+    assert_eq!(header(&parts, "x-query"), "x=1&y=%20");
+    assert_eq!(header(&parts, "x-target"), "/a%2Fb/./c?x=1&y=%20");
+    assert_eq!(header(&parts, "x-version"), "HTTP/1.1");
+    assert_eq!(header(&parts, "x-host"), "test.local");
+    assert_eq!(header(&parts, "x-echo-one"), "1");
+    let many: Vec<_> = parts.headers.get_all("x-echo-many").iter().collect();
+    assert_eq!(many, ["a", "b"]);
+    assert_eq!(header(&parts, "content-length"), "10");
+    assert_eq!(body, "hello body");
+    server.stop(deadline(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn echo_http2_prior_knowledge() {
+    let (mut server, addr) = start(echo).await;
+    let mut client = h2(addr).await;
+    let req = request_h2("PUT", "/p/q?z=9")
+        .header("x-echo-two", "2")
+        .body(full(vec![7u8; 100_000]))
+        .unwrap();
+    let (parts, body) = collect(client.send_request(req).await.unwrap()).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(parts.version, http::Version::HTTP_2);
+    assert_eq!(header(&parts, "x-method"), "PUT");
+    assert_eq!(header(&parts, "x-path"), "/p/q");
+    assert_eq!(header(&parts, "x-query"), "z=9");
+    assert_eq!(header(&parts, "x-target"), "/p/q?z=9");
+    assert_eq!(header(&parts, "x-version"), "HTTP/2.0");
+    // `:authority` shows as `Host`.
+    assert_eq!(header(&parts, "x-host"), "test.local");
+    assert_eq!(header(&parts, "x-echo-two"), "2");
+    assert_eq!(body.len(), 100_000);
+    assert!(body.iter().all(|&b| b == 7));
+    server.stop(deadline(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn http2_streams_run_concurrently() {
+    // Each request waits for the other: only concurrent streams finish.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let app = from_fn(move |ctx| {
+        let barrier = barrier.clone();
+        Box::pin(async move {
+            barrier.wait().await;
+            ctx.write("ok").await
+        })
+    });
+    let (mut server, addr) = start(app).await;
+    let client = h2(addr).await;
+    let send = |path: &'static str| {
+        let mut client = client.clone();
+        async move {
+            let req = request_h2("GET", path).body(full("")).unwrap();
+            collect(client.send_request(req).await.unwrap()).await
+        }
+    };
+    let both = tokio::time::timeout(PATIENCE, futures::future::join(send("/1"), send("/2")))
+        .await
+        .expect("both streams in time");
+    assert_eq!(both.0 .1, "ok");
+    assert_eq!(both.1 .1, "ok");
+    server.stop(deadline(5)).await.unwrap();
+}
+
+/// Reports the features a request sees.
+async fn features_app(ctx: &mut HttpContext) -> Result<()> {
+    let features = ctx.features();
+    let addresses = features
+        .get::<ServerAddresses>()
+        .map(|a| a.urls().join(","))
+        .unwrap_or_default();
+    let info = features
+        .get::<ConnectionInfo>()
+        .cloned()
+        .unwrap_or_default();
+    let id = features
+        .get::<RequestId>()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let limit = features.get::<MaxRequestBodySize>().and_then(|l| l.get());
+    let text = format!(
+        "addresses={addresses}\nconnection={}\nlocal={}\npeer={}\nrequest={id}\nlimit={limit:?}\n",
+        info.id,
+        info.local.map(|a| a.to_string()).unwrap_or_default(),
+        info.peer.map(|a| a.to_string()).unwrap_or_default(),
+    );
+    ctx.write(text).await
+}
+
+#[tokio::test]
+async fn port_zero_is_resolved_and_published() {
+    let (mut server, addr) = start(features_app).await;
+    assert_ne!(addr.port(), 0);
+    assert_eq!(server.addresses().urls(), vec![format!("http://{addr}")]);
+    let mut client = h1(addr).await;
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let req = request("GET", "/").body(full("")).unwrap();
+        let (_, body) = collect(client.send_request(req).await.unwrap()).await;
+        lines.push(String::from_utf8(body.to_vec()).unwrap());
+    }
+    let first = &lines[0];
+    assert!(
+        first.contains(&format!("addresses=http://{addr}\n")),
+        "{first}"
+    );
+    assert!(first.contains(&format!("local={addr}\n")), "{first}");
+    assert!(first.contains("peer=127.0.0.1:"), "{first}");
+    assert!(first.contains("limit=Some(30000000)"), "{first}");
+    let connection = first
+        .lines()
+        .find_map(|l| l.strip_prefix("connection="))
+        .unwrap();
+    assert!(!connection.is_empty());
+    assert!(
+        first.contains(&format!("request={connection}:00000001\n")),
+        "{first}"
+    );
+    assert!(
+        lines[1].contains(&format!("request={connection}:00000002\n")),
+        "{}",
+        lines[1]
+    );
+    server.stop(deadline(5)).await.unwrap();
+    assert!(server.addresses().get().is_empty(), "cleared on stop");
+}
+
+#[tokio::test]
+async fn several_endpoints_from_addresses() {
+    let dir = std::env::temp_dir().join(format!("sb-hyper-multi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let mut server = HyperServer::from_addresses(&[
+        ServerAddress::Tcp {
+            scheme: "http".into(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+        },
+        ServerAddress::Tcp {
+            scheme: "http".into(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+        },
+        ServerAddress::Unix(path.clone()),
+    ])
+    .unwrap();
+    server.start(Arc::new(echo)).await.unwrap();
+    let published = server.addresses().get();
+    assert_eq!(published.len(), 3, "{published:?}");
+    for address in &published[..2] {
+        let ServerAddress::Tcp { addr, .. } = address else {
+            panic!("{address:?}")
+        };
+        assert_ne!(addr.port(), 0);
+        let mut client = h1(*addr).await;
+        let (parts, _) = collect(
+            client
+                .send_request(request("GET", "/x").body(full("")).unwrap())
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(header(&parts, "x-path"), "/x");
+    }
+    assert_eq!(published[2], ServerAddress::Unix(path.clone()));
+    assert!(HyperServer::from_addresses(&[ServerAddress::Tcp {
+        scheme: "https".into(),
+        addr: "127.0.0.1:0".parse().unwrap()
+    }])
+    .is_err());
+    server.stop(deadline(5)).await.unwrap();
+    assert!(!path.exists(), "the socket file is removed on stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn unix_socket() {
+    let dir = std::env::temp_dir().join(format!("sb-hyper-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let mut server = HyperServer::new().bind_unix(&path);
+    server.start(Arc::new(features_app)).await.unwrap();
+    assert_eq!(
+        server.addresses().urls(),
+        vec![format!("unix:{}", path.display())]
+    );
+    let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let (mut client, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let (parts, body) = collect(
+        client
+            .send_request(request("GET", "/").body(full("")).unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(parts.status, StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains(&format!("local=unix:{}\n", path.display())),
+        "{text}"
+    );
+    assert!(text.contains("peer=unix:(unnamed)\n"), "{text}");
+    server.stop(deadline(5)).await.unwrap();
+    assert!(!path.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn request_body_limit_gives_413() {
+    let mut settings = Settings::default();
+    settings.max_request_body_size = Some(1000);
+    let (mut server, addr) = start_server(HyperServer::new().settings(settings), echo).await;
+    for (size, status) in [
+        (1000, StatusCode::OK),
+        (1001, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let mut client = h1(addr).await;
+        let req = request("POST", "/").body(full(vec![b'a'; size])).unwrap();
+        let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
+        assert_eq!(parts.status, status, "{size} bytes");
+    }
+    // The app raises the limit before reading.
+    let raise = from_fn(|ctx| {
+        Box::pin(async move {
+            ctx.features()
+                .get::<MaxRequestBodySize>()
+                .unwrap()
+                .set(Some(5000))?;
+            let body = ctx.read_body(1 << 20).await?;
+            ctx.write(body.len().to_string()).await
+        })
+    });
+    let mut settings = Settings::default();
+    settings.max_request_body_size = Some(1000);
+    let (mut raised, addr) = start_server(HyperServer::new().settings(settings), raise).await;
+    let mut client = h2(addr).await;
+    let req = request_h2("POST", "/")
+        .body(full(vec![b'a'; 4000]))
+        .unwrap();
+    let (parts, body) = collect(client.send_request(req).await.unwrap()).await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(body, "4000");
+    server.stop(deadline(5)).await.unwrap();
+    raised.stop(deadline(5)).await.unwrap();
+}
