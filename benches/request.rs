@@ -4,10 +4,12 @@
     reason = "criterion's macros generate undocumented items"
 )]
 //!
-//! One GET through TestServer's direct mode into a hello app, on the feature
-//! path and through the OWIN `AppFunc` bridge. Each sample runs a batch of
-//! requests inside one `block_on`, so the figure is the cost of a request,
-//! not of entering the runtime.
+//! One GET through TestServer into a hello app: in direct mode on the
+//! feature path and through the OWIN `AppFunc` bridge, and in wire mode
+//! (HTTP/1.1 bytes through the built-in engine) on one kept-alive connection
+//! and on a new connection per request. Each sample runs a batch of requests
+//! inside one `block_on`, so the figure is the cost of a request, not of
+//! entering the runtime; requests per second = 1 / time.
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +17,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::header::CONTENT_TYPE;
 use http::HeaderValue;
 use serverbridge::owin::{keys, Environment, OwinApp};
-use serverbridge::testing::TestServer;
-use serverbridge::{HttpContext, Result};
+use serverbridge::testing::{ClientConnection, Connector, Mode, TestServer};
+use serverbridge::{HttpContext, Result, Server};
 
 async fn hello(ctx: &mut HttpContext) -> Result<()> {
     ctx.response_mut()
@@ -60,5 +62,44 @@ fn direct(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, direct);
+fn run_connection(
+    rt: &tokio::runtime::Runtime,
+    conn: &mut ClientConnection,
+    iterations: u64,
+) -> Duration {
+    use http_body_util::BodyExt;
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            let request = http::Request::get("/")
+                .header("host", "localhost")
+                .body(Default::default())
+                .expect("request");
+            let response = conn.send(request).await.expect("response");
+            let body = response.into_body().collect().await.expect("body");
+            assert_eq!(body.to_bytes().len(), 13);
+        }
+        start.elapsed()
+    })
+}
+
+fn wire(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = TestServer::new(hello).with_mode(Mode::Wire);
+    let connector = server.features().get::<Connector>().expect("connector").clone();
+    let mut conn = rt.block_on(connector.connect()).expect("connection");
+    let mut group = c.benchmark_group("test_server_wire");
+    group.bench_function("hello_keep_alive", |b| {
+        b.iter_custom(|n| run_connection(&rt, &mut conn, n))
+    });
+    group.bench_function("hello_new_connection", |b| {
+        b.iter_custom(|n| run_batch(&rt, &server, n))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, direct, wire);
 criterion_main!(benches);
