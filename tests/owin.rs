@@ -167,6 +167,10 @@ async fn every_key_reads_the_features() {
         .run(not_found);
     let server = TestServer::new(app);
     let connection = ConnectionInfo::tcp("conn-7", ip("10.1.2.3:8443"), ip("203.0.113.9:51234"));
+    let addresses = serverbridge::Server::features(&server)
+        .get::<serverbridge::feature::ServerAddresses>()
+        .expect("TestServer lists its address")
+        .get();
     let response = server
         .request(Method::PUT, "/api/items/7?x=1&y=%20z")
         .connection(connection)
@@ -225,8 +229,8 @@ async fn every_key_reads_the_features() {
         (keys::IS_LOCAL, Some(Seen::Bool(false))),
         (keys::CAPABILITIES, Some(Seen::Map(capabilities))),
         (keys::ON_SENDING_HEADERS, Some(Seen::OnSendingHeaders)),
-        // TestServer's server layer has a ServerAddresses listing nothing.
-        (keys::HOST_ADDRESSES, Some(Seen::Addresses(Vec::new()))),
+        // TestServer's server layer lists its in-memory address.
+        (keys::HOST_ADDRESSES, Some(Seen::Addresses(addresses))),
     ]
     .into();
     assert_eq!(
@@ -983,6 +987,12 @@ async fn call_cancelled_fires_when_the_client_aborts() {
     if let Ok(response) = result {
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
+    // The client is gone at once; the AppFunc sees the cancellation as it
+    // runs on.
+    wait_until("the AppFunc to see the cancellation", || {
+        log.lock().unwrap().len() >= 2
+    })
+    .await;
     assert_eq!(
         *log.lock().unwrap(),
         vec!["waiting cancelled=false", "cancelled"]
