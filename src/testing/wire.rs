@@ -105,9 +105,16 @@ pub(super) async fn send(mut request: TestRequest<'_>) -> Result<TestResponse> {
     *outgoing.uri_mut() = parsed;
     *outgoing.version_mut() = version;
     *outgoing.headers_mut() = headers;
+    let aborted = || Error::aborted("the test aborted the request");
     let response = tokio::select! {
-        response = sender.send_request(outgoing) => response.map_err(client_error)?,
-        _ = lifetime.cancelled() => return Err(Error::aborted("the test aborted the request")),
+        biased;
+        () = lifetime.cancelled() => return Err(aborted()),
+        response = sender.send_request(outgoing) => match response {
+            Ok(response) => response,
+            // The abort dropped the connection first: still the abort.
+            Err(_) if lifetime.is_cancelled() => return Err(aborted()),
+            Err(err) => return Err(client_error(err)),
+        },
     };
     let (mut parts, incoming) = response.into_parts();
     if let Some(reason) = parts.extensions.remove::<hyper::ext::ReasonPhrase>() {
