@@ -51,7 +51,9 @@ async fn app(ctx: &mut HttpContext) -> Result<()> {
             let response = ctx.response_mut();
             response.status = StatusCode::CREATED;
             for value in ["a=1", "b=2"] {
-                response.headers.append("set-cookie", value.parse().unwrap());
+                response
+                    .headers
+                    .append("set-cookie", value.parse().unwrap());
             }
             response.headers.insert("x-empty", "".parse().unwrap());
             ctx.write("made").await
@@ -76,13 +78,28 @@ async fn app(ctx: &mut HttpContext) -> Result<()> {
 }
 
 /// The request set: method, target, extra headers, body.
-fn requests() -> Vec<(Method, &'static str, Vec<(&'static str, &'static str)>, &'static str)> {
+fn requests() -> Vec<(
+    Method,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+)> {
     vec![
         (Method::GET, "/hello", vec![], ""),
         (Method::HEAD, "/hello", vec![], ""),
-        (Method::POST, "/echo?x=1&x=&y", vec![("x-repeat", "1"), ("x-repeat", "2")], "some body"),
+        (
+            Method::POST,
+            "/echo?x=1&x=&y",
+            vec![("x-repeat", "1"), ("x-repeat", "2")],
+            "some body",
+        ),
         (Method::PUT, "/echo/%2e%2e//a", vec![], ""),
-        (Method::from_bytes(b"PROPFIND").unwrap(), "/echo", vec![], "{}"),
+        (
+            Method::from_bytes(b"PROPFIND").unwrap(),
+            "/echo",
+            vec![],
+            "{}",
+        ),
         (Method::GET, "/stream", vec![], ""),
         (Method::GET, "/created", vec![], ""),
         (Method::DELETE, "/nothing", vec![], ""),
@@ -132,7 +149,11 @@ async fn run(mut server: Box<dyn Server>) -> Vec<Seen> {
             request = request.header(name, value);
         }
         let request = request
-            .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
+            .body(
+                Full::new(Bytes::from(body))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            )
             .unwrap();
         let exchange = async {
             let response = client.send_request(request).await.expect("response");
@@ -144,7 +165,11 @@ async fn run(mut server: Box<dyn Server>) -> Vec<Seen> {
                 body,
             }
         };
-        seen.push(tokio::time::timeout(BOUND, exchange).await.expect("in time"));
+        seen.push(
+            tokio::time::timeout(BOUND, exchange)
+                .await
+                .expect("in time"),
+        );
     }
     server
         .stop(tokio::time::Instant::now() + BOUND)
@@ -155,9 +180,14 @@ async fn run(mut server: Box<dyn Server>) -> Vec<Seen> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actix_answers_like_the_builtin_server() {
-    let builtin = run(Box::new(HttpServer::new().bind("127.0.0.1:0".parse().unwrap()))).await;
+    let builtin = run(Box::new(
+        HttpServer::new().bind("127.0.0.1:0".parse().unwrap()),
+    ))
+    .await;
     let actix = run(Box::new(
-        ActixServer::new().workers(1).bind("127.0.0.1:0".parse().unwrap()),
+        ActixServer::new()
+            .workers(1)
+            .bind("127.0.0.1:0".parse().unwrap()),
     ))
     .await;
     assert_eq!(builtin.len(), requests().len());
@@ -165,8 +195,13 @@ async fn actix_answers_like_the_builtin_server() {
         assert_eq!(builtin, actix, "{} {}", request.0, request.1);
     }
     // The set covers both framings and an error.
-    assert!(builtin.iter().any(|s| s.headers.iter().any(|h| h.0 == "transfer-encoding")));
-    assert!(builtin.iter().any(|s| s.headers.iter().any(|h| h.0 == "content-length")));
-    assert!(builtin.iter().any(|s| s.status == StatusCode::INTERNAL_SERVER_ERROR));
+    assert!(builtin
+        .iter()
+        .any(|s| s.headers.iter().any(|h| h.0 == "transfer-encoding")));
+    assert!(builtin
+        .iter()
+        .any(|s| s.headers.iter().any(|h| h.0 == "content-length")));
+    assert!(builtin
+        .iter()
+        .any(|s| s.status == StatusCode::INTERNAL_SERVER_ERROR));
 }
-
