@@ -49,7 +49,7 @@
 //! # Threads, and what crossing into `!Send` workers costs
 //!
 //! actix-web runs each worker as a single-threaded runtime whose futures are
-//! `!Send`. [`ActixServer::start`] starts an `actix_rt::System` on a
+//! `!Send`. [`start`](serverbridge::Server::start) starts an `actix_rt::System` on a
 //! dedicated thread (`serverbridge-actix`), builds actix's `HttpServer` there
 //! on listeners it has already bound, and talks to it only through `Send`
 //! values: actix's `ServerHandle`, oneshot channels and a cancellation token.

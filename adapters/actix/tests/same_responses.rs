@@ -77,13 +77,16 @@ async fn app(ctx: &mut HttpContext) -> Result<()> {
     }
 }
 
-/// The request set: method, target, extra headers, body.
-fn requests() -> Vec<(
+/// One request: method, target, extra headers, body.
+type Sent = (
     Method,
     &'static str,
     Vec<(&'static str, &'static str)>,
     &'static str,
-)> {
+);
+
+/// The request set.
+fn requests() -> Vec<Sent> {
     vec![
         (Method::GET, "/hello", vec![], ""),
         (Method::HEAD, "/hello", vec![], ""),
