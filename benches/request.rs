@@ -89,7 +89,11 @@ fn wire(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let server = TestServer::new(hello).with_mode(Mode::Wire);
-    let connector = server.features().get::<Connector>().expect("connector").clone();
+    let connector = server
+        .features()
+        .get::<Connector>()
+        .expect("connector")
+        .clone();
     let mut conn = rt.block_on(connector.connect()).expect("connection");
     let mut group = c.benchmark_group("test_server_wire");
     group.bench_function("hello_keep_alive", |b| {

@@ -3,8 +3,8 @@
 //! One axum `Router` with tower-http layers (a response header, CORS, a
 //! request-body limit) runs on every server we have, in turn: the in-memory
 //! TestServer, then each server of the registry on 127.0.0.1 port 0 through
-//! the Host (the built-in server, and axum's own `serve` through
-//! `TowerHost`). Each gets the same three requests; the responses are
+//! the Host (the built-in server, axum's own `serve` through `TowerHost`,
+//! and actix-web through `serverbridge-actix`). Each gets the same three requests; the responses are
 //! printed. It stops each server and exits by itself (within 10 s at most).
 
 use std::io;
@@ -19,6 +19,7 @@ use serverbridge::feature::ServerAddress;
 use serverbridge::host::{Host, Registry};
 use serverbridge::testing::TestServer;
 use serverbridge::tower::{AppService, ServiceApp, Shutdown, TowerHost};
+use serverbridge_actix::ActixServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tower_http::cors::CorsLayer;
@@ -53,6 +54,9 @@ fn servers() -> Registry {
         Ok(Box::new(serverbridge_hyper::HyperServer::from_addresses(
             addresses,
         )?))
+    });
+    registry.register("actix", |addresses| {
+        Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
     });
     registry
 }

@@ -6,7 +6,7 @@
 //! `curl -i 'http://127.0.0.1:5000/?name=you'`.
 //!
 //! Options (each overrides its environment variable):
-//! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`),
+//! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`, `actix`),
 //! `--urls URLS` (`SERVERBRIDGE_URLS`: `;`-separated `http://IP:PORT` or
 //! `unix:/PATH`), `--shutdown-timeout SECONDS`
 //! (`SERVERBRIDGE_SHUTDOWN_TIMEOUT`). Exit codes: 0 after a graceful stop,
@@ -18,6 +18,7 @@ use serverbridge::host::{Host, Registry};
 use serverbridge::lint::Lint;
 use serverbridge::tower::{AppService, Shutdown, TowerHost};
 use serverbridge::{Builder, HttpContext, Next, Result};
+use serverbridge_actix::ActixServer;
 use tokio::net::TcpListener;
 
 /// The application: greets whoever asks.
@@ -53,6 +54,9 @@ fn registry() -> Registry {
         Ok(Box::new(serverbridge_hyper::HyperServer::from_addresses(
             addresses,
         )?))
+    });
+    registry.register("actix", |addresses| {
+        Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
     });
     registry
 }

@@ -536,7 +536,7 @@ fn wait_refused(addr: SocketAddr) {
 
 #[test]
 fn sigterm_stops_the_echo_example_gracefully_with_a_request_in_flight() {
-    for server in ["builtin", "axum", "hyper"] {
+    for server in ["builtin", "axum", "hyper", "actix"] {
         let mut example = spawn_example(
             "echo",
             &["--server", server, "--urls", "http://127.0.0.1:0"],
@@ -569,7 +569,7 @@ fn sigterm_stops_the_echo_example_gracefully_with_a_request_in_flight() {
 
 #[test]
 fn a_second_signal_stops_at_once() {
-    for server in ["builtin", "axum", "hyper"] {
+    for server in ["builtin", "axum", "hyper", "actix"] {
         let mut example = spawn_example(
             "echo",
             &[
@@ -605,7 +605,11 @@ fn bad_settings_exit_with_code_2_and_name_the_valid_choices() {
     /// Arguments, environment, and what stderr must say.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: [Case<'_>; 3] = [
-        (&["--server", "nope"], &[], "available: builtin, axum"),
+        (
+            &["--server", "nope"],
+            &[],
+            "available: builtin, axum, actix",
+        ),
         (&["--urls", "http://example.com:80"], &[], "unix:/PATH"),
         (
             &[],

@@ -1,0 +1,131 @@
+//! `http` 0.2 (actix) ↔ `http` 1.x (serverbridge), at the edge only.
+//!
+//! Both crates model the same protocol elements, so every conversion goes
+//! through the element's wire form (a method token, a status code, a header
+//! name and value): nothing is reinterpreted, and anything one side accepts
+//! but the other rejects is reported, never guessed.
+
+use actix_http::header::HeaderMap as ActixHeaders;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+use serverbridge::{Error, Result};
+
+/// The request method, by its token.
+pub(crate) fn method(method: &http02::Method) -> Result<Method> {
+    // The common methods without a lookup by bytes.
+    Ok(match *method {
+        http02::Method::GET => Method::GET,
+        http02::Method::POST => Method::POST,
+        http02::Method::HEAD => Method::HEAD,
+        http02::Method::PUT => Method::PUT,
+        http02::Method::DELETE => Method::DELETE,
+        _ => Method::from_bytes(method.as_str().as_bytes()).map_err(bad_request)?,
+    })
+}
+
+/// The protocol version.
+pub(crate) fn version(version: http02::Version) -> Version {
+    match version {
+        http02::Version::HTTP_09 => Version::HTTP_09,
+        http02::Version::HTTP_10 => Version::HTTP_10,
+        http02::Version::HTTP_2 => Version::HTTP_2,
+        http02::Version::HTTP_3 => Version::HTTP_3,
+        _ => Version::HTTP_11,
+    }
+}
+
+/// The request target, re-parsed from its text (actix keeps the target as
+/// received, so the path is neither decoded nor normalised).
+pub(crate) fn uri(uri: &http02::Uri) -> Result<Uri> {
+    match uri.path_and_query() {
+        // Origin form, the common case: no scheme or authority to carry.
+        Some(target) if uri.scheme().is_none() => Uri::try_from(target.as_str()),
+        _ => Uri::try_from(uri.to_string()),
+    }
+    .map_err(bad_request)
+}
+
+/// Every request header value, repeated names kept in order.
+pub(crate) fn request_headers(headers: &ActixHeaders) -> Result<HeaderMap> {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers.iter() {
+        let name = HeaderName::from_bytes(name.as_str().as_bytes()).map_err(bad_request)?;
+        let value = HeaderValue::from_bytes(value.as_bytes()).map_err(bad_request)?;
+        out.append(name, value);
+    }
+    Ok(out)
+}
+
+/// The response status, by its code.
+pub(crate) fn status(status: StatusCode) -> http02::StatusCode {
+    // Both accept exactly 100..=999, so this cannot fail.
+    http02::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(http02::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Appends every response header to actix's map.
+pub(crate) fn response_headers(headers: &HeaderMap, out: &mut ActixHeaders) -> Result<()> {
+    for (name, value) in headers {
+        let name =
+            http02::header::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(Error::app)?;
+        let value =
+            http02::header::HeaderValue::from_bytes(value.as_bytes()).map_err(Error::app)?;
+        out.append(name, value);
+    }
+    Ok(())
+}
+
+fn bad_request(err: impl std::fmt::Display) -> Error {
+    Error::parse(
+        format!("unrepresentable request: {err}"),
+        StatusCode::BAD_REQUEST,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_methods_and_targets_survive() {
+        let m = http02::Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(method(&m).unwrap().as_str(), "PROPFIND");
+        let target: http02::Uri = "/a/%2e%2e//b?x=1&x=&y".parse().unwrap();
+        let converted = uri(&target).unwrap();
+        assert_eq!(converted.path(), "/a/%2e%2e//b");
+        assert_eq!(converted.query(), Some("x=1&x=&y"));
+        let absolute: http02::Uri = "http://example.com/p?q".parse().unwrap();
+        assert_eq!(
+            uri(&absolute).unwrap().to_string(),
+            "http://example.com/p?q"
+        );
+    }
+
+    #[test]
+    fn repeated_headers_keep_their_order() {
+        let mut headers = ActixHeaders::new();
+        for v in ["a", "", "b c"] {
+            headers.append(
+                http02::header::HeaderName::from_static("x-r"),
+                http02::header::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let out = request_headers(&headers).unwrap();
+        let values: Vec<_> = out
+            .get_all("x-r")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(values, ["a", "", "b c"]);
+        let mut back = ActixHeaders::new();
+        response_headers(&out, &mut back).unwrap();
+        assert_eq!(back.get_all("x-r").count(), 3);
+    }
+
+    #[test]
+    fn statuses_map_by_code() {
+        assert_eq!(status(StatusCode::from_u16(299).unwrap()).as_u16(), 299);
+        assert_eq!(version(http02::Version::HTTP_10), Version::HTTP_10);
+    }
+}
