@@ -3,9 +3,10 @@
 //! One axum `Router` with tower-http layers (a response header, CORS, a
 //! request-body limit) runs on every server we have, in turn: the in-memory
 //! TestServer, then each server of the registry on 127.0.0.1 port 0 through
-//! the Host (the built-in server, and axum's own `serve` through
-//! `TowerHost`). Each gets the same three requests; the responses are
-//! printed. It stops each server and exits by itself (within 10 s at most).
+//! the Host (the built-in server, axum's own `serve` through `TowerHost`,
+//! and tiny_http through `serverbridge-tiny-http`). Each gets the same three
+//! requests; the responses are printed. It stops each server and exits by
+//! itself (within 10 s at most).
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use serverbridge::host::{Host, Registry};
 use serverbridge::testing::TestServer;
 use serverbridge::tower::{AppService, ServiceApp, Shutdown, TowerHost};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serverbridge_tiny_http::TinyHttpServer;
 use tokio::net::TcpListener;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -49,6 +51,9 @@ fn servers() -> Registry {
         Ok(Box::new(
             TowerHost::new(axum_serve).bind_addresses(addresses)?,
         ))
+    });
+    registry.register("tiny_http", |addresses| {
+        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
     });
     registry
 }

@@ -5,7 +5,7 @@
 //! `method=<METHOD> path=<PATH> query=<QUERY> body=<N>`, where N is the number
 //! of request-body bytes it read (it always reads the whole body).
 //!
-//! Hosted like `hello`: `--server NAME` (`builtin`, `axum`), `--urls URLS`,
+//! Hosted like `hello`: `--server NAME` (`builtin`, `axum`, `tiny_http`), `--urls URLS`,
 //! `--shutdown-timeout SECONDS` or the `SERVERBRIDGE_*` variables; SIGINT or
 //! SIGTERM stops it gracefully, a second signal at once. Exit codes: 0 after
 //! a graceful stop, 2 for a bad setting, 1 otherwise.
@@ -15,6 +15,7 @@ use std::io;
 use serverbridge::host::{Host, Registry};
 use serverbridge::tower::{AppService, Shutdown, TowerHost};
 use serverbridge::{HttpContext, Result};
+use serverbridge_tiny_http::TinyHttpServer;
 use tokio::net::TcpListener;
 
 /// The echo app (the wire tests use this very function).
@@ -41,6 +42,9 @@ fn registry() -> Registry {
         Ok(Box::new(
             TowerHost::new(axum_serve).bind_addresses(addresses)?,
         ))
+    });
+    registry.register("tiny_http", |addresses| {
+        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
     });
     registry
 }

@@ -6,7 +6,7 @@
 //! `curl -i 'http://127.0.0.1:5000/?name=you'`.
 //!
 //! Options (each overrides its environment variable):
-//! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`),
+//! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`, `tiny_http`),
 //! `--urls URLS` (`SERVERBRIDGE_URLS`: `;`-separated `http://IP:PORT` or
 //! `unix:/PATH`), `--shutdown-timeout SECONDS`
 //! (`SERVERBRIDGE_SHUTDOWN_TIMEOUT`). Exit codes: 0 after a graceful stop,
@@ -18,6 +18,7 @@ use serverbridge::host::{Host, Registry};
 use serverbridge::lint::Lint;
 use serverbridge::tower::{AppService, Shutdown, TowerHost};
 use serverbridge::{Builder, HttpContext, Next, Result};
+use serverbridge_tiny_http::TinyHttpServer;
 use tokio::net::TcpListener;
 
 /// The application: greets whoever asks.
@@ -48,6 +49,9 @@ fn registry() -> Registry {
         Ok(Box::new(
             TowerHost::new(axum_serve).bind_addresses(addresses)?,
         ))
+    });
+    registry.register("tiny_http", |addresses| {
+        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
     });
     registry
 }
