@@ -30,8 +30,21 @@ use serverbridge::{Error, Result};
 /// request-body bytes in flight per request (one chunk, nothing read ahead).
 pub(crate) const CHUNK: usize = 16 * 1024;
 
-/// A response body below this size is written in one buffer with its head.
-const COALESCE: usize = 16 * 1024;
+/// The most body bytes held back before the head goes out: a response
+/// completed within this goes out in one piece.
+const HOLD_BACK: usize = 64 * 1024;
+
+/// tiny_http's `Server` header, added to every response that has none (its
+/// `respond` adds it; the raw path does the same, so both look alike).
+const SERVER: &str = "tiny-http (Rust)";
+
+/// The head from `start`, sent with the first body bytes.
+struct PendingHead {
+    status: StatusCode,
+    /// `None`: the status's canonical reason.
+    reason: Option<String>,
+    headers: HeaderMap,
+}
 
 /// What the request said about the connection, for the response head.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,6 +59,11 @@ pub(crate) struct RequestTraits {
     /// The request body is the raw connection (`Connection: upgrade` with no
     /// framing): it is never read.
     pub(crate) raw_body: bool,
+    /// The request has a `TE` header (tiny_http's `respond` would let it pick
+    /// the response's transfer coding).
+    pub(crate) te: bool,
+    /// The request body is known to be empty or read to its end.
+    pub(crate) body_done: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +79,10 @@ pub(crate) struct Exchange {
     request: Option<tiny_http::Request>,
     writer: Option<Box<dyn Write + Send>>,
     traits: RequestTraits,
-    head: Option<(Vec<u8>, Framing)>,
+    head: Option<PendingHead>,
+    /// The first body bytes, held back so that a response completed in one
+    /// piece can go out through tiny_http's `respond` (see `respond_whole`).
+    pending: Option<Bytes>,
     framing: Framing,
     /// Set by `stop` at its deadline: further writes fail.
     pub(crate) cancelled: Arc<std::sync::atomic::AtomicBool>,
@@ -100,56 +121,130 @@ impl Exchange {
             writer: None,
             traits,
             head: None,
+            pending: None,
             framing: Framing::None,
             cancelled,
             failed: false,
         }))
     }
 
-    /// Sends the head: reads and discards the unread request body, takes
-    /// the writer from tiny_http, writes the head (and `first`, in one
-    /// buffer when small).
-    fn commit(&mut self, first: &[u8]) -> Result<()> {
+    /// Takes a body chunk: held back while it may still be the whole body,
+    /// else sent (the head first).
+    fn write(&mut self, data: Bytes) -> Result<()> {
+        if self.request.is_some() && self.pending.is_none() && data.len() <= HOLD_BACK {
+            if self.failed {
+                return Err(Error::closed("the response was aborted"));
+            }
+            self.pending = Some(data);
+            return Ok(());
+        }
+        self.commit(&data)
+    }
+
+    /// Sends the head if it has not gone out (see `open`), then `data`.
+    fn commit(&mut self, data: &[u8]) -> Result<()> {
+        if self.request.is_some() {
+            self.open()?;
+        }
+        self.write_framed(data)
+    }
+
+    /// Sends the head: reads and discards the unread request body, takes the
+    /// writer from tiny_http, writes the head and the held-back bytes.
+    fn open(&mut self) -> Result<()> {
         if self.failed {
             return Err(Error::closed("the response was aborted"));
         }
         if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(Error::aborted("the server stopped at its deadline"));
         }
-        if let Some(mut request) = self.request.take() {
-            if !self.traits.raw_body {
-                let mut sink = [0u8; CHUNK];
-                loop {
-                    match request.as_reader().read(&mut sink) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(err) => {
-                            self.failed = true;
-                            return Err(closed(&err));
-                        }
+        let Some(mut request) = self.request.take() else {
+            return Ok(());
+        };
+        if !self.traits.raw_body && !self.traits.body_done {
+            let mut sink = vec![0u8; CHUNK];
+            loop {
+                match request.as_reader().read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(err) => {
+                        self.failed = true;
+                        return Err(closed(&err));
                     }
                 }
             }
-            let (head, framing) = self
-                .head
-                .take()
-                .ok_or_else(|| Error::contract("response.head-after-start", "no head"))?;
-            self.framing = framing;
-            let mut writer = request.into_writer();
-            let mut out = head;
-            if first.len() <= COALESCE {
-                self.frame_into(&mut out, first);
-                writer.write_all(&out).map_err(|e| self.fail(&e))?;
-            } else {
-                writer.write_all(&out).map_err(|e| self.fail(&e))?;
-                self.writer = Some(writer);
-                return self.write_framed(first);
-            }
-            self.writer = Some(writer);
-            return Ok(());
         }
-        self.write_framed(first)
+        let head = self
+            .head
+            .take()
+            .ok_or_else(|| Error::contract("response.head-after-start", "no head"))?;
+        let (mut out, framing) = encode_head(&head, self.traits);
+        self.framing = framing;
+        let mut writer = request.into_writer();
+        if let Some(pending) = self.pending.take() {
+            self.frame_into(&mut out, &pending);
+        }
+        writer.write_all(&out).map_err(|e| self.fail(&e))?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// A response completed in one piece goes out through tiny_http's
+    /// `respond`, which writes it and only then lets the connection read the
+    /// next request (the raw path must end the request body first, which
+    /// costs a thread wake-up per request). Only when `respond` sends exactly
+    /// what the raw path would: a plain status and reason, ASCII headers,
+    /// none that tiny_http drops, a body it may frame with `Content-Length`,
+    /// a connection that stays open. `None` when not taken.
+    fn respond_whole(&mut self) -> Option<Result<()>> {
+        let head = self.head.as_ref()?;
+        let status = head.status;
+        let plain = !self.traits.head_request
+            && !self.traits.closing
+            && !self.traits.http10
+            && !self.traits.te
+            && !self.traits.raw_body
+            && !self.failed
+            && !status.is_informational()
+            && status != StatusCode::NO_CONTENT
+            && status != StatusCode::NOT_MODIFIED
+            && head.reason.is_none()
+            && status.canonical_reason().is_some();
+        if !plain {
+            return None;
+        }
+        let body = self.pending.clone().unwrap_or_default();
+        let mut headers = Vec::with_capacity(head.headers.len());
+        for (name, value) in &head.headers {
+            if name == CONTENT_LENGTH {
+                if value.as_bytes() != body.len().to_string().as_bytes() {
+                    return None;
+                }
+                continue;
+            }
+            if name == CONNECTION || name == TRANSFER_ENCODING || name == "trailer" || name == "upgrade" {
+                return None;
+            }
+            headers.push(tiny_http::Header::from_bytes(name.as_str().as_bytes(), value.as_bytes()).ok()?);
+        }
+        let request = self.request.take()?;
+        self.head = None;
+        self.pending = None;
+        let length = body.len();
+        let response = tiny_http::Response::new(
+            tiny_http::StatusCode(status.as_u16()),
+            headers,
+            std::io::Cursor::new(body),
+            Some(length),
+            None,
+        )
+        // A known length always goes out as Content-Length.
+        .with_chunked_threshold(usize::MAX);
+        Some(request.respond(response).map_err(|e| {
+            self.failed = true;
+            closed(&e)
+        }))
     }
 
     fn fail(&mut self, err: &std::io::Error) -> Error {
@@ -196,10 +291,20 @@ impl Exchange {
     }
 
     fn start(&mut self, head: ResponseHead<'_>) {
-        self.head = Some(encode_head(head, self.traits));
+        self.head = Some(PendingHead {
+            status: head.status,
+            reason: (head.status.canonical_reason() != Some(head.reason))
+                .then(|| head.reason.to_owned()),
+            headers: head.headers.clone(),
+        });
     }
 
     fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
+        if trailers.is_none() {
+            if let Some(result) = self.respond_whole() {
+                return result;
+            }
+        }
         self.commit(&[])?;
         let mut end = Vec::new();
         if self.framing == Framing::Chunked {
@@ -244,7 +349,8 @@ impl Exchange {
         if self.request.is_some() && self.head.is_some() {
             // Nothing went out yet: send the head so the client sees a
             // response that breaks, rather than tiny_http's own 500.
-            let _ = self.commit(&[]);
+            self.pending = None;
+            let _ = self.open();
             self.failed = true;
         }
         if let Some(mut writer) = self.writer.take() {
@@ -271,7 +377,7 @@ impl Exchange {
 /// owns `Transfer-Encoding` and `Connection`; a known length goes out as
 /// `Content-Length`, an unknown one chunked on HTTP/1.1 and delimited by the
 /// close on HTTP/1.0.
-fn encode_head(head: ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Framing) {
+fn encode_head(head: &PendingHead, traits: RequestTraits) -> (Vec<u8>, Framing) {
     let status = head.status;
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -280,10 +386,14 @@ fn encode_head(head: ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Frami
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(head.reason.as_bytes());
+    let reason = head
+        .reason
+        .as_deref()
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or(""));
+    out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
-    let (mut app_close, mut length, mut has_date) = (false, false, false);
-    for (name, value) in head.headers {
+    let (mut app_close, mut length, mut has_date, mut has_server) = (false, false, false, false);
+    for (name, value) in &head.headers {
         if name == CONNECTION {
             app_close |= value
                 .as_bytes()
@@ -296,6 +406,7 @@ fn encode_head(head: ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Frami
         }
         length |= name == CONTENT_LENGTH;
         has_date |= name == DATE;
+        has_server |= name == http::header::SERVER;
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -315,6 +426,11 @@ fn encode_head(head: ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Frami
     if !has_date {
         out.extend_from_slice(b"date: ");
         out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_server {
+        out.extend_from_slice(b"server: ");
+        out.extend_from_slice(SERVER.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if framing == Framing::Chunked {
@@ -352,7 +468,7 @@ impl ResponseBody for TinySink {
     }
 
     fn write_now(&mut self, data: Bytes) -> Result<Option<Bytes>> {
-        lock(&self.shared).commit(&data)?;
+        lock(&self.shared).write(data)?;
         Ok(None)
     }
 
@@ -366,7 +482,7 @@ impl ResponseBody for TinySink {
     }
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        lock(&self.shared).commit(&data)
+        lock(&self.shared).write(data)
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -401,6 +517,7 @@ impl TinyBody {
 
     fn read_piece(&mut self) -> Option<Result<Frame<Bytes>>> {
         let mut exchange = lock(&self.shared);
+        let exchange = &mut *exchange;
         let Some(request) = exchange.request.as_mut() else {
             self.ended = true;
             return Some(Err(Error::closed(
@@ -415,6 +532,7 @@ impl TinyBody {
             return match request.as_reader().read(&mut buf) {
                 Ok(0) => {
                     self.ended = true;
+                    exchange.traits.body_done = true;
                     if self.remaining.is_some_and(|r| r > 0) {
                         Some(Err(Error::closed(
                             "the client closed the connection before the end of the body",
@@ -429,6 +547,7 @@ impl TinyBody {
                         *r = r.saturating_sub(n as u64);
                         self.ended = *r == 0;
                     }
+                    exchange.traits.body_done |= self.ended;
                     Some(Ok(Frame::data(buf.freeze())))
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,

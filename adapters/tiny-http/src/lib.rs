@@ -14,8 +14,19 @@
 //! body is read from tiny_http's reader as the app polls it (one piece of at
 //! most 16 KiB at a time, nothing read ahead), and the response is written to
 //! tiny_http's writer as the app writes it (each chunk goes to the socket
-//! before the write returns). Reads and writes block the worker, which is
-//! this request's alone; no request body or response is ever held whole.
+//! before the write returns; up to 64 KiB are held back first, so that a
+//! response completed in one piece goes out with `Content-Length`). Reads
+//! and writes block the worker, which is this request's alone; no request
+//! body or response is ever held whole.
+//!
+//! Two ways out: a response completed in one piece, with a plain status,
+//! ASCII headers and a connection that stays open, goes through tiny_http's
+//! own `respond` (which writes it before letting the connection read the
+//! next request: one thread wake-up less per request). Every other response
+//! (streamed, HEAD, 1xx/204/304, closing, HTTP/1.0, custom reason phrases)
+//! is framed by this crate on tiny_http's raw writer, the way the built-in
+//! server frames it. Both add tiny_http's `Server: tiny-http (Rust)` and a
+//! `Date` when the app set none.
 //!
 //! Why a runtime per worker rather than `Handle::block_on` on the runtime
 //! that called `start`: the request's futures, timers and the tasks an app
@@ -63,6 +74,9 @@
 //!   `Transfer-Encoding` is taken as chunked, see RUSTSEC advisories on
 //!   request smuggling), it has no header or body limits, and it rejects
 //!   non-ASCII header bytes. Put it behind a proxy that normalises requests.
+//! - **Graceful stop** serves what tiny_http has queued, but a request whose
+//!   small body (up to 1 KiB, which tiny_http reads before queueing the
+//!   request) is still arriving when `stop` begins is not served.
 //! - **Stop at the deadline** cannot interrupt a worker blocked on the
 //!   socket: their responses fail at the next write, `stop` returns, and
 //!   those threads end when their sockets do.

@@ -155,13 +155,6 @@ fn features(
     let closing = connection.contains("close")
         || raw_body
         || (http10 && !connection.contains("keep-alive"));
-    let traits = RequestTraits {
-        head_request: method == Method::HEAD,
-        http10,
-        closing,
-        keep_alive_10: http10 && !closing,
-        raw_body,
-    };
     // tiny_http ignores Content-Length when Transfer-Encoding is present, and
     // reads no body without either.
     let length = if raw_body {
@@ -170,6 +163,15 @@ fn features(
         None
     } else {
         Some(request.body_length().unwrap_or(0) as u64)
+    };
+    let traits = RequestTraits {
+        head_request: method == Method::HEAD,
+        http10,
+        closing,
+        keep_alive_10: http10 && !closing,
+        raw_body,
+        te: headers.contains_key(http::header::TE),
+        body_done: length == Some(0),
     };
     let peer = request.remote_addr().copied();
     let shared = Exchange::new(request, traits, pool.cancelled.clone());
