@@ -118,6 +118,10 @@ async fn tower_host_with_axum_serve_meets_minimum() {
         .collect();
     assert_eq!(
         not_passed,
-        ["connection.keep-alive", "connection.info", "connection.upgrade"]
+        [
+            "connection.keep-alive",
+            "connection.info",
+            "connection.upgrade"
+        ]
     );
 }

@@ -54,7 +54,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | [`RequestFeature`](serverbridge::feature::RequestFeature), [`ResponseFeature`](serverbridge::feature::ResponseFeature), [`ResponseBody`](serverbridge::feature::ResponseBody) | yes, streaming both ways |
+//! | [`RequestFeature`](serverbridge::feature::RequestFeature), [`ResponseFeature`], [`ResponseBody`] | yes, streaming both ways |
 //! | [`ConnectionInfo`](serverbridge::feature::ConnectionInfo) | when `REMOTE_ADDR` is set |
 //! | [`RequestId`](serverbridge::feature::RequestId), [`ServerAddresses`] | yes (from the meta-variables) |
 //! | [`RequestLifetime`](serverbridge::feature::RequestLifetime), trailers, [`Upgrade`](serverbridge::feature::Upgrade), body limits | **no** |
@@ -165,7 +165,7 @@ pub fn run<A: Application>(app: A) -> ExitCode {
 /// tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut output).await.unwrap();
 /// assert_eq!(
 ///     output,
-///     "Status: 200 OK\ncontent-length: 36\n\n/cgi-bin/echo /a%20b x=1 b\"hello\""
+///     "Status: 200 OK\ncontent-length: 33\n\n/cgi-bin/echo /a%20b x=1 b\"hello\""
 /// );
 /// # });
 /// ```

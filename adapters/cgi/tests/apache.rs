@@ -162,7 +162,9 @@ ScriptAlias /cgi-bin/ \"{d}/cgi-bin/\"
 
 fn exchange(port: u16, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     stream.write_all(request).unwrap();
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).unwrap();
@@ -184,7 +186,11 @@ Connection: close\r\n\r\nhello world",
     let log = apache.error_log();
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}\n{log}");
     let (head, body) = reply.split_once("\r\n\r\n").unwrap();
-    assert!(head.to_ascii_lowercase().contains("content-type: text/plain"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
     for expected in [
         "method=POST\n",
         "path_base=/cgi-bin/cgi_echo\n",
@@ -197,7 +203,10 @@ Connection: close\r\n\r\nhello world",
         "header host: 127.0.0.1\n",
         "body=hello world",
     ] {
-        assert!(body.contains(expected), "{expected:?} missing from:\n{body}\n{log}");
+        assert!(
+            body.contains(expected),
+            "{expected:?} missing from:\n{body}\n{log}"
+        );
     }
 
     // A chunked request body reaches the program without CONTENT_LENGTH,

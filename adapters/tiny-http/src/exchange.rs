@@ -223,10 +223,16 @@ impl Exchange {
                 }
                 continue;
             }
-            if name == CONNECTION || name == TRANSFER_ENCODING || name == "trailer" || name == "upgrade" {
+            if name == CONNECTION
+                || name == TRANSFER_ENCODING
+                || name == "trailer"
+                || name == "upgrade"
+            {
                 return None;
             }
-            headers.push(tiny_http::Header::from_bytes(name.as_str().as_bytes(), value.as_bytes()).ok()?);
+            headers.push(
+                tiny_http::Header::from_bytes(name.as_str().as_bytes(), value.as_bytes()).ok()?,
+            );
         }
         let request = self.request.take()?;
         self.head = None;

@@ -152,9 +152,8 @@ fn features(
     let http10 = version == Version::HTTP_10;
     // tiny_http's own rules for ending the connection after this request.
     let raw_body = connection.contains("upgrade");
-    let closing = connection.contains("close")
-        || raw_body
-        || (http10 && !connection.contains("keep-alive"));
+    let closing =
+        connection.contains("close") || raw_body || (http10 && !connection.contains("keep-alive"));
     // tiny_http ignores Content-Length when Transfer-Encoding is present, and
     // reads no body without either.
     let length = if raw_body {

@@ -204,7 +204,11 @@ async fn graceful_stop_finishes_the_request_in_flight() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(started.load(Ordering::SeqCst), 1, "the request never started");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "the request never started"
+    );
     let stopping = async {
         let result = server.stop(stop_deadline()).await;
         (result, server.addresses().get().is_empty())
@@ -339,8 +343,8 @@ fn decode_chunked(all: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::new();
     for _ in 0..100_000 {
         let line_end = body.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap(), 16)
-            .unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap(), 16).unwrap();
         body = &body[line_end + 2..];
         if size == 0 {
             return (out, all.len() - body.len() + 2);
@@ -375,11 +379,10 @@ async fn the_same_responses_as_the_builtin_server() {
         other => panic!("no TCP address: {other:?}"),
     };
     let (mut tiny, tiny_addr) = start(various).await;
-    let (expected, got) = tokio::task::spawn_blocking(move || {
-        (send_all(builtin_addr), send_all(tiny_addr))
-    })
-    .await
-    .unwrap();
+    let (expected, got) =
+        tokio::task::spawn_blocking(move || (send_all(builtin_addr), send_all(tiny_addr)))
+            .await
+            .unwrap();
     for ((request, expected), got) in REQUESTS.iter().zip(&expected).zip(&got) {
         assert_eq!(expected, got, "for {request:?}");
     }

@@ -166,7 +166,10 @@ pub(crate) fn meta_variables(
 ) -> Vec<(String, String)> {
     let mut env = vec![
         ("GATEWAY_INTERFACE".to_owned(), "CGI/1.1".to_owned()),
-        ("SERVER_SOFTWARE".to_owned(), "serverbridge-test-gateway".to_owned()),
+        (
+            "SERVER_SOFTWARE".to_owned(),
+            "serverbridge-test-gateway".to_owned(),
+        ),
         ("SERVER_PROTOCOL".to_owned(), format!("{:?}", parts.version)),
         ("REQUEST_METHOD".to_owned(), parts.method.to_string()),
         ("REQUEST_URI".to_owned(), parts.uri.to_string()),
@@ -195,7 +198,10 @@ pub(crate) fn meta_variables(
             "content-length" => env.push(("CONTENT_LENGTH".into(), value)),
             "content-type" => env.push(("CONTENT_TYPE".into(), value)),
             n if n.contains('_') => {}
-            n => joined.push((format!("HTTP_{}", n.to_ascii_uppercase().replace('-', "_")), value)),
+            n => joined.push((
+                format!("HTTP_{}", n.to_ascii_uppercase().replace('-', "_")),
+                value,
+            )),
         }
     }
     env.extend(joined);
@@ -233,7 +239,8 @@ async fn handle(
             response
         }
         Err(why) => {
-            let mut response = Response::new(Full::new(Bytes::from(why)).map_err(|e| match e {}).boxed());
+            let mut response =
+                Response::new(Full::new(Bytes::from(why)).map_err(|e| match e {}).boxed());
             *response.status_mut() = StatusCode::BAD_GATEWAY;
             response
         }
@@ -243,7 +250,9 @@ async fn handle(
 fn body_of(first: Bytes, rest: tokio::io::DuplexStream) -> GatewayBody {
     let first = futures::stream::iter((!first.is_empty()).then(|| Ok(first)));
     let rest = tokio_util::io::ReaderStream::new(rest);
-    let stream = futures::StreamExt::map(futures::StreamExt::chain(first, rest), |r| r.map(Frame::data));
+    let stream = futures::StreamExt::map(futures::StreamExt::chain(first, rest), |r| {
+        r.map(Frame::data)
+    });
     BodyExt::boxed(StreamBody::new(stream))
 }
 
