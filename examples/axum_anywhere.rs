@@ -4,8 +4,10 @@
 //! request-body limit) runs on every server we have, in turn: the in-memory
 //! TestServer, then each server of the registry on 127.0.0.1 port 0 through
 //! the Host (the built-in server, axum's own `serve` through `TowerHost`,
-//! and actix-web through `serverbridge-actix`). Each gets the same three requests; the responses are
-//! printed. It stops each server and exits by itself (within 10 s at most).
+//! hyper through `serverbridge-hyper`, actix-web through `serverbridge-actix` and tiny_http through
+//! `serverbridge-tiny-http`). Each gets the same three requests; the
+//! responses are printed. It stops each server and exits by itself (within
+//! 10 s at most).
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use serverbridge::host::{Host, Registry};
 use serverbridge::testing::TestServer;
 use serverbridge::tower::{AppService, ServiceApp, Shutdown, TowerHost};
 use serverbridge_actix::ActixServer;
+use serverbridge_tiny_http::TinyHttpServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tower_http::cors::CorsLayer;
@@ -57,6 +60,9 @@ fn servers() -> Registry {
     });
     registry.register("actix", |addresses| {
         Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
+    });
+    registry.register("tiny_http", |addresses| {
+        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
     });
     registry
 }

@@ -5,7 +5,7 @@
 //! `method=<METHOD> path=<PATH> query=<QUERY> body=<N>`, where N is the number
 //! of request-body bytes it read (it always reads the whole body).
 //!
-//! Hosted like `hello`: `--server NAME` (`builtin`, `axum`, `actix`), `--urls URLS`,
+//! Hosted like `hello`: `--server NAME` (`builtin`, `axum`, `hyper`, `actix`, `tiny_http`), `--urls URLS`,
 //! `--shutdown-timeout SECONDS` or the `SERVERBRIDGE_*` variables; SIGINT or
 //! SIGTERM stops it gracefully, a second signal at once. Exit codes: 0 after
 //! a graceful stop, 2 for a bad setting, 1 otherwise.
@@ -16,6 +16,7 @@ use serverbridge::host::{Host, Registry};
 use serverbridge::tower::{AppService, Shutdown, TowerHost};
 use serverbridge::{HttpContext, Result};
 use serverbridge_actix::ActixServer;
+use serverbridge_tiny_http::TinyHttpServer;
 use tokio::net::TcpListener;
 
 /// The echo app (the wire tests use this very function).
@@ -50,6 +51,9 @@ fn registry() -> Registry {
     });
     registry.register("actix", |addresses| {
         Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
+    });
+    registry.register("tiny_http", |addresses| {
+        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
     });
     registry
 }

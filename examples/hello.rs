@@ -6,7 +6,7 @@
 //! `curl -i 'http://127.0.0.1:5000/?name=you'`.
 //!
 //! Options (each overrides its environment variable):
-//! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`, `actix`),
+//! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`, `hyper`, `actix`, `tiny_http`),
 //! `--urls URLS` (`SERVERBRIDGE_URLS`: `;`-separated `http://IP:PORT` or
 //! `unix:/PATH`), `--shutdown-timeout SECONDS`
 //! (`SERVERBRIDGE_SHUTDOWN_TIMEOUT`). Exit codes: 0 after a graceful stop,
@@ -19,6 +19,7 @@ use serverbridge::lint::Lint;
 use serverbridge::tower::{AppService, Shutdown, TowerHost};
 use serverbridge::{Builder, HttpContext, Next, Result};
 use serverbridge_actix::ActixServer;
+use serverbridge_tiny_http::TinyHttpServer;
 use tokio::net::TcpListener;
 
 /// The application: greets whoever asks.
@@ -57,6 +58,9 @@ fn registry() -> Registry {
     });
     registry.register("actix", |addresses| {
         Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
+    });
+    registry.register("tiny_http", |addresses| {
+        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
     });
     registry
 }

@@ -608,7 +608,7 @@ fn bad_settings_exit_with_code_2_and_name_the_valid_choices() {
         (
             &["--server", "nope"],
             &[],
-            "available: builtin, axum, hyper, actix",
+            "available: builtin, axum, hyper, actix, tiny_http",
         ),
         (&["--urls", "http://example.com:80"], &[], "unix:/PATH"),
         (

@@ -2,7 +2,7 @@
 //!
 //! The benchmark baseline: a plain actix-web 4 hello handler (one worker)
 //! serving the same plaintext response as `actix_plaintext.rs`, with no
-//! serverbridge in the way. `scripts/bench --actix` runs both side by side.
+//! serverbridge in the way. `scripts/bench --mode actix` runs both side by side.
 
 use actix_web::http::header::{CONTENT_TYPE, SERVER};
 use actix_web::{web, App, HttpResponse, HttpServer};

@@ -2,7 +2,7 @@
 //!
 //! The benchmark target: the plaintext app of `examples/plaintext.rs`
 //! (`200`, `Hello, World!`, `Server` and `Content-Type`) on `ActixServer`
-//! with one worker. `scripts/bench --actix` runs it beside
+//! with one worker. `scripts/bench --mode actix` runs it beside
 //! `actix_baseline.rs`.
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! The benchmark target on `HyperServer`: the same plaintext app as the
 //! core's `examples/plaintext.rs` (`200`, `Hello, World!`, `Date`, `Server`,
 //! `Content-Type`), one thread, `pipeline_flush(true)` like the raw hyper
-//! baseline (`examples/hyper_baseline.rs`). `scripts/bench --hyper-adapter`
+//! baseline (`examples/hyper_baseline.rs`). `scripts/bench --mode hyper`
 //! runs the two side by side. `--http1-only` skips the HTTP/2 preface sniff.
 
 use std::net::SocketAddr;

@@ -1,0 +1,597 @@
+//! One request's I/O: the request body read from tiny_http's reader, and the
+//! response sink writing to tiny_http's raw writer.
+//!
+//! Both run on the worker thread that drives the request's lifecycle, and
+//! both block it: a body read waits for the client's bytes, a write waits for
+//! the socket. That is the point of a worker pool over a blocking server: the
+//! worker is this request's, and nothing else runs on its runtime.
+//!
+//! tiny_http hands out the response writer only by consuming its `Request`
+//! (`into_writer`), which also ends the request body. So the head goes out at
+//! the first body write, flush or completion (not at `start`), after the
+//! unread rest of the request body is read and discarded in
+//! [`CHUNK`]-sized pieces: the next request on the connection starts where
+//! this body ends.
+
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{HeaderMap, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use serverbridge::feature::{ResponseBody, ResponseHead};
+use serverbridge::{Error, Result};
+
+/// The largest piece read from the request body at a time, and the bound on
+/// request-body bytes in flight per request (one chunk, nothing read ahead).
+pub(crate) const CHUNK: usize = 16 * 1024;
+
+/// The most body bytes held back before the head goes out: a response
+/// completed within this goes out in one piece.
+const HOLD_BACK: usize = 64 * 1024;
+
+/// tiny_http's `Server` header, added to every response that has none (its
+/// `respond` adds it; the raw path does the same, so both look alike).
+const SERVER: &str = "tiny-http (Rust)";
+
+/// The head from `start`, sent with the first body bytes.
+struct PendingHead {
+    status: StatusCode,
+    /// `None`: the status's canonical reason.
+    reason: Option<String>,
+    headers: HeaderMap,
+}
+
+/// What the request said about the connection, for the response head.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RequestTraits {
+    pub(crate) head_request: bool,
+    pub(crate) http10: bool,
+    /// `Connection: close`, or HTTP/1.0 without keep-alive: tiny_http
+    /// closes the connection after this request.
+    pub(crate) closing: bool,
+    /// HTTP/1.0 with `Connection: keep-alive`.
+    pub(crate) keep_alive_10: bool,
+    /// The request body is the raw connection (`Connection: upgrade` with no
+    /// framing): it is never read.
+    pub(crate) raw_body: bool,
+    /// The request has a `TE` header (tiny_http's `respond` would let it pick
+    /// the response's transfer coding).
+    pub(crate) te: bool,
+    /// The request body is known to be empty or read to its end.
+    pub(crate) body_done: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length,
+    Chunked,
+    Close,
+}
+
+/// The state one request's body and sink share.
+pub(crate) struct Exchange {
+    request: Option<tiny_http::Request>,
+    writer: Option<Box<dyn Write + Send>>,
+    traits: RequestTraits,
+    head: Option<PendingHead>,
+    /// The first body bytes, held back so that a response completed in one
+    /// piece can go out through tiny_http's `respond` (see `respond_whole`).
+    pending: Option<Bytes>,
+    framing: Framing,
+    /// Set by `stop` at its deadline: further writes fail.
+    pub(crate) cancelled: Arc<std::sync::atomic::AtomicBool>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("committed", &self.request.is_none())
+            .field("framing", &self.framing)
+            .finish()
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<Exchange>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Exchange> {
+    // Only this request's thread takes the lock; poisoning means a panic
+    // mid-write, after which the flags are still the best we know.
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn closed(err: &std::io::Error) -> Error {
+    Error::closed(format!("writing the response failed: {err}"))
+}
+
+impl Exchange {
+    pub(crate) fn new(
+        request: tiny_http::Request,
+        traits: RequestTraits,
+        cancelled: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Shared {
+        Arc::new(Mutex::new(Exchange {
+            request: Some(request),
+            writer: None,
+            traits,
+            head: None,
+            pending: None,
+            framing: Framing::None,
+            cancelled,
+            failed: false,
+        }))
+    }
+
+    /// Takes a body chunk: held back while it may still be the whole body,
+    /// else sent (the head first).
+    fn write(&mut self, data: Bytes) -> Result<()> {
+        if self.request.is_some() && self.pending.is_none() && data.len() <= HOLD_BACK {
+            if self.failed {
+                return Err(Error::closed("the response was aborted"));
+            }
+            self.pending = Some(data);
+            return Ok(());
+        }
+        self.commit(&data)
+    }
+
+    /// Sends the head if it has not gone out (see `open`), then `data`.
+    fn commit(&mut self, data: &[u8]) -> Result<()> {
+        if self.request.is_some() {
+            self.open()?;
+        }
+        self.write_framed(data)
+    }
+
+    /// Sends the head: reads and discards the unread request body, takes the
+    /// writer from tiny_http, writes the head and the held-back bytes.
+    fn open(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::closed("the response was aborted"));
+        }
+        if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::aborted("the server stopped at its deadline"));
+        }
+        let Some(mut request) = self.request.take() else {
+            return Ok(());
+        };
+        if !self.traits.raw_body && !self.traits.body_done {
+            let mut sink = vec![0u8; CHUNK];
+            loop {
+                match request.as_reader().read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(err) => {
+                        self.failed = true;
+                        return Err(closed(&err));
+                    }
+                }
+            }
+        }
+        let head = self
+            .head
+            .take()
+            .ok_or_else(|| Error::contract("response.head-after-start", "no head"))?;
+        let (mut out, framing) = encode_head(&head, self.traits);
+        self.framing = framing;
+        let mut writer = request.into_writer();
+        if let Some(pending) = self.pending.take() {
+            self.frame_into(&mut out, &pending);
+        }
+        writer.write_all(&out).map_err(|e| self.fail(&e))?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// A response completed in one piece goes out through tiny_http's
+    /// `respond`, which writes it and only then lets the connection read the
+    /// next request (the raw path must end the request body first, which
+    /// costs a thread wake-up per request). Only when `respond` sends exactly
+    /// what the raw path would: a plain status and reason, ASCII headers,
+    /// none that tiny_http drops, a body it may frame with `Content-Length`,
+    /// a connection that stays open. `None` when not taken.
+    fn respond_whole(&mut self) -> Option<Result<()>> {
+        let head = self.head.as_ref()?;
+        let status = head.status;
+        let plain = !self.traits.head_request
+            && !self.traits.closing
+            && !self.traits.http10
+            && !self.traits.te
+            && !self.traits.raw_body
+            && !self.failed
+            && !status.is_informational()
+            && status != StatusCode::NO_CONTENT
+            && status != StatusCode::NOT_MODIFIED
+            && head.reason.is_none()
+            && status.canonical_reason().is_some();
+        if !plain {
+            return None;
+        }
+        let body = self.pending.clone().unwrap_or_default();
+        let mut headers = Vec::with_capacity(head.headers.len());
+        for (name, value) in &head.headers {
+            if name == CONTENT_LENGTH {
+                if value.as_bytes() != body.len().to_string().as_bytes() {
+                    return None;
+                }
+                continue;
+            }
+            if name == CONNECTION
+                || name == TRANSFER_ENCODING
+                || name == "trailer"
+                || name == "upgrade"
+            {
+                return None;
+            }
+            headers.push(
+                tiny_http::Header::from_bytes(name.as_str().as_bytes(), value.as_bytes()).ok()?,
+            );
+        }
+        let request = self.request.take()?;
+        self.head = None;
+        self.pending = None;
+        let length = body.len();
+        let response = tiny_http::Response::new(
+            tiny_http::StatusCode(status.as_u16()),
+            headers,
+            std::io::Cursor::new(body),
+            Some(length),
+            None,
+        )
+        // A known length always goes out as Content-Length.
+        .with_chunked_threshold(usize::MAX);
+        Some(request.respond(response).map_err(|e| {
+            self.failed = true;
+            closed(&e)
+        }))
+    }
+
+    fn fail(&mut self, err: &std::io::Error) -> Error {
+        self.failed = true;
+        self.writer = None;
+        closed(err)
+    }
+
+    fn frame_into(&self, out: &mut Vec<u8>, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        match self.framing {
+            Framing::None => {}
+            Framing::Length | Framing::Close => out.extend_from_slice(data),
+            Framing::Chunked => {
+                out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                out.extend_from_slice(data);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    fn write_framed(&mut self, data: &[u8]) -> Result<()> {
+        if data.is_empty() || self.framing == Framing::None {
+            return Ok(());
+        }
+        if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            self.poison();
+            return Err(Error::aborted("the server stopped at its deadline"));
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(Error::closed("the response has ended"));
+        };
+        let result = if self.framing == Framing::Chunked {
+            writer
+                .write_all(format!("{:x}\r\n", data.len()).as_bytes())
+                .and_then(|()| writer.write_all(data))
+                .and_then(|()| writer.write_all(b"\r\n"))
+        } else {
+            writer.write_all(data)
+        };
+        result.map_err(|e| self.fail(&e))
+    }
+
+    fn start(&mut self, head: ResponseHead<'_>) {
+        self.head = Some(PendingHead {
+            status: head.status,
+            reason: (head.status.canonical_reason() != Some(head.reason))
+                .then(|| head.reason.to_owned()),
+            headers: head.headers.clone(),
+        });
+    }
+
+    fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
+        if trailers.is_none() {
+            if let Some(result) = self.respond_whole() {
+                return result;
+            }
+        }
+        self.commit(&[])?;
+        let mut end = Vec::new();
+        if self.framing == Framing::Chunked {
+            end.extend_from_slice(b"0\r\n");
+            for (name, value) in trailers.iter().flatten() {
+                end.extend_from_slice(name.as_str().as_bytes());
+                end.extend_from_slice(b": ");
+                end.extend_from_slice(value.as_bytes());
+                end.extend_from_slice(b"\r\n");
+            }
+            end.extend_from_slice(b"\r\n");
+        }
+        if let Some(mut writer) = self.writer.take() {
+            // Dropping the writer lets tiny_http write the next response on
+            // this connection.
+            writer
+                .write_all(&end)
+                .and_then(|()| writer.flush())
+                .map_err(|e| {
+                    self.failed = true;
+                    closed(&e)
+                })?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.commit(&[])?;
+        match self.writer.as_mut() {
+            Some(writer) => writer.flush().map_err(|e| self.fail(&e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes an unfinished response unmistakably incomplete. tiny_http gives
+    /// no way to close the connection, so a chunked response gets a chunk
+    /// header that is not hex: any client fails the body there instead of
+    /// waiting. A response with Content-Length just stops short (the client
+    /// waits for the rest until it gives up; it never sees it complete).
+    fn poison(&mut self) {
+        self.failed = true;
+        if self.request.is_some() && self.head.is_some() {
+            // Nothing went out yet: send the head so the client sees a
+            // response that breaks, rather than tiny_http's own 500.
+            self.pending = None;
+            let _ = self.open();
+            self.failed = true;
+        }
+        if let Some(mut writer) = self.writer.take() {
+            if self.framing == Framing::Chunked {
+                let _ = writer.write_all(b"!\r\n\r\n");
+            }
+            let _ = writer.flush();
+        }
+    }
+
+    /// Whether tiny_http still holds the request (nothing was sent).
+    pub(crate) fn take_unanswered(&mut self) -> Option<tiny_http::Request> {
+        self.request.take()
+    }
+
+    /// The writer, if the response was started but never completed.
+    pub(crate) fn take_writer(&mut self) -> Option<Box<dyn Write + Send>> {
+        self.writer.take()
+    }
+}
+
+/// Writes the status line and headers, and decides the body's framing the
+/// way the built-in server does (so both send the same heads): the server
+/// owns `Transfer-Encoding` and `Connection`; a known length goes out as
+/// `Content-Length`, an unknown one chunked on HTTP/1.1 and delimited by the
+/// close on HTTP/1.0.
+fn encode_head(head: &PendingHead, traits: RequestTraits) -> (Vec<u8>, Framing) {
+    let status = head.status;
+    let no_body = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    let reason = head
+        .reason
+        .as_deref()
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or(""));
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let (mut app_close, mut length, mut has_date, mut has_server) = (false, false, false, false);
+    for (name, value) in &head.headers {
+        if name == CONNECTION {
+            app_close |= value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            continue;
+        }
+        if name == TRANSFER_ENCODING {
+            continue;
+        }
+        length |= name == CONTENT_LENGTH;
+        has_date |= name == DATE;
+        has_server |= name == http::header::SERVER;
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut closing = traits.closing || app_close;
+    let framing = if no_body || traits.head_request {
+        Framing::None
+    } else if length {
+        Framing::Length
+    } else if traits.http10 {
+        closing = true;
+        Framing::Close
+    } else {
+        Framing::Chunked
+    };
+    if !has_date {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_server {
+        out.extend_from_slice(b"server: ");
+        out.extend_from_slice(SERVER.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    // tiny_http closes by itself only when the request asked; an app's
+    // `Connection: close` is passed on, and the client closes.
+    if closing {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if traits.keep_alive_10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    (out, framing)
+}
+
+/// The response sink: the `dyn ResponseBody` feature.
+pub(crate) struct TinySink {
+    pub(crate) shared: Shared,
+}
+
+impl std::fmt::Debug for TinySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TinySink")
+    }
+}
+
+// The worker thread is this request's: a write that waits for the socket
+// blocks only it, so the "now" fast paths take everything.
+#[async_trait]
+impl ResponseBody for TinySink {
+    fn start_now(&mut self, head: ResponseHead<'_>) -> Option<Result<()>> {
+        lock(&self.shared).start(head);
+        Some(Ok(()))
+    }
+
+    fn write_now(&mut self, data: Bytes) -> Result<Option<Bytes>> {
+        lock(&self.shared).write(data)?;
+        Ok(None)
+    }
+
+    fn complete_now(&mut self, trailers: &mut Option<HeaderMap>) -> Option<Result<()>> {
+        Some(lock(&self.shared).complete(trailers.take()))
+    }
+
+    async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
+        lock(&self.shared).start(head);
+        Ok(())
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        lock(&self.shared).write(data)
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        lock(&self.shared).flush()
+    }
+
+    async fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
+        lock(&self.shared).complete(trailers)
+    }
+
+    fn abort(&mut self, _reason: &Error) {
+        lock(&self.shared).poison();
+    }
+}
+
+/// The request body: each poll reads one piece from tiny_http's reader
+/// (chunked decoding and `Expect: 100-continue` are tiny_http's).
+pub(crate) struct TinyBody {
+    shared: Shared,
+    remaining: Option<u64>,
+    ended: bool,
+}
+
+impl TinyBody {
+    pub(crate) fn new(shared: Shared, length: Option<u64>) -> Self {
+        TinyBody {
+            shared,
+            remaining: length,
+            ended: length == Some(0),
+        }
+    }
+
+    fn read_piece(&mut self) -> Option<Result<Frame<Bytes>>> {
+        let mut exchange = lock(&self.shared);
+        let exchange = &mut *exchange;
+        let Some(request) = exchange.request.as_mut() else {
+            self.ended = true;
+            return Some(Err(Error::closed(
+                "the response has started: tiny_http cannot read the request body after that",
+            )));
+        };
+        let want = self
+            .remaining
+            .map_or(CHUNK, |r| usize::try_from(r).unwrap_or(CHUNK).min(CHUNK));
+        let mut buf = BytesMut::zeroed(want);
+        loop {
+            return match request.as_reader().read(&mut buf) {
+                Ok(0) => {
+                    self.ended = true;
+                    exchange.traits.body_done = true;
+                    if self.remaining.is_some_and(|r| r > 0) {
+                        Some(Err(Error::closed(
+                            "the client closed the connection before the end of the body",
+                        )))
+                    } else {
+                        None
+                    }
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    if let Some(r) = self.remaining.as_mut() {
+                        *r = r.saturating_sub(n as u64);
+                        self.ended = *r == 0;
+                    }
+                    exchange.traits.body_done |= self.ended;
+                    Some(Ok(Frame::data(buf.freeze())))
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    self.ended = true;
+                    Some(Err(Error::closed(format!(
+                        "reading the request body failed: {err}"
+                    ))))
+                }
+            };
+        }
+    }
+}
+
+impl Body for TinyBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>>>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        // A blocking read: the worker thread belongs to this request.
+        Poll::Ready(this.read_piece())
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            Some(r) => SizeHint::with_exact(r),
+            None => SizeHint::default(),
+        }
+    }
+}
