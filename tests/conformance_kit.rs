@@ -207,3 +207,21 @@ fn the_report_prints_as_a_table_and_a_summary_feeds_the_matrix() {
     );
     assert!(table.contains("**none**"), "{table}");
 }
+
+#[test]
+fn a_stale_kept_summary_fails_and_a_current_one_passes() {
+    if std::env::var_os("BLESS").is_some() {
+        return; // BLESS rewrites instead of comparing
+    }
+    let dir = std::env::temp_dir().join(format!("sb-summary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.txt");
+    std::fs::write(&path, "# server\nrequest.method pass\n").unwrap();
+    let report = Report::default();
+    let stale = std::panic::catch_unwind(|| report.keep_summary(&path, "server"));
+    assert!(stale.is_err(), "a summary that differs must fail");
+    std::fs::write(&path, report.summary("server")).unwrap();
+    report.keep_summary(&path, "server");
+    assert!(report.not_passed().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,6 +2,7 @@
 //! servers' summaries side by side.
 
 use std::fmt;
+use std::path::Path;
 
 use super::Profile;
 
@@ -113,6 +114,42 @@ impl Report {
             out.push('\n');
         }
         out
+    }
+}
+
+impl Report {
+    /// The checks that did not pass, in catalog order, with `fail` or
+    /// `unsupported`: what a server's test asserts it lacks, exactly.
+    pub fn not_passed(&self) -> Vec<(&'static str, &'static str)> {
+        self.results
+            .iter()
+            .filter(|r| !r.outcome.is_pass())
+            .map(|r| (r.id, r.outcome.word()))
+            .collect()
+    }
+
+    /// Keeps this report's [`summary`](Self::summary) under `title` in the
+    /// file at `path`: panics if the file holds another summary (the
+    /// server's behaviour changed, or the file is stale), and, when the
+    /// environment variable `BLESS` is set, writes the file instead. This is
+    /// how every server in the workspace feeds the README's support matrix
+    /// (`scripts/support-matrix` runs the tests with `BLESS=1`).
+    #[track_caller]
+    pub fn keep_summary(&self, path: impl AsRef<Path>, title: &str) {
+        let path = path.as_ref();
+        let summary = self.summary(title);
+        if std::env::var_os("BLESS").is_some() {
+            if let Err(err) = std::fs::write(path, &summary) {
+                panic!("cannot write {}: {err}", path.display());
+            }
+            return;
+        }
+        let kept = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            kept == summary,
+            "{} is out of date (run scripts/support-matrix); the kit now finds:\n{summary}\nthe file has:\n{kept}",
+            path.display()
+        );
     }
 }
 

@@ -21,19 +21,7 @@ fn summaries() -> PathBuf {
 fn keep(file: &str, title: &str, report: &Report, claimed: Profile) {
     println!("{title}\n{report}");
     report.assert_meets(claimed);
-    let path = summaries().join(format!("{file}.txt"));
-    let summary = report.summary(title);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, &summary).unwrap();
-        return;
-    }
-    let kept = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        kept,
-        summary,
-        "{} is out of date: run scripts/support-matrix",
-        path.display()
-    );
+    report.keep_summary(summaries().join(format!("{file}.txt")), title);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,12 +35,7 @@ async fn actix_server_meets_standard() {
     })
     .await;
     keep("08-actix", "actix-web", &report, Profile::Standard);
-    let not_passed: Vec<_> = report
-        .results()
-        .iter()
-        .filter(|r| !r.outcome.is_pass())
-        .map(|r| (r.id, r.outcome.word()))
-        .collect();
+    let not_passed = report.not_passed();
     assert_eq!(
         not_passed,
         [

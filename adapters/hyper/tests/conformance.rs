@@ -10,24 +10,14 @@ use serverbridge::conformance::{self, Options, Outcome, Profile, Report};
 use serverbridge::Server;
 use serverbridge_hyper::HyperServer;
 
+fn summaries() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance")
+}
+
 fn keep(file: &str, title: &str, report: &Report, claimed: Profile) {
     println!("{title}\n{report}");
     report.assert_meets(claimed);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/conformance")
-        .join(format!("{file}.txt"));
-    let summary = report.summary(title);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, &summary).unwrap();
-        return;
-    }
-    let kept = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        kept,
-        summary,
-        "{} is out of date: run scripts/support-matrix",
-        path.display()
-    );
+    report.keep_summary(summaries().join(format!("{file}.txt")), title);
 }
 
 fn factory() -> Box<dyn Server> {

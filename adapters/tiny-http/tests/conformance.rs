@@ -27,12 +27,7 @@ async fn tiny_http_meets_minimum() {
     let title = "tiny_http";
     println!("{title}\n{report}");
     report.assert_meets(Profile::Minimum);
-    let not_passed: Vec<_> = report
-        .results()
-        .iter()
-        .filter(|r| !r.outcome.is_pass())
-        .map(|r| (r.id, r.outcome.word()))
-        .collect();
+    let not_passed = report.not_passed();
     assert_eq!(
         not_passed,
         [
@@ -45,17 +40,5 @@ async fn tiny_http_meets_minimum() {
         report.outcome("lifetime.client-abort"),
         Some(Outcome::Unsupported(_))
     ));
-    let path = summaries().join("09-tiny-http.txt");
-    let summary = report.summary(title);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, &summary).unwrap();
-        return;
-    }
-    let kept = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        kept,
-        summary,
-        "{} is out of date: run scripts/support-matrix",
-        path.display()
-    );
+    report.keep_summary(summaries().join("09-tiny-http.txt"), title);
 }
