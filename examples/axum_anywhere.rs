@@ -18,16 +18,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::HeaderValue;
 use serverbridge::feature::ServerAddress;
-use serverbridge::host::{Host, Registry};
+use serverbridge::host::Host;
 use serverbridge::testing::TestServer;
-use serverbridge::tower::{AppService, ServiceApp, Shutdown, TowerHost};
-use serverbridge_actix::ActixServer;
-use serverbridge_tiny_http::TinyHttpServer;
+use serverbridge::tower::ServiceApp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+
+#[path = "support/servers.rs"]
+mod servers;
 
 /// The one application: an axum Router with tower-http layers.
 fn router() -> Router {
@@ -43,36 +43,6 @@ fn router() -> Router {
             http::header::HeaderName::from_static("x-powered-by"),
             HeaderValue::from_static("axum on serverbridge"),
         ))
-}
-
-/// Every server the example tries: each adapter is one `register` call.
-fn servers() -> Registry {
-    let mut registry = Registry::new(); // "builtin"
-    registry.register("axum", |addresses| {
-        Ok(Box::new(
-            TowerHost::new(axum_serve).bind_addresses(addresses)?,
-        ))
-    });
-    registry.register("hyper", |addresses| {
-        Ok(Box::new(serverbridge_hyper::HyperServer::from_addresses(
-            addresses,
-        )?))
-    });
-    registry.register("actix", |addresses| {
-        Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
-    });
-    registry.register("tiny_http", |addresses| {
-        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
-    });
-    registry
-}
-
-/// axum's own server hosting the application.
-async fn axum_serve(listener: TcpListener, app: AppService, shutdown: Shutdown) -> io::Result<()> {
-    let router = Router::new().fallback_service(app.infallible());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// The requests every server gets.
@@ -117,7 +87,7 @@ async fn run() -> serverbridge::Result<()> {
         response.text().await?
     );
 
-    let registry = servers();
+    let registry = servers::registry();
     for name in registry.names() {
         let host = Host::builder()
             .registry(registry.clone())

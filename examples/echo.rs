@@ -10,14 +10,11 @@
 //! SIGTERM stops it gracefully, a second signal at once. Exit codes: 0 after
 //! a graceful stop, 2 for a bad setting, 1 otherwise.
 
-use std::io;
-
-use serverbridge::host::{Host, Registry};
-use serverbridge::tower::{AppService, Shutdown, TowerHost};
+use serverbridge::host::Host;
 use serverbridge::{HttpContext, Result};
-use serverbridge_actix::ActixServer;
-use serverbridge_tiny_http::TinyHttpServer;
-use tokio::net::TcpListener;
+
+#[path = "support/servers.rs"]
+mod servers;
 
 /// The echo app (the wire tests use this very function).
 pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
@@ -36,40 +33,14 @@ pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
     ctx.write(text).await
 }
 
-/// The servers `--server` can name: one line per server.
-fn registry() -> Registry {
-    let mut registry = Registry::new(); // "builtin"
-    registry.register("axum", |addresses| {
-        Ok(Box::new(
-            TowerHost::new(axum_serve).bind_addresses(addresses)?,
-        ))
-    });
-    registry.register("hyper", |addresses| {
-        Ok(Box::new(serverbridge_hyper::HyperServer::from_addresses(
-            addresses,
-        )?))
-    });
-    registry.register("actix", |addresses| {
-        Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
-    });
-    registry.register("tiny_http", |addresses| {
-        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
-    });
-    registry
-}
-
-/// axum's own server hosting the application.
-async fn axum_serve(listener: TcpListener, app: AppService, shutdown: Shutdown) -> io::Result<()> {
-    let router = axum::Router::new().fallback_service(app.infallible());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 /// Everything but the process exit: returns the exit code (tests/host.rs
 /// runs this in a child process).
 pub(crate) async fn run(args: Vec<String>) -> i32 {
-    let host = match Host::builder().registry(registry()).args(args).build() {
+    let host = match Host::builder()
+        .registry(servers::registry())
+        .args(args)
+        .build()
+    {
         Ok(host) => host,
         Err(err) => {
             eprintln!("echo: {err}");

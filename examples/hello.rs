@@ -12,15 +12,12 @@
 //! (`SERVERBRIDGE_SHUTDOWN_TIMEOUT`). Exit codes: 0 after a graceful stop,
 //! 2 for a bad setting, 1 otherwise.
 
-use std::io;
-
-use serverbridge::host::{Host, Registry};
+use serverbridge::host::Host;
 use serverbridge::lint::Lint;
-use serverbridge::tower::{AppService, Shutdown, TowerHost};
 use serverbridge::{Builder, HttpContext, Next, Result};
-use serverbridge_actix::ActixServer;
-use serverbridge_tiny_http::TinyHttpServer;
-use tokio::net::TcpListener;
+
+#[path = "support/servers.rs"]
+mod servers;
 
 /// The application: greets whoever asks.
 async fn hello(ctx: &mut HttpContext) -> Result<()> {
@@ -43,39 +40,13 @@ async fn server_header(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
     next.run(ctx).await
 }
 
-/// The servers `--server` can name: one line per server.
-fn registry() -> Registry {
-    let mut registry = Registry::new(); // "builtin"
-    registry.register("axum", |addresses| {
-        Ok(Box::new(
-            TowerHost::new(axum_serve).bind_addresses(addresses)?,
-        ))
-    });
-    registry.register("hyper", |addresses| {
-        Ok(Box::new(serverbridge_hyper::HyperServer::from_addresses(
-            addresses,
-        )?))
-    });
-    registry.register("actix", |addresses| {
-        Ok(Box::new(ActixServer::new().bind_addresses(addresses)?))
-    });
-    registry.register("tiny_http", |addresses| {
-        Ok(Box::new(TinyHttpServer::bind_addresses(addresses)?))
-    });
-    registry
-}
-
-/// axum's own server hosting the application.
-async fn axum_serve(listener: TcpListener, app: AppService, shutdown: Shutdown) -> io::Result<()> {
-    let router = axum::Router::new().fallback_service(app.infallible());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 /// Everything but the process exit: returns the exit code.
 pub(crate) async fn run(args: Vec<String>) -> i32 {
-    let host = match Host::builder().registry(registry()).args(args).build() {
+    let host = match Host::builder()
+        .registry(servers::registry())
+        .args(args)
+        .build()
+    {
         Ok(host) => host,
         Err(err) => {
             eprintln!("hello: {err}");

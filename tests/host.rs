@@ -9,6 +9,10 @@
 //! real process with its own signal handlers, built from the example's
 //! current source by this very `cargo test`, so `cargo test --test host`
 //! works alone and never runs a stale example binary.
+#![allow(
+    clippy::duplicate_mod,
+    reason = "the echo and hello examples included here each include examples/support/servers.rs"
+)]
 
 #[path = "../examples/echo.rs"]
 #[allow(
