@@ -7,7 +7,8 @@
 //! One GET through TestServer into a hello app: in direct mode on the
 //! feature path and through the OWIN `AppFunc` bridge, and in wire mode
 //! (HTTP/1.1 bytes through the built-in engine) on one kept-alive connection
-//! and on a new connection per request. Each sample runs a batch of requests
+//! with hyper's client, on a new connection per request, and 16 requests
+//! pipelined at a time on one raw connection (the engine without a client). Each sample runs a batch of requests
 //! inside one `block_on`, so the figure is the cost of a request, not of
 //! entering the runtime; requests per second = 1 / time.
 
@@ -83,6 +84,42 @@ fn run_connection(
     })
 }
 
+/// `iterations` requests pipelined 16 at a time on one raw connection: the
+/// engine's own cost without an HTTP client's.
+fn run_pipelined(
+    rt: &tokio::runtime::Runtime,
+    io: &mut tokio::io::DuplexStream,
+    iterations: u64,
+) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    const BATCH: u64 = 16;
+    let batch: Vec<u8> = REQUEST.repeat(BATCH as usize);
+    rt.block_on(async {
+        let mut buf = vec![0u8; 64 * 1024];
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < iterations {
+            let n = BATCH.min(iterations - sent);
+            io.write_all(&batch[..REQUEST.len() * n as usize])
+                .await
+                .expect("write");
+            // Every response ends with the 13-byte body; count them.
+            let mut seen = 0;
+            while seen < n {
+                let read = io.read(&mut buf).await.expect("read");
+                assert!(read > 0, "the server closed the connection");
+                seen += buf[..read]
+                    .windows(13)
+                    .filter(|w| *w == b"Hello, World!")
+                    .count() as u64;
+            }
+            sent += n;
+        }
+        start.elapsed()
+    })
+}
+
 fn wire(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,6 +138,10 @@ fn wire(c: &mut Criterion) {
     });
     group.bench_function("hello_new_connection", |b| {
         b.iter_custom(|n| run_batch(&rt, &server, n))
+    });
+    let mut raw = rt.block_on(async { server.raw() }).expect("raw connection");
+    group.bench_function("hello_pipelined_16", |b| {
+        b.iter_custom(|n| run_pipelined(&rt, &mut raw, n))
     });
     group.finish();
 }
