@@ -194,13 +194,13 @@ pub(crate) fn pipe(
         shared: shared.clone(),
     };
     let make = move |driver: Driver| PipeResponse {
-        guard: Guard {
+        guard: Some(Guard {
             driver: Some(driver),
             shared,
             lifetime,
             done: false,
             hold_end: false,
-        },
+        }),
     };
     (sink, make)
 }
@@ -250,8 +250,17 @@ impl Drop for Guard {
             // `101`, a HEAD, or a full Content-Length) saw the whole response.
             if shared.frames.is_empty() && matches!(shared.end, End::Complete) {
                 drop(shared);
-                if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(driver);
+                // What is left after the sink completed (`on_completed`,
+                // `dispose_context`, the outcome callback) is synchronous:
+                // one poll here finishes it, where a spawn would cost a task
+                // per request. An app still awaiting after `complete` gets
+                // its task as before.
+                let mut driver = driver;
+                let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+                if driver.as_mut().poll(&mut cx).is_pending() {
+                    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                        handle.spawn(driver);
+                    }
                 }
                 return;
             }
@@ -273,7 +282,8 @@ impl Drop for Guard {
 
 /// The future of the response head.
 pub struct PipeResponse {
-    guard: Guard,
+    /// Moves into the body with the head (`None` after that).
+    guard: Option<Guard>,
 }
 
 impl fmt::Debug for PipeResponse {
@@ -286,24 +296,24 @@ impl Future for PipeResponse {
     type Output = Result<Response<PipeBody>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.guard.poll_driver(cx);
-        let head = lock(&self.guard.shared).head.take();
+        let Some(guard) = self.guard.as_mut() else {
+            // Polled again after the head: as before, there is no second one.
+            return Poll::Ready(Err(Error::aborted(
+                "the request ended without a response head",
+            )));
+        };
+        guard.poll_driver(cx);
+        let head = lock(&guard.shared).head.take();
         match head {
             Some(parts) => {
-                let guard = Guard {
-                    driver: self.guard.driver.take(),
-                    shared: self.guard.shared.clone(),
-                    lifetime: self.guard.lifetime.take(),
-                    done: false,
-                    hold_end: self.guard.hold_end,
-                };
+                let guard = self.guard.take().expect("checked above");
                 let body = PipeBody {
                     guard,
                     passthrough: None,
                 };
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
-            None if self.guard.driver.is_none() => Poll::Ready(Err(Error::aborted(
+            None if guard.driver.is_none() => Poll::Ready(Err(Error::aborted(
                 "the request ended without a response head",
             ))),
             None => Poll::Pending,
@@ -439,6 +449,8 @@ pub(crate) fn call(
         }
     });
     let mut response = make(driver);
-    response.guard.hold_end = hold_end;
+    if let Some(guard) = response.guard.as_mut() {
+        guard.hold_end = hold_end;
+    }
     response
 }

@@ -325,9 +325,13 @@ fn request_id(connection: &str, n: u64) -> String {
     id.push_str(connection);
     id.push(':');
     let digits = if n > u64::from(u32::MAX) { 16 } else { 8 };
-    for shift in (0..digits).rev() {
-        id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
+    // Digits into a stack buffer, then one copy (not a push per char).
+    let mut buf = [0u8; 16];
+    for (i, slot) in buf[..digits].iter_mut().enumerate() {
+        let shift = (digits - 1 - i) * 4;
+        *slot = HEX[((n >> shift) & 0xF) as usize];
     }
+    id.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
     id
 }
 
