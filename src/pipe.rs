@@ -26,6 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use crate::body::BoxBody;
 use crate::error::{Error, Result};
 use crate::feature::{RequestLifetime, ResponseBody, ResponseHead};
+use crate::features::Features;
 
 /// How many body bytes may wait in the pipe before `write` waits for the
 /// reader: the backpressure bound of a client that stops reading.
@@ -425,14 +426,66 @@ impl PipeBody {
     }
 }
 
+/// Feature collections of finished requests, kept for the next ones (the
+/// direct path's version of the built-in server reusing one collection per
+/// connection): replacing features in place allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct FeaturePool {
+    free: Mutex<Vec<Features>>,
+}
+
+/// How many idle collections a pool keeps (one per request in flight at
+/// once is enough; more would only hold memory).
+const POOL_SIZE: usize = 8;
+
+impl FeaturePool {
+    /// A collection to reuse, if one is idle.
+    pub(crate) fn take(&self) -> Option<Features> {
+        self.free.lock().ok()?.pop()
+    }
+
+    /// Takes back a finished request's features if the app left their set
+    /// as the server built it (`revision`: an app that inserted or removed a
+    /// feature made them its own). What the request held is released now,
+    /// not when the collection is next used: the body, the sink (and with it
+    /// the response pipe), the headers, pending callbacks.
+    fn recycle(&self, mut features: Features, revision: u64) {
+        use crate::feature::{RequestFeature, ResponseFeature, ResponseTrailers};
+        if features.revision() != revision {
+            return;
+        }
+        if features.remove_dyn::<dyn ResponseBody>().is_none() {
+            return;
+        }
+        let Some(request) = features.get_mut::<RequestFeature>() else {
+            return;
+        };
+        request.body = crate::body::RequestBody::empty();
+        request.headers.clear();
+        let Some(response) = features.get_mut::<ResponseFeature>() else {
+            return;
+        };
+        response.reset();
+        if let Some(trailers) = features.get_mut::<ResponseTrailers>() {
+            trailers.headers.clear();
+        }
+        if let Ok(mut free) = self.free.lock() {
+            if free.len() < POOL_SIZE {
+                free.push(features);
+            }
+        }
+    }
+}
+
 /// Runs `app` on `features` (which must hold the request, not the response
 /// sink) with a fresh pipe, calling `on_done` with the outcome once the whole
 /// lifecycle ran.
 pub(crate) fn call(
     app: crate::application::BoxApplication,
-    mut features: crate::features::Features,
+    mut features: Features,
     lifetime: RequestLifetime,
     on_done: Option<Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>>,
+    pool: Option<Arc<FeaturePool>>,
 ) -> PipeResponse {
     use crate::feature::ResponseFeature;
     if !features.contains::<ResponseFeature>() {
@@ -442,10 +495,13 @@ pub(crate) fn call(
     let (sink, make) = pipe(Some(lifetime));
     features.insert_dyn::<dyn ResponseBody>(Box::new(sink));
     let hold_end = on_done.is_some();
+    let revision = features.revision();
     let driver: Driver = Box::pin(async move {
         let outcome = crate::lifecycle::run_request(&*app, features).await;
         if let Some(on_done) = on_done {
             on_done(outcome);
+        } else if let Some(pool) = pool {
+            pool.recycle(outcome.features, revision);
         }
     });
     let mut response = make(driver);

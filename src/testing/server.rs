@@ -22,7 +22,7 @@ use crate::feature::{
     RequestTrailers, ResponseTrailers, ServerAddress, ServerAddresses, TlsInfo,
 };
 use crate::features::Features;
-use crate::pipe::{PipeBody, ReasonPhrase};
+use crate::pipe::{FeaturePool, PipeBody, ReasonPhrase};
 use crate::server::Limits;
 use crate::server_trait::Server;
 
@@ -35,6 +35,8 @@ struct State {
     app: std::sync::RwLock<Option<BoxApplication>>,
     stopped: AtomicBool,
     requests: AtomicU64,
+    /// Direct mode's finished feature collections, reused in place.
+    pool: Arc<FeaturePool>,
 }
 
 /// An in-memory [`Server`] for tests; see the [module docs](crate::testing).
@@ -100,6 +102,7 @@ impl TestServer {
                 app: std::sync::RwLock::new(None),
                 stopped: AtomicBool::new(true),
                 requests: AtomicU64::new(0),
+                pool: Arc::default(),
             }),
             server_features,
             connection_defaults,
@@ -320,8 +323,14 @@ pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> R
 /// `<connection>:<n as 8 hex digits>`, Kestrel's format, without `format!`
 /// (this runs once per request).
 fn request_id(connection: &str, n: u64) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut id = String::with_capacity(connection.len() + 17);
+    push_request_id(&mut id, connection, n);
+    id
+}
+
+/// Appends the request id to `id` (a reused collection rewrites its string).
+fn push_request_id(id: &mut String, connection: &str, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     id.push_str(connection);
     id.push(':');
     let digits = if n > u64::from(u32::MAX) { 16 } else { 8 };
@@ -332,7 +341,6 @@ fn request_id(connection: &str, n: u64) -> String {
         *slot = HEX[((n >> shift) & 0xF) as usize];
     }
     id.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
-    id
 }
 
 /// A request being built; [`send`](TestRequest::send) runs it.
@@ -477,7 +485,19 @@ impl<'a> TestRequest<'a> {
             defaults = connection_layer(&server.server_features, info, tls);
         }
         ensure_host(&mut self.headers, &uri, self.version);
-        let limit = MaxRequestBodySize::new(server.max_request_body_size);
+        // A finished request's collection, when one is idle: every feature
+        // below is then replaced in place rather than boxed anew.
+        let mut reused = server.state.pool.take();
+        let limit = match reused
+            .as_mut()
+            .and_then(|f| f.get_mut::<MaxRequestBodySize>())
+        {
+            Some(limit) => {
+                limit.reset(server.max_request_body_size);
+                limit.clone()
+            }
+            None => MaxRequestBodySize::new(server.max_request_body_size),
+        };
         let mut body = body.with_limit(limit.clone());
         let trailers = RequestTrailers::attach(&mut body);
         let mut request = http::Request::new(());
@@ -494,6 +514,18 @@ impl<'a> TestRequest<'a> {
         let connection_id = defaults
             .get::<ConnectionInfo>()
             .map_or(server.connection_id.as_str(), |c| c.id.as_str());
+        if let Some(mut features) = reused {
+            // The pool checked the set is as built below and reset the
+            // response side; replace the request side.
+            if let Some(id) = features.get_mut::<RequestId>() {
+                id.0.clear();
+                push_request_id(&mut id.0, connection_id, n);
+                features.set_defaults(Some(defaults));
+                features.insert(feature);
+                features.insert(trailers);
+                return Ok((app, features, self.lifetime));
+            }
+        }
         let request_id = RequestId(request_id(connection_id, n));
         // Request, id, limit, trailers both ways; the pipe adds the response,
         // the lifetime and the sink.
@@ -512,6 +544,7 @@ impl<'a> TestRequest<'a> {
         if self.server.mode == Mode::Wire {
             return super::wire::send(self).await;
         }
+        let pool = self.server.state.pool.clone();
         let (app, features, lifetime) = self.features()?;
         let client = lifetime.clone();
         // A client that goes away before the head has no response to get, as
@@ -519,7 +552,7 @@ impl<'a> TestRequest<'a> {
         let response = tokio::select! {
             biased;
             () = client.cancelled() => return Err(Error::aborted("the test aborted the request")),
-            response = crate::pipe::call(app, features, lifetime, None) => response?,
+            response = crate::pipe::call(app, features, lifetime, None, Some(pool)) => response?,
         };
         let (parts, body) = response.into_parts();
         Ok(TestResponse {
