@@ -352,8 +352,10 @@ pub struct TestRequest<'a> {
     pub(super) headers: HeaderMap,
     pub(super) body: RequestBody,
     pub(super) trailers: Option<HeaderMap>,
-    pub(super) connection: Option<ConnectionInfo>,
-    pub(super) tls: Option<TlsInfo>,
+    // Boxed: rarely set, and the request is moved several times on its way
+    // (a smaller struct is a smaller copy every time).
+    pub(super) connection: Option<Box<ConnectionInfo>>,
+    pub(super) tls: Option<Box<TlsInfo>>,
     pub(super) lifetime: RequestLifetime,
     pub(super) fault: Option<super::Fault>,
 }
@@ -433,13 +435,13 @@ impl<'a> TestRequest<'a> {
 
     /// Overrides the connection info for this request.
     pub fn connection(mut self, info: ConnectionInfo) -> Self {
-        self.connection = Some(info);
+        self.connection = Some(Box::new(info));
         self
     }
 
     /// Sends this request "over TLS" with this session info.
     pub fn tls(mut self, tls: TlsInfo) -> Self {
-        self.tls = Some(tls);
+        self.tls = Some(Box::new(tls));
         self
     }
 
@@ -479,15 +481,25 @@ impl<'a> TestRequest<'a> {
         if self.connection.is_some() || self.tls.is_some() {
             let info = self
                 .connection
+                .map(|info| *info)
                 .or_else(|| defaults.get::<ConnectionInfo>().cloned())
                 .unwrap_or_default();
-            let tls = self.tls.or_else(|| defaults.get::<TlsInfo>().cloned());
+            let tls = self
+                .tls
+                .map(|tls| *tls)
+                .or_else(|| defaults.get::<TlsInfo>().cloned());
             defaults = connection_layer(&server.server_features, info, tls);
         }
-        ensure_host(&mut self.headers, &uri, self.version);
         // A finished request's collection, when one is idle: every feature
-        // below is then replaced in place rather than boxed anew.
+        // below is then replaced in place rather than boxed anew, and its
+        // (cleared) request header map takes this request's headers.
         let mut reused = server.state.pool.take();
+        if self.headers.is_empty() {
+            if let Some(request) = reused.as_mut().and_then(|f| f.get_mut::<RequestFeature>()) {
+                std::mem::swap(&mut self.headers, &mut request.headers);
+            }
+        }
+        ensure_host(&mut self.headers, &uri, self.version);
         let limit = match reused
             .as_mut()
             .and_then(|f| f.get_mut::<MaxRequestBodySize>())
