@@ -518,25 +518,32 @@ impl<'a> TestRequest<'a> {
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers;
         let (parts, ()) = request.into_parts();
-        let mut feature = RequestFeature::from_parts_with_target(parts, body, self.uri);
-        if defaults.contains::<TlsInfo>() {
-            feature.scheme = http::uri::Scheme::HTTPS;
-        }
+        let tls = defaults.contains::<TlsInfo>();
         let n = server.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let connection_id = defaults
             .get::<ConnectionInfo>()
             .map_or(server.connection_id.as_str(), |c| c.id.as_str());
+        // The pool checked the set is as built below and reset the response
+        // side; refill the request side in place.
+        let reused = reused.filter(|f| f.contains::<RequestId>() && f.contains::<RequestFeature>());
         if let Some(mut features) = reused {
-            // The pool checked the set is as built below and reset the
-            // response side; replace the request side.
             if let Some(id) = features.get_mut::<RequestId>() {
                 id.0.clear();
                 push_request_id(&mut id.0, connection_id, n);
-                features.set_defaults(Some(defaults));
-                features.insert(feature);
-                features.insert(trailers);
-                return Ok((app, features, self.lifetime));
             }
+            if let Some(request) = features.get_mut::<RequestFeature>() {
+                request.refill(parts, body, &self.uri);
+                if tls {
+                    request.scheme = http::uri::Scheme::HTTPS;
+                }
+            }
+            features.set_defaults(Some(defaults));
+            features.insert(trailers);
+            return Ok((app, features, self.lifetime));
+        }
+        let mut feature = RequestFeature::from_parts_with_target(parts, body, self.uri);
+        if tls {
+            feature.scheme = http::uri::Scheme::HTTPS;
         }
         let request_id = RequestId(request_id(connection_id, n));
         // Request, id, limit, trailers both ways; the pipe adds the response,
