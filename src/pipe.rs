@@ -241,7 +241,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let Some(driver) = self.driver.take() else {
+        let Some(mut driver) = self.driver.take() else {
             return;
         };
         if !self.done {
@@ -249,34 +249,33 @@ impl Drop for Guard {
             // The app completed and the reader has every frame it pushed: a
             // reader that stops without asking for the end (hyper after a
             // `101`, a HEAD, or a full Content-Length) saw the whole response.
-            if shared.frames.is_empty() && matches!(shared.end, End::Complete) {
+            let whole = shared.frames.is_empty() && matches!(shared.end, End::Complete);
+            if !whole {
+                shared.reader_gone = true;
+                shared.frames.clear();
+                if let Some(waker) = shared.producer.take() {
+                    waker.wake();
+                }
                 drop(shared);
-                // What is left after the sink completed (`on_completed`,
-                // `dispose_context`, the outcome callback) is synchronous:
-                // one poll here finishes it, where a spawn would cost a task
-                // per request. An app still awaiting after `complete` gets
-                // its task as before.
-                let mut driver = driver;
-                let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-                if driver.as_mut().poll(&mut cx).is_pending() {
-                    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                        handle.spawn(driver);
-                    }
+                if let Some(lifetime) = &self.lifetime {
+                    lifetime.abort();
+                }
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(driver);
                 }
                 return;
             }
-            shared.reader_gone = true;
-            shared.frames.clear();
-            if let Some(waker) = shared.producer.take() {
-                waker.wake();
-            }
-            drop(shared);
-            if let Some(lifetime) = &self.lifetime {
-                lifetime.abort();
-            }
         }
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(driver);
+        // The response is whole. What is left of the lifecycle after the
+        // sink completed (`on_completed`, `dispose_context`, the outcome
+        // callback) is synchronous: one poll here finishes it, where a spawn
+        // would cost a task per request. An app still awaiting after
+        // `complete` gets its task as before.
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        if driver.as_mut().poll(&mut cx).is_pending() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(driver);
+            }
         }
     }
 }
