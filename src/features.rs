@@ -180,6 +180,13 @@ impl Features {
     /// assert_eq!(features.insert(2u8), Some(1));
     /// ```
     pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Option<T> {
+        // Replacing a local entry writes into its box: no allocation (servers
+        // that reuse a collection replace the same features every request).
+        if let Some(slot) = self.get_mut::<T>() {
+            let old = std::mem::replace(slot, value);
+            self.revision += 1;
+            return Some(old);
+        }
         self.put(
             TypeId::of::<T>(),
             std::any::type_name::<T>(),
@@ -258,6 +265,13 @@ impl Features {
         &mut self,
         value: Box<T>,
     ) -> Option<Box<T>> {
+        if let Some(index) = self.position(TypeId::of::<T>()) {
+            if let Some(slot) = self.entries[index].value.downcast_mut::<Box<T>>() {
+                let old = std::mem::replace(slot, value);
+                self.revision += 1;
+                return Some(old);
+            }
+        }
         self.put(
             TypeId::of::<T>(),
             std::any::type_name::<T>(),

@@ -26,6 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use crate::body::BoxBody;
 use crate::error::{Error, Result};
 use crate::feature::{RequestLifetime, ResponseBody, ResponseHead};
+use crate::features::Features;
 
 /// How many body bytes may wait in the pipe before `write` waits for the
 /// reader: the backpressure bound of a client that stops reading.
@@ -194,13 +195,13 @@ pub(crate) fn pipe(
         shared: shared.clone(),
     };
     let make = move |driver: Driver| PipeResponse {
-        guard: Guard {
+        guard: Some(Guard {
             driver: Some(driver),
             shared,
             lifetime,
             done: false,
             hold_end: false,
-        },
+        }),
     };
     (sink, make)
 }
@@ -240,7 +241,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let Some(driver) = self.driver.take() else {
+        let Some(mut driver) = self.driver.take() else {
             return;
         };
         if !self.done {
@@ -248,32 +249,41 @@ impl Drop for Guard {
             // The app completed and the reader has every frame it pushed: a
             // reader that stops without asking for the end (hyper after a
             // `101`, a HEAD, or a full Content-Length) saw the whole response.
-            if shared.frames.is_empty() && matches!(shared.end, End::Complete) {
+            let whole = shared.frames.is_empty() && matches!(shared.end, End::Complete);
+            if !whole {
+                shared.reader_gone = true;
+                shared.frames.clear();
+                if let Some(waker) = shared.producer.take() {
+                    waker.wake();
+                }
                 drop(shared);
+                if let Some(lifetime) = &self.lifetime {
+                    lifetime.abort();
+                }
                 if let Ok(handle) = tokio::runtime::Handle::try_current() {
                     handle.spawn(driver);
                 }
                 return;
             }
-            shared.reader_gone = true;
-            shared.frames.clear();
-            if let Some(waker) = shared.producer.take() {
-                waker.wake();
-            }
-            drop(shared);
-            if let Some(lifetime) = &self.lifetime {
-                lifetime.abort();
-            }
         }
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(driver);
+        // The response is whole. What is left of the lifecycle after the
+        // sink completed (`on_completed`, `dispose_context`, the outcome
+        // callback) is synchronous: one poll here finishes it, where a spawn
+        // would cost a task per request. An app still awaiting after
+        // `complete` gets its task as before.
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        if driver.as_mut().poll(&mut cx).is_pending() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(driver);
+            }
         }
     }
 }
 
 /// The future of the response head.
 pub struct PipeResponse {
-    guard: Guard,
+    /// Moves into the body with the head (`None` after that).
+    guard: Option<Guard>,
 }
 
 impl fmt::Debug for PipeResponse {
@@ -286,24 +296,24 @@ impl Future for PipeResponse {
     type Output = Result<Response<PipeBody>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.guard.poll_driver(cx);
-        let head = lock(&self.guard.shared).head.take();
+        let Some(guard) = self.guard.as_mut() else {
+            // Polled again after the head: as before, there is no second one.
+            return Poll::Ready(Err(Error::aborted(
+                "the request ended without a response head",
+            )));
+        };
+        guard.poll_driver(cx);
+        let head = lock(&guard.shared).head.take();
         match head {
             Some(parts) => {
-                let guard = Guard {
-                    driver: self.guard.driver.take(),
-                    shared: self.guard.shared.clone(),
-                    lifetime: self.guard.lifetime.take(),
-                    done: false,
-                    hold_end: self.guard.hold_end,
-                };
+                let guard = self.guard.take().expect("checked above");
                 let body = PipeBody {
                     guard,
                     passthrough: None,
                 };
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
-            None if self.guard.driver.is_none() => Poll::Ready(Err(Error::aborted(
+            None if guard.driver.is_none() => Poll::Ready(Err(Error::aborted(
                 "the request ended without a response head",
             ))),
             None => Poll::Pending,
@@ -415,14 +425,66 @@ impl PipeBody {
     }
 }
 
+/// Feature collections of finished requests, kept for the next ones (the
+/// direct path's version of the built-in server reusing one collection per
+/// connection): replacing features in place allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct FeaturePool {
+    free: Mutex<Vec<Features>>,
+}
+
+/// How many idle collections a pool keeps (one per request in flight at
+/// once is enough; more would only hold memory).
+const POOL_SIZE: usize = 8;
+
+impl FeaturePool {
+    /// A collection to reuse, if one is idle.
+    pub(crate) fn take(&self) -> Option<Features> {
+        self.free.lock().ok()?.pop()
+    }
+
+    /// Takes back a finished request's features if the app left their set
+    /// as the server built it (`revision`: an app that inserted or removed a
+    /// feature made them its own). What the request held is released now,
+    /// not when the collection is next used: the body, the sink (and with it
+    /// the response pipe), the headers, pending callbacks.
+    fn recycle(&self, mut features: Features, revision: u64) {
+        use crate::feature::{RequestFeature, ResponseFeature, ResponseTrailers};
+        if features.revision() != revision {
+            return;
+        }
+        if features.remove_dyn::<dyn ResponseBody>().is_none() {
+            return;
+        }
+        let Some(request) = features.get_mut::<RequestFeature>() else {
+            return;
+        };
+        request.body = crate::body::RequestBody::empty();
+        request.headers.clear();
+        let Some(response) = features.get_mut::<ResponseFeature>() else {
+            return;
+        };
+        response.reset();
+        if let Some(trailers) = features.get_mut::<ResponseTrailers>() {
+            trailers.headers.clear();
+        }
+        if let Ok(mut free) = self.free.lock() {
+            if free.len() < POOL_SIZE {
+                free.push(features);
+            }
+        }
+    }
+}
+
 /// Runs `app` on `features` (which must hold the request, not the response
 /// sink) with a fresh pipe, calling `on_done` with the outcome once the whole
 /// lifecycle ran.
 pub(crate) fn call(
     app: crate::application::BoxApplication,
-    mut features: crate::features::Features,
+    mut features: Features,
     lifetime: RequestLifetime,
     on_done: Option<Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>>,
+    pool: Option<Arc<FeaturePool>>,
 ) -> PipeResponse {
     use crate::feature::ResponseFeature;
     if !features.contains::<ResponseFeature>() {
@@ -432,13 +494,18 @@ pub(crate) fn call(
     let (sink, make) = pipe(Some(lifetime));
     features.insert_dyn::<dyn ResponseBody>(Box::new(sink));
     let hold_end = on_done.is_some();
+    let revision = features.revision();
     let driver: Driver = Box::pin(async move {
         let outcome = crate::lifecycle::run_request(&*app, features).await;
         if let Some(on_done) = on_done {
             on_done(outcome);
+        } else if let Some(pool) = pool {
+            pool.recycle(outcome.features, revision);
         }
     });
     let mut response = make(driver);
-    response.guard.hold_end = hold_end;
+    if let Some(guard) = response.guard.as_mut() {
+        guard.hold_end = hold_end;
+    }
     response
 }

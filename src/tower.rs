@@ -186,7 +186,7 @@ impl AppService {
             .get::<RequestLifetime>()
             .cloned()
             .unwrap_or_default();
-        crate::pipe::call(self.app.clone(), features, lifetime, None)
+        crate::pipe::call(self.app.clone(), features, lifetime, None, None)
     }
 }
 
@@ -305,7 +305,7 @@ where
                 carried.put(features);
             }) as Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>
         });
-        crate::pipe::call(self.app.clone(), features, lifetime, on_done)
+        crate::pipe::call(self.app.clone(), features, lifetime, on_done, None)
     }
 }
 

@@ -570,3 +570,34 @@ async fn server_features_show_through_to_requests() {
     let response = server.get("/").send().await.unwrap();
     assert_eq!(response.text().await.unwrap(), "true");
 }
+
+static FINISHED_IN_PLACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn completes_then_yields(ctx: &mut HttpContext) -> Result<()> {
+    ctx.on_completed(|_| {
+        FINISHED_IN_PLACE.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    });
+    ctx.write("hi").await?;
+    ctx.complete().await?;
+    // Still running after the response is whole (one pending poll each:
+    // the head, the chunk, the end).
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
+/// A whole response dropped before its lifecycle ended finishes the
+/// (synchronous) rest in place: `on_completed` has run when the drop returns,
+/// with no task spawned for it.
+#[tokio::test]
+async fn dropping_a_whole_response_finishes_its_lifecycle_in_place() {
+    let server = TestServer::new(completes_then_yields);
+    let mut response = server.get("/").send().await.unwrap();
+    assert_eq!(response.chunk().await.unwrap().as_deref(), Some(&b"hi"[..]));
+    assert_eq!(response.chunk().await.unwrap(), None);
+    assert!(!FINISHED_IN_PLACE.load(std::sync::atomic::Ordering::SeqCst));
+    drop(response);
+    assert!(FINISHED_IN_PLACE.load(std::sync::atomic::Ordering::SeqCst));
+}

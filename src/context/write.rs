@@ -117,6 +117,13 @@ impl HttpContext {
     /// Sends the head now: runs the `on_starting` callbacks (last-registered
     /// first) and hands the head to the server. Does nothing once started.
     pub async fn start(&mut self) -> Result<()> {
+        self.start_with_length(None).await
+    }
+
+    /// [`start`](Self::start) with the `Content-Length` the caller just
+    /// checked (`Some(declared)`), so the head does not parse it again; the
+    /// header is re-read if an `on_starting` callback ran (it may change it).
+    async fn start_with_length(&mut self, mut known: Option<Option<u64>>) -> Result<()> {
         if self.response().has_started() {
             return Ok(());
         }
@@ -126,14 +133,19 @@ impl HttpContext {
             if callbacks.is_empty() {
                 break;
             }
+            known = None;
             self.run_callbacks(callbacks)?;
         }
-        self.send_head().await
+        self.send_head(known).await
     }
 
-    /// Hands the head to the sink without running callbacks.
-    async fn send_head(&mut self) -> Result<()> {
-        let declared = parse_length(&self.response().headers)?;
+    /// Hands the head to the sink without running callbacks. `known` is the
+    /// response's `Content-Length` when the caller already has it.
+    async fn send_head(&mut self, known: Option<Option<u64>>) -> Result<()> {
+        let declared = match known {
+            Some(declared) => declared,
+            None => parse_length(&self.response().headers)?,
+        };
         let status = self.response().status;
         if !body_allowed(status) && self.out.buffered > 0 {
             return Err(Error::contract(
@@ -141,15 +153,18 @@ impl HttpContext {
                 format!("a {status} response cannot have a body"),
             ));
         }
+        // One lookup for both: this runs once per response.
+        let (is_head, version) = self
+            .try_request()
+            .map_or((false, http::Version::HTTP_11), |r| {
+                (r.method == Method::HEAD, r.version)
+            });
         if let Some(declared) = declared {
-            if self.length_binds() && self.out.written > declared {
+            if !is_head && body_allowed(status) && self.out.written > declared {
                 return Err(mismatch(declared, self.out.written));
             }
         }
         self.out.declared = declared;
-        let version = self
-            .try_request()
-            .map_or(http::Version::HTTP_11, |r| r.version);
         let (sink, response) = self
             .features
             .dyn_mut_and_get::<dyn ResponseBody, ResponseFeature>();
@@ -288,20 +303,24 @@ impl HttpContext {
                     && !response.headers.contains_key(TRANSFER_ENCODING)
                     && (!self.is_head() || written > 0)
             };
-            if set_length {
+            // Our own length needs no parsing back (`send_head` is told it).
+            let declared = if set_length {
                 self.response_mut()
                     .headers
                     .insert(CONTENT_LENGTH, length_value(written));
-            }
+                Some(written)
+            } else {
+                parse_length(&self.response().headers)?
+            };
             // The whole body is buffered: a mismatch is known before the
             // head goes out, so fail now and let the lifecycle answer 500
             // rather than send a head that promises what never comes.
-            if let Some(declared) = parse_length(&self.response().headers)? {
+            if let Some(declared) = declared {
                 if self.length_binds() && written != declared {
                     return Err(mismatch(declared, written));
                 }
             }
-            self.start().await?;
+            self.start_with_length(Some(declared)).await?;
         }
         self.drain_buffer().await?;
         if let Some(declared) = self.out.declared {
@@ -489,7 +508,7 @@ impl HttpContext {
         self.out.buffer.clear();
         self.out.buffered = 0;
         self.out.written = 0;
-        self.send_head().await?;
+        self.send_head(Some(Some(0))).await?;
         self.out.completed = true;
         self.sink()?.complete(None).await
     }

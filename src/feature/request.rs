@@ -90,6 +90,36 @@ impl RequestFeature {
         RequestFeature::build(parts, body, Some(raw_target))
     }
 
+    /// Refills this feature as [`from_parts_with_target`] would build it,
+    /// writing into its strings' existing capacity (a reused collection).
+    ///
+    /// [`from_parts_with_target`]: Self::from_parts_with_target
+    #[cfg(feature = "test-util")]
+    pub(crate) fn refill(&mut self, parts: http::request::Parts, body: RequestBody, raw: &str) {
+        let uri = parts.uri;
+        self.path.clear();
+        self.raw_target.clear();
+        // The same three cases as `build`.
+        if uri == "*" {
+            self.raw_target.push('*');
+        } else if parts.method == Method::CONNECT && uri.path_and_query().is_none() {
+            if let Some(authority) = uri.authority() {
+                self.raw_target.push_str(authority.as_str());
+            }
+        } else {
+            self.path.push_str(uri.path());
+            self.raw_target.push_str(raw);
+        }
+        self.method = parts.method;
+        self.scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+        self.path_base.clear();
+        self.query.clear();
+        self.query.push_str(uri.query().unwrap_or(""));
+        self.version = parts.version;
+        self.headers = parts.headers;
+        self.body = body;
+    }
+
     fn build(parts: http::request::Parts, body: RequestBody, raw: Option<String>) -> Self {
         let uri = parts.uri;
         let (path, raw_target) = if uri == "*" {

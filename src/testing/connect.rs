@@ -70,7 +70,7 @@ fn dispatch(server: Arc<TestServer>, info: ConnectionInfo) -> Dispatch {
             test.version = parts.version;
             test.headers = parts.headers;
             test.body = RequestBody::new(body);
-            test.connection = Some(info);
+            test.connection = Some(Box::new(info));
             test.lifetime = lifetime;
             let response = test.send().await?;
             Ok(response.into_http().map(crate::body::boxed))

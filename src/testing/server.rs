@@ -22,7 +22,7 @@ use crate::feature::{
     RequestTrailers, ResponseTrailers, ServerAddress, ServerAddresses, TlsInfo,
 };
 use crate::features::Features;
-use crate::pipe::{PipeBody, ReasonPhrase};
+use crate::pipe::{FeaturePool, PipeBody, ReasonPhrase};
 use crate::server::Limits;
 use crate::server_trait::Server;
 
@@ -35,6 +35,8 @@ struct State {
     app: std::sync::RwLock<Option<BoxApplication>>,
     stopped: AtomicBool,
     requests: AtomicU64,
+    /// Direct mode's finished feature collections, reused in place.
+    pool: Arc<FeaturePool>,
 }
 
 /// An in-memory [`Server`] for tests; see the [module docs](crate::testing).
@@ -100,6 +102,7 @@ impl TestServer {
                 app: std::sync::RwLock::new(None),
                 stopped: AtomicBool::new(true),
                 requests: AtomicU64::new(0),
+                pool: Arc::default(),
             }),
             server_features,
             connection_defaults,
@@ -320,15 +323,24 @@ pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> R
 /// `<connection>:<n as 8 hex digits>`, Kestrel's format, without `format!`
 /// (this runs once per request).
 fn request_id(connection: &str, n: u64) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut id = String::with_capacity(connection.len() + 17);
+    push_request_id(&mut id, connection, n);
+    id
+}
+
+/// Appends the request id to `id` (a reused collection rewrites its string).
+fn push_request_id(id: &mut String, connection: &str, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     id.push_str(connection);
     id.push(':');
     let digits = if n > u64::from(u32::MAX) { 16 } else { 8 };
-    for shift in (0..digits).rev() {
-        id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
+    // Digits into a stack buffer, then one copy (not a push per char).
+    let mut buf = [0u8; 16];
+    for (i, slot) in buf[..digits].iter_mut().enumerate() {
+        let shift = (digits - 1 - i) * 4;
+        *slot = HEX[((n >> shift) & 0xF) as usize];
     }
-    id
+    id.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
 }
 
 /// A request being built; [`send`](TestRequest::send) runs it.
@@ -340,8 +352,10 @@ pub struct TestRequest<'a> {
     pub(super) headers: HeaderMap,
     pub(super) body: RequestBody,
     pub(super) trailers: Option<HeaderMap>,
-    pub(super) connection: Option<ConnectionInfo>,
-    pub(super) tls: Option<TlsInfo>,
+    // Boxed: rarely set, and the request is moved several times on its way
+    // (a smaller struct is a smaller copy every time).
+    pub(super) connection: Option<Box<ConnectionInfo>>,
+    pub(super) tls: Option<Box<TlsInfo>>,
     pub(super) lifetime: RequestLifetime,
     pub(super) fault: Option<super::Fault>,
 }
@@ -421,13 +435,13 @@ impl<'a> TestRequest<'a> {
 
     /// Overrides the connection info for this request.
     pub fn connection(mut self, info: ConnectionInfo) -> Self {
-        self.connection = Some(info);
+        self.connection = Some(Box::new(info));
         self
     }
 
     /// Sends this request "over TLS" with this session info.
     pub fn tls(mut self, tls: TlsInfo) -> Self {
-        self.tls = Some(tls);
+        self.tls = Some(Box::new(tls));
         self
     }
 
@@ -467,13 +481,35 @@ impl<'a> TestRequest<'a> {
         if self.connection.is_some() || self.tls.is_some() {
             let info = self
                 .connection
+                .map(|info| *info)
                 .or_else(|| defaults.get::<ConnectionInfo>().cloned())
                 .unwrap_or_default();
-            let tls = self.tls.or_else(|| defaults.get::<TlsInfo>().cloned());
+            let tls = self
+                .tls
+                .map(|tls| *tls)
+                .or_else(|| defaults.get::<TlsInfo>().cloned());
             defaults = connection_layer(&server.server_features, info, tls);
         }
+        // A finished request's collection, when one is idle: every feature
+        // below is then replaced in place rather than boxed anew, and its
+        // (cleared) request header map takes this request's headers.
+        let mut reused = server.state.pool.take();
+        if self.headers.is_empty() {
+            if let Some(request) = reused.as_mut().and_then(|f| f.get_mut::<RequestFeature>()) {
+                std::mem::swap(&mut self.headers, &mut request.headers);
+            }
+        }
         ensure_host(&mut self.headers, &uri, self.version);
-        let limit = MaxRequestBodySize::new(server.max_request_body_size);
+        let limit = match reused
+            .as_mut()
+            .and_then(|f| f.get_mut::<MaxRequestBodySize>())
+        {
+            Some(limit) => {
+                limit.reset(server.max_request_body_size);
+                limit.clone()
+            }
+            None => MaxRequestBodySize::new(server.max_request_body_size),
+        };
         let mut body = body.with_limit(limit.clone());
         let trailers = RequestTrailers::attach(&mut body);
         let mut request = http::Request::new(());
@@ -482,14 +518,33 @@ impl<'a> TestRequest<'a> {
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers;
         let (parts, ()) = request.into_parts();
-        let mut feature = RequestFeature::from_parts_with_target(parts, body, self.uri);
-        if defaults.contains::<TlsInfo>() {
-            feature.scheme = http::uri::Scheme::HTTPS;
-        }
+        let tls = defaults.contains::<TlsInfo>();
         let n = server.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let connection_id = defaults
             .get::<ConnectionInfo>()
             .map_or(server.connection_id.as_str(), |c| c.id.as_str());
+        // The pool checked the set is as built below and reset the response
+        // side; refill the request side in place.
+        let reused = reused.filter(|f| f.contains::<RequestId>() && f.contains::<RequestFeature>());
+        if let Some(mut features) = reused {
+            if let Some(id) = features.get_mut::<RequestId>() {
+                id.0.clear();
+                push_request_id(&mut id.0, connection_id, n);
+            }
+            if let Some(request) = features.get_mut::<RequestFeature>() {
+                request.refill(parts, body, &self.uri);
+                if tls {
+                    request.scheme = http::uri::Scheme::HTTPS;
+                }
+            }
+            features.set_defaults(Some(defaults));
+            features.insert(trailers);
+            return Ok((app, features, self.lifetime));
+        }
+        let mut feature = RequestFeature::from_parts_with_target(parts, body, self.uri);
+        if tls {
+            feature.scheme = http::uri::Scheme::HTTPS;
+        }
         let request_id = RequestId(request_id(connection_id, n));
         // Request, id, limit, trailers both ways; the pipe adds the response,
         // the lifetime and the sink.
@@ -508,6 +563,7 @@ impl<'a> TestRequest<'a> {
         if self.server.mode == Mode::Wire {
             return super::wire::send(self).await;
         }
+        let pool = self.server.state.pool.clone();
         let (app, features, lifetime) = self.features()?;
         let client = lifetime.clone();
         // A client that goes away before the head has no response to get, as
@@ -515,7 +571,7 @@ impl<'a> TestRequest<'a> {
         let response = tokio::select! {
             biased;
             () = client.cancelled() => return Err(Error::aborted("the test aborted the request")),
-            response = crate::pipe::call(app, features, lifetime, None) => response?,
+            response = crate::pipe::call(app, features, lifetime, None, Some(pool)) => response?,
         };
         let (parts, body) = response.into_parts();
         Ok(TestResponse {

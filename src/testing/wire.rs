@@ -87,7 +87,7 @@ pub(super) async fn send(mut request: TestRequest<'_>) -> Result<TestResponse> {
         Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
     })?;
     ensure_host(&mut headers, &parsed, version);
-    let io = connect(server, connection, tls)?;
+    let io = connect(server, connection.map(|c| *c), tls.map(|t| *t))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(client_error)?;
