@@ -10,7 +10,6 @@
 //! SIGTERM stops it gracefully, a second signal at once. Exit codes: 0 after
 //! a graceful stop, 2 for a bad setting, 1 otherwise.
 
-use serverbridge::host::Host;
 use serverbridge::{HttpContext, Result};
 
 #[path = "support/servers.rs"]
@@ -36,37 +35,7 @@ pub(crate) async fn echo(ctx: &mut HttpContext) -> Result<()> {
 /// Everything but the process exit: returns the exit code (tests/host.rs
 /// runs this in a child process).
 pub(crate) async fn run(args: Vec<String>) -> i32 {
-    let host = match Host::builder()
-        .registry(servers::registry())
-        .args(args)
-        .build()
-    {
-        Ok(host) => host,
-        Err(err) => {
-            eprintln!("echo: {err}");
-            return 2;
-        }
-    };
-    let running = match host.start(echo).await {
-        Ok(running) => running,
-        Err(err) => {
-            eprintln!("echo: {err}");
-            return 1;
-        }
-    };
-    for url in running.urls() {
-        println!("listening on {url}");
-    }
-    match running.run().await {
-        Ok(()) => {
-            println!("stopped");
-            0
-        }
-        Err(err) => {
-            eprintln!("echo: {err}");
-            1
-        }
-    }
+    servers::serve("echo", args, echo).await
 }
 
 #[tokio::main]

@@ -12,7 +12,6 @@
 //! (`SERVERBRIDGE_SHUTDOWN_TIMEOUT`). Exit codes: 0 after a graceful stop,
 //! 2 for a bad setting, 1 otherwise.
 
-use serverbridge::host::Host;
 use serverbridge::lint::Lint;
 use serverbridge::{Builder, HttpContext, Next, Result};
 
@@ -42,44 +41,14 @@ async fn server_header(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
 
 /// Everything but the process exit: returns the exit code.
 pub(crate) async fn run(args: Vec<String>) -> i32 {
-    let host = match Host::builder()
-        .registry(servers::registry())
-        .args(args)
-        .build()
-    {
-        Ok(host) => host,
-        Err(err) => {
-            eprintln!("hello: {err}");
-            return 2;
-        }
-    };
     // Lint checks the app and the server against SPEC.md as requests pass.
     let app = Lint::new(Builder::new().use_fn(server_header).run(hello));
     let report = app.report();
-    let running = match host.start(app).await {
-        Ok(running) => running,
-        Err(err) => {
-            eprintln!("hello: {err}");
-            return 1;
-        }
-    };
-    for url in running.urls() {
-        println!("listening on {url}");
-    }
-    let outcome = running.run().await;
+    let code = servers::serve("hello", args, app).await;
     for violation in report.violations() {
         eprintln!("lint: {violation}");
     }
-    match outcome {
-        Ok(()) => {
-            println!("stopped");
-            0
-        }
-        Err(err) => {
-            eprintln!("hello: {err}");
-            1
-        }
-    }
+    code
 }
 
 #[tokio::main]

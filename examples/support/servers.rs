@@ -1,11 +1,13 @@
 //! The servers the hosted examples can run on, by name (`--server NAME`):
 //! the Host's registry with every adapter in the workspace, one
-//! `register` call each. Included by `hello`, `echo` and `axum_anywhere`.
+//! `register` call each, and [`serve`], the hosted examples' whole run.
+//! Included by `hello`, `echo` and `axum_anywhere`.
 
 use std::io;
 
-use serverbridge::host::Registry;
+use serverbridge::host::{Host, Registry};
 use serverbridge::tower::{AppService, Shutdown, TowerHost};
+use serverbridge::Application;
 use serverbridge_actix::ActixServer;
 use serverbridge_hyper::HyperServer;
 use serverbridge_tiny_http::TinyHttpServer;
@@ -37,4 +39,39 @@ async fn axum_serve(listener: TcpListener, app: AppService, shutdown: Shutdown) 
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Builds the Host from `args` and the environment, starts `app`, prints
+/// where it listens and runs until SIGINT/SIGTERM. Returns the exit code:
+/// 0 after a graceful stop, 2 for a bad setting, 1 otherwise; errors go to
+/// stderr after `name:`.
+#[allow(dead_code, reason = "axum_anywhere uses only the registry")]
+pub(crate) async fn serve(name: &str, args: Vec<String>, app: impl Application) -> i32 {
+    let host = match Host::builder().registry(registry()).args(args).build() {
+        Ok(host) => host,
+        Err(err) => {
+            eprintln!("{name}: {err}");
+            return 2;
+        }
+    };
+    let running = match host.start(app).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("{name}: {err}");
+            return 1;
+        }
+    };
+    for url in running.urls() {
+        println!("listening on {url}");
+    }
+    match running.run().await {
+        Ok(()) => {
+            println!("stopped");
+            0
+        }
+        Err(err) => {
+            eprintln!("{name}: {err}");
+            1
+        }
+    }
 }
