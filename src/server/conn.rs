@@ -190,8 +190,9 @@ pub(crate) async fn serve<T>(
     };
     connection.set_defaults(Some(config.server_features.clone()));
     let connection = Arc::new(connection);
+    // The span is attached to the future (entered on each poll), never held
+    // entered across an await, where it would tag other tasks' events.
     let span = tracing::debug_span!("connection", id = %id);
-    let _enter = span.enter();
     let mut conn = Conn {
         shared: shared.clone(),
         exchange: Arc::new(Exchange::new(&config)),
@@ -203,33 +204,36 @@ pub(crate) async fn serve<T>(
         features: None,
         revision: 0,
     };
-    loop {
-        let sequence = conn.sequence;
-        match read_head(
-            &shared,
-            &config,
-            sequence,
-            &mut conn.head,
-            &mut conn.features,
-        )
-        .await
-        {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(err) => {
-                tracing::debug!(error = %err, "rejected request");
-                reject(&shared, &err).await;
+    let run = async move {
+        loop {
+            let sequence = conn.sequence;
+            match read_head(
+                &shared,
+                &config,
+                sequence,
+                &mut conn.head,
+                &mut conn.features,
+            )
+            .await
+            {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(err) => {
+                    tracing::debug!(error = %err, "rejected request");
+                    reject(&shared, &err).await;
+                    break;
+                }
+            }
+            conn.sequence += 1;
+            if !conn.exchange(&config, &app).await {
                 break;
             }
         }
-        conn.sequence += 1;
-        if !conn.exchange(&config, &app).await {
-            break;
+        if !shared.upgraded.load(Ordering::Acquire) {
+            shutdown(&shared).await;
         }
-    }
-    if !shared.upgraded.load(Ordering::Acquire) {
-        shutdown(&shared).await;
-    }
+    };
+    tracing::Instrument::instrument(run, span).await;
 }
 
 async fn shutdown(shared: &Shared) {
@@ -511,9 +515,9 @@ impl Conn {
             features.remove::<ResponseTrailers>();
         }
         self.revision = features.revision();
-        let span = tracing::debug_span!("request", id = self.sequence);
-        let _enter = span.enter();
-
+        // No span per request: it costs on every request even when nothing
+        // listens, and an entered guard must not be held across awaits. The
+        // events below carry the sequence number instead.
         let outcome = {
             let mut run = pin!(run_request(&**app, features));
             let mut watching = true;
@@ -537,7 +541,7 @@ impl Conn {
             return false;
         }
         if let Some(err) = &outcome.error {
-            tracing::debug!(error = %err, "request failed");
+            tracing::debug!(request = self.sequence, error = %err, "request failed");
         }
         // Keep the features for the next request, minus what must not
         // outlive this one (the body's references into the read buffer).
@@ -609,6 +613,10 @@ fn push_sequence(id: &mut String, n: u64) {
 /// Reads and drops what the app left of the request body, within the drain
 /// bounds. Returns whether the connection is reusable.
 async fn drain(shared: &Shared, limits: &Limits) -> bool {
+    // Most requests have no body left: no timer for them.
+    if shared.read().body.is_none() {
+        return true;
+    }
     let mut drained = 0u64;
     let work = async {
         loop {
