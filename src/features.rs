@@ -9,8 +9,82 @@ use std::sync::Arc;
 
 type AnyBox = Box<dyn Any + Send + Sync>;
 
+/// How many standard features have a fixed slot (see [`known_slot`]).
+const KNOWN: usize = 12;
+/// "Not here" in [`Features::known`] and "not a standard feature" in
+/// [`Entry::slot`].
+const NO_SLOT: u8 = u8::MAX;
+/// In [`Features::known`]: present, at an index too large for a byte
+/// (a collection of hundreds of entries); found by the scan.
+const PAST_INDEX: u8 = u8::MAX - 1;
+
+/// What [`Features::known`] holds for an entry at `index`.
+fn index_byte(index: usize) -> u8 {
+    u8::try_from(index).map_or(PAST_INDEX, |i| i.min(PAST_INDEX))
+}
+
+/// The fixed slot of a standard feature, or [`NO_SLOT`].
+///
+/// Kestrel's feature collection keeps a field per well-known feature and a
+/// list for the rest; this is the same idea. Every server and the context
+/// look these up on every request, so they must not cost a scan. For a
+/// concrete `T` the comparisons below are between constants and fold away
+/// at compile time: a lookup of a standard feature is an index, a lookup of
+/// any other type goes straight to the scan.
+#[inline(always)]
+fn known_slot(id: TypeId) -> u8 {
+    use crate::feature::{
+        ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
+        RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers,
+        TlsInfo, Upgrade,
+    };
+    let known = [
+        TypeId::of::<RequestFeature>(),
+        TypeId::of::<ResponseFeature>(),
+        TypeId::of::<dyn ResponseBody>(),
+        TypeId::of::<RequestLifetime>(),
+        TypeId::of::<RequestId>(),
+        TypeId::of::<MaxRequestBodySize>(),
+        TypeId::of::<ResponseTrailers>(),
+        TypeId::of::<RequestTrailers>(),
+        TypeId::of::<ConnectionInfo>(),
+        TypeId::of::<ConnectionClose>(),
+        TypeId::of::<dyn Upgrade>(),
+        TypeId::of::<TlsInfo>(),
+    ];
+    let mut slot = 0;
+    while slot < KNOWN {
+        if known[slot] == id {
+            return slot as u8;
+        }
+        slot += 1;
+    }
+    NO_SLOT
+}
+
+/// A type's id and its [`known_slot`], computed where the type is known so
+/// the slot folds to a constant.
+#[derive(Clone, Copy)]
+pub(crate) struct Key {
+    id: TypeId,
+    slot: u8,
+}
+
+/// The [`Key`] of `T`.
+#[inline(always)]
+pub(crate) fn key<T: ?Sized + 'static>() -> Key {
+    let id = TypeId::of::<T>();
+    Key {
+        id,
+        slot: known_slot(id),
+    }
+}
+
 struct Entry {
     id: TypeId,
+    /// `known_slot(id)`, kept so a move inside `entries` can update the
+    /// index.
+    slot: u8,
     name: &'static str,
     /// A `T` for sized features, a `Box<T>` for trait-object features.
     value: AnyBox,
@@ -43,9 +117,13 @@ struct Entry {
 ///
 /// # Limitations
 ///
-/// Entries live in a small vector searched linearly: a request carries a dozen
-/// features, where a vector beats a hash map. A collection with thousands of
-/// entries would be slow.
+/// Entries live in a small vector. The standard features of
+/// [`crate::feature`] that servers fill on every request (request, response,
+/// response body, lifetime, request id, body size limit, trailers,
+/// connection info, connection close, upgrade, TLS info) are found through a
+/// fixed index, as in Kestrel's feature collection; any other type is found
+/// by a linear search: a request carries a dozen features, where a vector
+/// beats a hash map. A collection with thousands of entries would be slow.
 ///
 /// # Example
 ///
@@ -61,9 +139,10 @@ struct Entry {
 /// assert_eq!(features.get::<Tenant>(), Some(&Tenant("acme")));
 /// assert_eq!(features.revision(), 1);
 /// ```
-#[derive(Default)]
 pub struct Features {
     entries: Vec<Entry>,
+    /// Where each standard feature sits in `entries` ([`NO_SLOT`]: absent).
+    known: [u8; KNOWN],
     defaults: Option<Arc<Features>>,
     /// Local changes plus the defaults' revision when they were attached:
     /// defaults sit behind an `Arc` and cannot change, so this stays exact
@@ -71,11 +150,18 @@ pub struct Features {
     revision: u64,
 }
 
+impl Default for Features {
+    fn default() -> Self {
+        Features::new()
+    }
+}
+
 impl Features {
     /// An empty collection. Allocates nothing until the first insert.
     pub const fn new() -> Self {
         Features {
             entries: Vec::new(),
+            known: [NO_SLOT; KNOWN],
             defaults: None,
             revision: 0,
         }
@@ -103,6 +189,7 @@ impl Features {
     pub fn with_defaults(defaults: Arc<Features>) -> Self {
         Features {
             entries: Vec::new(),
+            known: [NO_SLOT; KNOWN],
             revision: defaults.revision(),
             defaults: Some(defaults),
         }
@@ -113,6 +200,7 @@ impl Features {
     pub fn with_capacity(capacity: usize, defaults: Option<Arc<Features>>) -> Self {
         Features {
             entries: Vec::with_capacity(capacity),
+            known: [NO_SLOT; KNOWN],
             revision: defaults.as_ref().map_or(0, |d| d.revision()),
             defaults,
         }
@@ -137,36 +225,64 @@ impl Features {
         self.revision
     }
 
-    fn position(&self, id: TypeId) -> Option<usize> {
-        self.entries.iter().position(|e| e.id == id)
+    #[inline(always)]
+    fn position(&self, key: Key) -> Option<usize> {
+        let id = key.id;
+        match key.slot {
+            NO_SLOT => self.entries.iter().position(|e| e.id == id),
+            slot => match self.known[usize::from(slot)] {
+                NO_SLOT => None,
+                PAST_INDEX => self.entries.iter().position(|e| e.id == id),
+                index => Some(usize::from(index)),
+            },
+        }
     }
 
-    fn put(&mut self, id: TypeId, name: &'static str, value: AnyBox) -> Option<AnyBox> {
+    fn put(&mut self, key: Key, name: &'static str, value: AnyBox) -> Option<AnyBox> {
         self.revision += 1;
-        match self.position(id) {
+        match self.position(key) {
             Some(index) => Some(std::mem::replace(&mut self.entries[index].value, value)),
             None => {
-                self.entries.push(Entry { id, name, value });
+                let Key { id, slot } = key;
+                if slot != NO_SLOT {
+                    self.known[usize::from(slot)] = index_byte(self.entries.len());
+                }
+                self.entries.push(Entry {
+                    id,
+                    slot,
+                    name,
+                    value,
+                });
                 None
             }
         }
     }
 
-    fn take(&mut self, id: TypeId) -> Option<AnyBox> {
-        let index = self.position(id)?;
+    fn take(&mut self, key: Key) -> Option<AnyBox> {
+        let index = self.position(key)?;
         self.revision += 1;
-        Some(self.entries.swap_remove(index).value)
+        let removed = self.entries.swap_remove(index);
+        if removed.slot != NO_SLOT {
+            self.known[usize::from(removed.slot)] = NO_SLOT;
+        }
+        // The last entry moved into `index`: its slot follows it.
+        if let Some(moved) = self.entries.get(index) {
+            if moved.slot != NO_SLOT {
+                self.known[usize::from(moved.slot)] = index_byte(index);
+            }
+        }
+        Some(removed.value)
     }
 
-    fn lookup(&self, id: TypeId) -> Option<&AnyBox> {
-        match self.position(id) {
+    fn lookup(&self, key: Key) -> Option<&AnyBox> {
+        match self.position(key) {
             Some(index) => Some(&self.entries[index].value),
-            None => self.defaults.as_ref()?.lookup(id),
+            None => self.defaults.as_ref()?.lookup(key),
         }
     }
 
-    fn lookup_mut(&mut self, id: TypeId) -> Option<&mut AnyBox> {
-        let index = self.position(id)?;
+    fn lookup_mut(&mut self, key: Key) -> Option<&mut AnyBox> {
+        let index = self.position(key)?;
         Some(&mut self.entries[index].value)
     }
 
@@ -188,7 +304,7 @@ impl Features {
             return Some(old);
         }
         self.put(
-            TypeId::of::<T>(),
+            key::<T>(),
             std::any::type_name::<T>(),
             Box::new(value),
         )
@@ -206,7 +322,7 @@ impl Features {
     /// assert_eq!(features.get::<u8>(), None);
     /// ```
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.lookup(TypeId::of::<T>())?.downcast_ref::<T>()
+        self.lookup(key::<T>())?.downcast_ref::<T>()
     }
 
     /// The local feature of type `T`, mutably. Defaults are read-only and never
@@ -221,7 +337,7 @@ impl Features {
     /// assert_eq!(features.get::<u32>(), Some(&2));
     /// ```
     pub fn get_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
-        self.lookup_mut(TypeId::of::<T>())?.downcast_mut::<T>()
+        self.lookup_mut(key::<T>())?.downcast_mut::<T>()
     }
 
     /// Removes the local feature of type `T`. A default of the same type shows
@@ -236,13 +352,13 @@ impl Features {
     /// assert!(!features.contains::<u32>());
     /// ```
     pub fn remove<T: Send + Sync + 'static>(&mut self) -> Option<T> {
-        self.take(TypeId::of::<T>())
+        self.take(key::<T>())
             .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
     /// Whether a feature of type `T` is visible (locally or in the defaults).
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
-        self.lookup(TypeId::of::<T>()).is_some()
+        self.lookup(key::<T>()).is_some()
     }
 
     /// Inserts a behaviour feature stored as the trait object `T`
@@ -265,7 +381,7 @@ impl Features {
         &mut self,
         value: Box<T>,
     ) -> Option<Box<T>> {
-        if let Some(index) = self.position(TypeId::of::<T>()) {
+        if let Some(index) = self.position(key::<T>()) {
             if let Some(slot) = self.entries[index].value.downcast_mut::<Box<T>>() {
                 let old = std::mem::replace(slot, value);
                 self.revision += 1;
@@ -273,7 +389,7 @@ impl Features {
             }
         }
         self.put(
-            TypeId::of::<T>(),
+            key::<T>(),
             std::any::type_name::<T>(),
             Box::new(value),
         )
@@ -282,35 +398,35 @@ impl Features {
 
     /// The behaviour feature stored as the trait object `T`.
     pub fn get_dyn<T: ?Sized + Send + Sync + 'static>(&self) -> Option<&T> {
-        self.lookup(TypeId::of::<T>())?
+        self.lookup(key::<T>())?
             .downcast_ref::<Box<T>>()
             .map(|b| &**b)
     }
 
     /// The local behaviour feature stored as the trait object `T`, mutably.
     pub fn get_dyn_mut<T: ?Sized + Send + Sync + 'static>(&mut self) -> Option<&mut T> {
-        self.lookup_mut(TypeId::of::<T>())?
+        self.lookup_mut(key::<T>())?
             .downcast_mut::<Box<T>>()
             .map(|b| &mut **b)
     }
 
     /// Removes the local behaviour feature stored as the trait object `T`.
     pub fn remove_dyn<T: ?Sized + Send + Sync + 'static>(&mut self) -> Option<Box<T>> {
-        self.take(TypeId::of::<T>())
+        self.take(key::<T>())
             .and_then(|old| old.downcast::<Box<T>>().ok().map(|b| *b))
     }
 
     /// Whether a behaviour feature stored as `T` is visible.
     pub fn contains_dyn<T: ?Sized + Send + Sync + 'static>(&self) -> bool {
-        self.lookup(TypeId::of::<T>()).is_some()
+        self.lookup(key::<T>()).is_some()
     }
 
     /// The index of the local entry of type `id` (for [`HttpContext`]'s
     /// revision-checked cache).
     ///
     /// [`HttpContext`]: crate::HttpContext
-    pub(crate) fn local_index(&self, id: TypeId) -> Option<usize> {
-        self.position(id)
+    pub(crate) fn local_index(&self, key: Key) -> Option<usize> {
+        self.position(key)
     }
 
     /// The local entry at `index`, if it is a `T`.
@@ -333,16 +449,29 @@ impl Features {
         D: ?Sized + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        let (d_id, t_id) = (TypeId::of::<D>(), TypeId::of::<T>());
-        let (mut d, mut t) = (None, None);
-        for entry in self.entries.iter_mut() {
-            if entry.id == d_id {
-                d = entry.value.downcast_mut::<Box<D>>().map(|b| &mut **b);
-            } else if entry.id == t_id {
-                t = entry.value.downcast_ref::<T>();
-            }
+        let (d_at, t_at) = (
+            self.position(key::<D>()),
+            self.position(key::<T>()),
+        );
+        fn as_d<D: ?Sized + 'static>(entry: &mut Entry) -> Option<&mut D> {
+            entry.value.downcast_mut::<Box<D>>().map(|b| &mut **b)
         }
-        (d, t)
+        fn as_t<T: 'static>(entry: &Entry) -> Option<&T> {
+            entry.value.downcast_ref::<T>()
+        }
+        match (d_at, t_at) {
+            (Some(d), Some(t)) if d < t => {
+                let (low, high) = self.entries.split_at_mut(t);
+                (as_d::<D>(&mut low[d]), as_t::<T>(&high[0]))
+            }
+            (Some(d), Some(t)) if t < d => {
+                let (low, high) = self.entries.split_at_mut(d);
+                (as_d::<D>(&mut high[0]), as_t::<T>(&low[t]))
+            }
+            (Some(d), _) => (as_d::<D>(&mut self.entries[d]), None),
+            (None, Some(t)) => (None, as_t::<T>(&self.entries[t])),
+            (None, None) => (None, None),
+        }
     }
 
     /// Number of local entries (defaults not counted).
@@ -359,6 +488,7 @@ impl Features {
     pub fn clear(&mut self) {
         if !self.entries.is_empty() {
             self.entries.clear();
+            self.known = [NO_SLOT; KNOWN];
             self.revision += 1;
         }
     }
@@ -367,7 +497,11 @@ impl Features {
     /// same type.
     pub fn extend(&mut self, other: Features) {
         for entry in other.entries {
-            self.put(entry.id, entry.name, entry.value);
+            let key = Key {
+                id: entry.id,
+                slot: entry.slot,
+            };
+            self.put(key, entry.name, entry.value);
         }
     }
 
@@ -423,10 +557,8 @@ mod tests {
     fn empty_collection_does_not_allocate() {
         let features = Features::new();
         assert_eq!(features.entries.capacity(), 0);
-        assert_eq!(
-            std::mem::size_of::<Features>(),
-            5 * std::mem::size_of::<usize>()
-        );
+        // Vec, defaults, revision, and the standard features' index.
+        assert!(std::mem::size_of::<Features>() <= 7 * std::mem::size_of::<usize>());
     }
 
     #[test]
@@ -504,6 +636,68 @@ mod tests {
         );
         assert!(text.contains("u16"), "{text}");
         assert_eq!(f.type_names().len(), 3);
+    }
+
+    #[test]
+    fn standard_features_stay_found_as_entries_move() {
+        use crate::feature::{RequestId, RequestLifetime, ResponseTrailers};
+        let mut f = Features::new();
+        f.insert(RequestId("a".into()));
+        f.insert(1u8);
+        f.insert(RequestLifetime::new());
+        f.insert(ResponseTrailers::default());
+        // Removing the first entry moves the last (a standard one) into its
+        // place: its index must follow.
+        assert!(f.remove::<RequestId>().is_some());
+        assert!(f.get::<ResponseTrailers>().is_some());
+        assert!(f.get::<RequestLifetime>().is_some());
+        assert_eq!(f.get::<u8>(), Some(&1));
+        assert!(f.get::<RequestId>().is_none());
+        f.insert(RequestId("b".into()));
+        assert_eq!(f.get::<RequestId>().map(|id| id.0.as_str()), Some("b"));
+        f.clear();
+        assert!(f.get::<ResponseTrailers>().is_none());
+        assert!(f.remove::<RequestLifetime>().is_none());
+    }
+
+    #[test]
+    fn standard_features_past_the_byte_index_are_still_found() {
+        use crate::feature::{RequestId, ResponseTrailers};
+        #[derive(Debug)]
+        struct Filler<const N: usize>;
+        // 256 entries of distinct types, then two standard ones beyond index 254.
+        fn fill(f: &mut Features) {
+            fn add<const N: usize>(f: &mut Features) {
+                f.insert(Filler::<N>);
+            }
+            macro_rules! many {
+                ($($n:literal)*) => { $( add::<$n>(f); )* };
+            }
+            many!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
+                30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56
+                57 58 59 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83
+                84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99 100 101 102 103 104 105 106 107
+                108 109 110 111 112 113 114 115 116 117 118 119 120 121 122 123 124 125 126 127
+                128 129 130 131 132 133 134 135 136 137 138 139 140 141 142 143 144 145 146 147
+                148 149 150 151 152 153 154 155 156 157 158 159 160 161 162 163 164 165 166 167
+                168 169 170 171 172 173 174 175 176 177 178 179 180 181 182 183 184 185 186 187
+                188 189 190 191 192 193 194 195 196 197 198 199 200 201 202 203 204 205 206 207
+                208 209 210 211 212 213 214 215 216 217 218 219 220 221 222 223 224 225 226 227
+                228 229 230 231 232 233 234 235 236 237 238 239 240 241 242 243 244 245 246 247
+                248 249 250 251 252 253 254 255);
+        }
+        let mut f = Features::new();
+        fill(&mut f);
+        f.insert(RequestId("deep".into()));
+        f.insert(ResponseTrailers::default());
+        assert_eq!(f.len(), 258);
+        assert_eq!(f.get::<RequestId>().map(|id| id.0.as_str()), Some("deep"));
+        // Moving a deep entry to a low index re-indexes it.
+        assert!(f.remove::<Filler<3>>().is_some());
+        assert!(f.get::<ResponseTrailers>().is_some());
+        assert!(f.remove::<ResponseTrailers>().is_some());
+        assert!(f.get::<ResponseTrailers>().is_none());
+        assert_eq!(f.get::<RequestId>().map(|id| id.0.as_str()), Some("deep"));
     }
 
     #[test]

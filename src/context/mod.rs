@@ -1,6 +1,5 @@
 //! [`HttpContext`]: one request's features with typed access.
 
-use std::any::TypeId;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -12,7 +11,7 @@ use crate::feature::{
     Callback, ConnectionInfo, RequestFeature, RequestId, RequestLifetime, ResponseBody,
     ResponseFeature,
 };
-use crate::features::Features;
+use crate::features::{key, Features, Key};
 
 mod write;
 
@@ -170,7 +169,7 @@ impl HttpContext {
         self.features
     }
 
-    fn slot(&self, which: &AtomicUsize, id: TypeId) -> usize {
+    fn slot(&self, which: &AtomicUsize, key: Key) -> usize {
         let revision = self.features.revision();
         if self.cache.revision.load(Ordering::Relaxed) != revision {
             self.cache.request.store(UNKNOWN, Ordering::Relaxed);
@@ -179,7 +178,7 @@ impl HttpContext {
         }
         match which.load(Ordering::Relaxed) {
             UNKNOWN => {
-                let index = self.features.local_index(id).unwrap_or(NOT_LOCAL);
+                let index = self.features.local_index(key).unwrap_or(NOT_LOCAL);
                 which.store(index, Ordering::Relaxed);
                 index
             }
@@ -189,7 +188,7 @@ impl HttpContext {
 
     /// The request, if the server provided it.
     pub fn try_request(&self) -> Option<&RequestFeature> {
-        match self.slot(&self.cache.request, TypeId::of::<RequestFeature>()) {
+        match self.slot(&self.cache.request, key::<RequestFeature>()) {
             NOT_LOCAL => self.features.get(),
             index => self.features.local_at(index),
         }
@@ -212,7 +211,7 @@ impl HttpContext {
     ///
     /// As [`request`](Self::request).
     pub fn request_mut(&mut self) -> &mut RequestFeature {
-        let index = self.slot(&self.cache.request, TypeId::of::<RequestFeature>());
+        let index = self.slot(&self.cache.request, key::<RequestFeature>());
         let found = match index {
             NOT_LOCAL => None,
             index => self.features.local_at_mut(index),
@@ -222,7 +221,7 @@ impl HttpContext {
 
     /// The response head, if the server provided it.
     pub fn try_response(&self) -> Option<&ResponseFeature> {
-        match self.slot(&self.cache.response, TypeId::of::<ResponseFeature>()) {
+        match self.slot(&self.cache.response, key::<ResponseFeature>()) {
             NOT_LOCAL => self.features.get(),
             index => self.features.local_at(index),
         }
@@ -244,7 +243,7 @@ impl HttpContext {
     ///
     /// As [`response`](Self::response).
     pub fn response_mut(&mut self) -> &mut ResponseFeature {
-        let index = self.slot(&self.cache.response, TypeId::of::<ResponseFeature>());
+        let index = self.slot(&self.cache.response, key::<ResponseFeature>());
         let found = match index {
             NOT_LOCAL => None,
             index => self.features.local_at_mut(index),
