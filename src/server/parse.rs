@@ -98,25 +98,31 @@ pub(crate) fn find_head_end(buf: &[u8]) -> Option<usize> {
 
 /// Finds the end of the head (`\r\n\r\n`), enforcing CRLF: a bare CR or a bare
 /// LF anywhere in the head is an error, never a line ending.
+///
+/// One pass over the line breaks: each CR must be followed by LF (a CR as
+/// the very last byte of a partial head may still get its LF), each LF must
+/// be such a CR's, and the head ends at the first CRLF that starts right
+/// after another.
 fn head_end(buf: &[u8]) -> Result<Option<usize>> {
-    let end = find_head_end(buf);
-    let region = &buf[..end.unwrap_or(buf.len())];
-    // Every LF must follow a CR, and there must be no other CR: then the
-    // counts match. (A CR as the very last byte of a partial head may still
-    // get its LF.)
-    let mut lines = 0usize;
-    for i in memchr::memchr_iter(b'\n', region) {
-        if i == 0 || region[i - 1] != b'\r' {
+    let mut breaks = memchr::memchr2_iter(b'\r', b'\n', buf);
+    let mut previous_lf = None;
+    while let Some(i) = breaks.next() {
+        if buf[i] == b'\n' {
             return Err(bad("bare LF in the request head"));
         }
-        lines += 1;
+        match buf.get(i + 1) {
+            None => return Ok(None),
+            Some(b'\n') => {}
+            Some(_) => return Err(bad("bare CR in the request head")),
+        }
+        // The LF just checked.
+        breaks.next();
+        if i > 0 && previous_lf == Some(i - 1) {
+            return Ok(Some(i + 2));
+        }
+        previous_lf = Some(i + 1);
     }
-    let crs = memchr::memchr_iter(b'\r', region).count();
-    let trailing_cr = end.is_none() && region.last() == Some(&b'\r');
-    if crs != lines + usize::from(trailing_cr) {
-        return Err(bad("bare CR in the request head"));
-    }
-    Ok(end)
+    Ok(None)
 }
 
 /// Whether `host` is a valid `uri-host [ ":" port ]` (RFC 9110 §7.2): a
