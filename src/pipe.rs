@@ -425,6 +425,32 @@ impl PipeBody {
     }
 }
 
+/// The response body of a pooled collection between requests: a request
+/// never sees it (the next one's pipe replaces it), so every call fails.
+#[derive(Debug)]
+struct Released;
+
+#[async_trait]
+impl ResponseBody for Released {
+    async fn start(&mut self, _head: ResponseHead<'_>) -> Result<()> {
+        Err(reader_gone())
+    }
+
+    async fn write(&mut self, _data: Bytes) -> Result<()> {
+        Err(reader_gone())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        Err(reader_gone())
+    }
+
+    async fn complete(&mut self, _trailers: Option<HeaderMap>) -> Result<()> {
+        Err(reader_gone())
+    }
+
+    fn abort(&mut self, _reason: &Error) {}
+}
+
 /// Feature collections of finished requests, kept for the next ones (the
 /// direct path's version of the built-in server reusing one collection per
 /// connection): replacing features in place allocates nothing.
@@ -453,7 +479,12 @@ impl FeaturePool {
         if features.revision() != revision {
             return;
         }
-        if features.remove_dyn::<dyn ResponseBody>().is_none() {
+        // The sink goes (and with it the pipe) but its slot stays: the
+        // next request's sink replaces a placeholder that cost no allocation.
+        if features
+            .insert_dyn::<dyn ResponseBody>(Box::new(Released))
+            .is_none()
+        {
             return;
         }
         let Some(request) = features.get_mut::<RequestFeature>() else {

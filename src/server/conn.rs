@@ -409,7 +409,7 @@ impl Conn {
         &mut self,
         features: &mut Features,
         config: &ConnConfig,
-        lifetime: &RequestLifetime,
+        lifetime: RequestLifetime,
     ) -> Result<()> {
         let limits = &config.limits;
         let head = &mut self.head;
@@ -486,9 +486,9 @@ impl Conn {
         id.0.push_str(&self.id);
         push_sequence(&mut id.0, self.sequence);
         match features.get_mut::<RequestLifetime>() {
-            Some(slot) => *slot = lifetime.clone(),
+            Some(slot) => *slot = lifetime,
             None => {
-                features.insert(lifetime.clone());
+                features.insert(lifetime);
             }
         }
         Ok(())
@@ -497,6 +497,8 @@ impl Conn {
     /// Runs one exchange; returns whether the connection may carry another.
     async fn exchange(&mut self, config: &ConnConfig, app: &BoxApplication) -> bool {
         let shared = self.shared.clone();
+        // Two handles: the connection's, to fire it when the peer goes
+        // away, and the request's (each clone costs a lock in the token).
         let lifetime = RequestLifetime::new();
         *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = Some(lifetime.clone());
         self.exchange.reset(&self.head, &shared);
@@ -506,7 +508,7 @@ impl Conn {
             _ => self.build_features(&config.limits),
         };
         let http10 = self.head.version == Version::HTTP_10;
-        if let Err(err) = self.setup(&mut features, config, &lifetime) {
+        if let Err(err) = self.setup(&mut features, config, lifetime) {
             tracing::error!(error = %err, "request setup failed");
             return false;
         }
