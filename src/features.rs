@@ -35,8 +35,8 @@ fn index_byte(index: usize) -> u8 {
 fn known_slot(id: TypeId) -> u8 {
     use crate::feature::{
         ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
-        RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers,
-        TlsInfo, Upgrade,
+        RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers, TlsInfo,
+        Upgrade,
     };
     let known = [
         TypeId::of::<RequestFeature>(),
@@ -303,12 +303,8 @@ impl Features {
             self.revision += 1;
             return Some(old);
         }
-        self.put(
-            key::<T>(),
-            std::any::type_name::<T>(),
-            Box::new(value),
-        )
-        .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+        self.put(key::<T>(), std::any::type_name::<T>(), Box::new(value))
+            .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
     /// The feature of type `T`, from this layer or the defaults.
@@ -388,12 +384,8 @@ impl Features {
                 return Some(old);
             }
         }
-        self.put(
-            key::<T>(),
-            std::any::type_name::<T>(),
-            Box::new(value),
-        )
-        .and_then(|old| old.downcast::<Box<T>>().ok().map(|b| *b))
+        self.put(key::<T>(), std::any::type_name::<T>(), Box::new(value))
+            .and_then(|old| old.downcast::<Box<T>>().ok().map(|b| *b))
     }
 
     /// The behaviour feature stored as the trait object `T`.
@@ -449,10 +441,7 @@ impl Features {
         D: ?Sized + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        let (d_at, t_at) = (
-            self.position(key::<D>()),
-            self.position(key::<T>()),
-        );
+        let (d_at, t_at) = (self.position(key::<D>()), self.position(key::<T>()));
         fn as_d<D: ?Sized + 'static>(entry: &mut Entry) -> Option<&mut D> {
             entry.value.downcast_mut::<Box<D>>().map(|b| &mut **b)
         }

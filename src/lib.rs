@@ -78,7 +78,7 @@ pub use builder::{Builder, Middleware, Next};
 pub use context::{HttpContext, DEFAULT_RESPONSE_BUFFER};
 pub use error::{BoxError, Error, Result};
 pub use features::Features;
-pub use pipe::{PipeBody, PipeResponse, ReasonPhrase};
+pub use pipe::{FeaturePool, PipeBody, PipeResponse, ReasonPhrase};
 pub use server_trait::Server;
 
 /// The README's examples, compiled and run as doctests.

@@ -451,11 +451,50 @@ impl ResponseBody for Released {
     fn abort(&mut self, _reason: &Error) {}
 }
 
-/// Feature collections of finished requests, kept for the next ones (the
-/// direct path's version of the built-in server reusing one collection per
-/// connection): replacing features in place allocates nothing.
+/// Feature collections of finished requests, kept for the next ones: a
+/// server that refills a collection in place instead of building one per
+/// request saves an allocation per feature (the built-in server does the
+/// same with one collection per connection).
+///
+/// Used with [`AppService::call_pooled`](crate::tower::AppService::call_pooled)
+/// (the hyper and actix adapters keep one pool per connection) and by
+/// [`TestServer`](crate::testing::TestServer)'s direct mode. A collection
+/// comes back only if the application left its set of features as the
+/// server built it (an app that inserted or removed a feature made the
+/// collection its own), and comes back emptied of the request: the request
+/// body is empty and its header map cleared (capacity kept), the response
+/// is reset, the response body is a placeholder the next call replaces.
+/// What else the server put in (a request id, a body size limit) is as the
+/// last request left it: refill it before reuse.
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use serverbridge::feature::RequestFeature;
+/// use serverbridge::tower::AppService;
+/// use serverbridge::{FeaturePool, Features, HttpContext, Result};
+///
+/// async fn hello(ctx: &mut HttpContext) -> Result<()> {
+///     ctx.write("hi").await
+/// }
+///
+/// let service = AppService::new(hello);
+/// let pool = Arc::new(FeaturePool::default());
+/// let mut features = Features::new();
+/// features.insert(RequestFeature::default());
+/// let response = service.call_pooled(features, &pool).await.unwrap();
+/// drop(response); // the lifecycle is over: the collection is back
+/// let mut again = pool.take().expect("recycled");
+/// let (parts, ()) = http::Request::get("/next").body(()).unwrap().into_parts();
+/// let request = again.get_mut::<RequestFeature>().unwrap();
+/// request.refill(parts, Default::default(), None);
+/// assert_eq!(request.path, "/next");
+/// # });
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct FeaturePool {
+pub struct FeaturePool {
     free: Mutex<Vec<Features>>,
 }
 
@@ -465,7 +504,7 @@ const POOL_SIZE: usize = 8;
 
 impl FeaturePool {
     /// A collection to reuse, if one is idle.
-    pub(crate) fn take(&self) -> Option<Features> {
+    pub fn take(&self) -> Option<Features> {
         self.free.lock().ok()?.pop()
     }
 

@@ -66,7 +66,7 @@ use crate::feature::{
     ResponseFeature, ResponseTrailers, TlsInfo,
 };
 use crate::features::Features;
-use crate::pipe::{PipeBody, PipeResponse};
+use crate::pipe::{FeaturePool, PipeBody, PipeResponse};
 
 #[cfg(feature = "server")]
 pub use host::{Shutdown, TowerHost};
@@ -187,6 +187,23 @@ impl AppService {
             .cloned()
             .unwrap_or_default();
         crate::pipe::call(self.app.clone(), features, lifetime, None, None)
+    }
+
+    /// As [`call_features`](Self::call_features), and once the request's
+    /// lifecycle is over its collection goes back to `pool` for the next
+    /// request to refill (see [`FeaturePool`]). The request gets a new
+    /// [`RequestLifetime`]: one left in a reused collection belongs to the
+    /// request before.
+    pub fn call_pooled(&self, features: Features, pool: &Arc<FeaturePool>) -> PipeResponse {
+        // `pipe::call` stores it over whatever the slot holds.
+        let lifetime = RequestLifetime::new();
+        crate::pipe::call(
+            self.app.clone(),
+            features,
+            lifetime,
+            None,
+            Some(pool.clone()),
+        )
     }
 }
 

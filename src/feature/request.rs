@@ -90,12 +90,28 @@ impl RequestFeature {
         RequestFeature::build(parts, body, Some(raw_target))
     }
 
-    /// Refills this feature as [`from_parts_with_target`] would build it,
-    /// writing into its strings' existing capacity (a reused collection).
+    /// Refills this feature for the next request, as
+    /// [`from_parts_with_target`] (with `raw`) or [`from_parts`] (without)
+    /// would build it, writing into its strings' existing capacity: a server
+    /// that reuses a collection (see [`FeaturePool`](crate::FeaturePool))
+    /// allocates nothing here.
     ///
     /// [`from_parts_with_target`]: Self::from_parts_with_target
-    #[cfg(feature = "test-util")]
-    pub(crate) fn refill(&mut self, parts: http::request::Parts, body: RequestBody, raw: &str) {
+    /// [`from_parts`]: Self::from_parts
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::body::RequestBody;
+    /// use serverbridge::feature::RequestFeature;
+    ///
+    /// let mut feature = RequestFeature::default();
+    /// let (parts, ()) = http::Request::get("/a%20b?x=1").body(()).unwrap().into_parts();
+    /// feature.refill(parts, RequestBody::empty(), Some("/a%20b?x=1"));
+    /// assert_eq!((feature.path.as_str(), feature.query.as_str()), ("/a%20b", "x=1"));
+    /// ```
+    pub fn refill(&mut self, parts: http::request::Parts, body: RequestBody, raw: Option<&str>) {
+        use std::fmt::Write;
         let uri = parts.uri;
         self.path.clear();
         self.raw_target.clear();
@@ -108,7 +124,13 @@ impl RequestFeature {
             }
         } else {
             self.path.push_str(uri.path());
-            self.raw_target.push_str(raw);
+            match raw {
+                Some(raw) => self.raw_target.push_str(raw),
+                // Writing into a String cannot fail.
+                None => {
+                    let _ = write!(self.raw_target, "{uri}");
+                }
+            }
         }
         self.method = parts.method;
         self.scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);

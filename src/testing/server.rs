@@ -534,7 +534,7 @@ impl<'a> TestRequest<'a> {
                 push_request_id(&mut id.0, connection_id, n);
             }
             if let Some(request) = features.get_mut::<RequestFeature>() {
-                request.refill(parts, body, &self.uri);
+                request.refill(parts, body, Some(&self.uri));
                 if tls {
                     request.scheme = http::uri::Scheme::HTTPS;
                 }

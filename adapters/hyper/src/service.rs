@@ -17,7 +17,7 @@ use serverbridge::feature::{
     Upgrade, Upgraded,
 };
 use serverbridge::tower::AppService;
-use serverbridge::{Error, Features, PipeResponse, Result};
+use serverbridge::{Error, FeaturePool, Features, PipeResponse, Result};
 
 /// Serves one connection's requests.
 pub(crate) struct ConnService {
@@ -28,6 +28,9 @@ pub(crate) struct ConnService {
     connection_id: Arc<str>,
     sequence: AtomicU64,
     max_request_body_size: Option<u64>,
+    /// Finished requests' collections, refilled in place for the next ones
+    /// (one at a time on HTTP/1, one per stream in flight on HTTP/2).
+    pool: Arc<FeaturePool>,
 }
 
 impl fmt::Debug for ConnService {
@@ -51,21 +54,40 @@ impl ConnService {
             connection_id,
             sequence: AtomicU64::new(0),
             max_request_body_size,
+            pool: Arc::new(FeaturePool::default()),
         }
     }
 
-    /// `<connection id>:<n>`, n in 8 hex digits: the built-in server's
-    /// (and Kestrel's) format.
-    fn request_id(&self) -> RequestId {
+    /// Writes `<connection id>:<n>` into `id`, n in 8 hex digits: the
+    /// built-in server's (and Kestrel's) format.
+    fn write_request_id(&self, id: &mut String) {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut id = String::with_capacity(self.connection_id.len() + 9);
+        id.clear();
+        id.reserve(self.connection_id.len() + 9);
         id.push_str(&self.connection_id);
         id.push(':');
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
         for shift in (0..8).rev() {
             id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
         }
-        RequestId(id)
+    }
+
+    /// A finished request's collection to refill, or a new one with the
+    /// features every request gets.
+    fn collection(&self) -> Features {
+        if let Some(features) = self.pool.take().filter(|f| {
+            f.contains::<RequestFeature>()
+                && f.contains::<RequestId>()
+                && f.contains::<MaxRequestBodySize>()
+        }) {
+            return features;
+        }
+        let mut features = Features::with_capacity(10, Some(self.connection.clone()));
+        features.insert(RequestFeature::default());
+        features.insert(RequestId(String::new()));
+        features.insert(MaxRequestBodySize::new(self.max_request_body_size));
+        features.insert(ResponseTrailers::default());
+        features
     }
 }
 
@@ -85,22 +107,36 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             && parts.headers.contains_key(UPGRADE)
             && connection_has_upgrade(&parts.headers);
 
-        let mut features = Features::with_capacity(8, Some(self.connection.clone()));
-        let limit = MaxRequestBodySize::new(self.max_request_body_size);
-        // A request without a body gets no boxed stream: GETs stay cheap.
-        let mut body = if has_body {
-            RequestBody::new(incoming).with_limit(limit.clone())
+        let mut features = self.collection();
+        let limit = match features.get_mut::<MaxRequestBodySize>() {
+            Some(limit) => {
+                limit.reset(self.max_request_body_size);
+                limit.clone()
+            }
+            None => MaxRequestBodySize::new(self.max_request_body_size),
+        };
+        // A request without a body gets no boxed stream and no trailers:
+        // GETs stay cheap.
+        let body = if has_body {
+            let mut body = RequestBody::new(incoming).with_limit(limit);
+            features.insert(RequestTrailers::attach(&mut body));
+            body
         } else {
+            features.remove::<RequestTrailers>();
             RequestBody::empty()
         };
-        features.insert(RequestTrailers::attach(&mut body));
-        features.insert(limit);
-        features.insert(ResponseTrailers::default());
-        features.insert(self.request_id());
-        if let Some(on_upgrade) = on_upgrade.filter(|_| upgradable) {
-            features.insert_dyn::<dyn Upgrade>(Box::new(HyperUpgrade {
-                on_upgrade: Some(on_upgrade),
-            }));
+        if let Some(id) = features.get_mut::<RequestId>() {
+            self.write_request_id(&mut id.0);
+        }
+        match on_upgrade.filter(|_| upgradable) {
+            Some(on_upgrade) => {
+                features.insert_dyn::<dyn Upgrade>(Box::new(HyperUpgrade {
+                    on_upgrade: Some(on_upgrade),
+                }));
+            }
+            None => {
+                features.remove_dyn::<dyn Upgrade>();
+            }
         }
 
         // HTTP/2 carries the host in `:authority`; apps (and the built-in
@@ -115,15 +151,17 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         // The raw target: the origin form as sent (HTTP/2's `:path`); the
         // absolute form (an HTTP/1 request with a scheme) as a whole.
         let absolute = parts.version != Version::HTTP_2 && parts.uri.scheme().is_some();
-        let request = match parts.uri.path_and_query() {
-            Some(target) if !absolute && parts.uri != "*" => {
-                let target = target.as_str().to_owned();
-                RequestFeature::from_parts_with_target(parts, body, target)
-            }
-            _ => RequestFeature::from_parts(parts, body),
+        let raw = match parts.uri.path_and_query() {
+            Some(target) if !absolute && parts.uri != "*" => Some(target.clone()),
+            _ => None,
         };
-        features.insert(request);
-        self.app.call_features(features)
+        match features.get_mut::<RequestFeature>() {
+            Some(request) => request.refill(parts, body, raw.as_ref().map(|t| t.as_str())),
+            None => {
+                features.insert(RequestFeature::from_parts(parts, body));
+            }
+        }
+        self.app.call_pooled(features, &self.pool)
     }
 }
 

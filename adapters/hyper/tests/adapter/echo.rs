@@ -275,3 +275,82 @@ async fn request_body_limit_gives_413() {
     server.stop(deadline(5)).await.unwrap();
     raised.stop(deadline(5)).await.unwrap();
 }
+
+/// Marks the collection it ran on, and reports what it found there.
+async fn marking_app(ctx: &mut HttpContext) -> Result<()> {
+    #[derive(Debug)]
+    struct Mark;
+    let request = ctx.request();
+    let text = format!(
+        "path={} query={} body-limit={:?} id={} marked={} upgradable={}",
+        request.path,
+        request.query,
+        ctx.features()
+            .get::<MaxRequestBodySize>()
+            .and_then(|l| l.get()),
+        ctx.request_id().map(|i| i.to_string()).unwrap_or_default(),
+        ctx.features().contains::<Mark>(),
+        ctx.features()
+            .contains_dyn::<dyn serverbridge::feature::Upgrade>(),
+    );
+    let path = request.path.clone();
+    if path == "/mark" {
+        ctx.features_mut().insert(Mark);
+    }
+    if path == "/shrink" {
+        if let Some(limit) = ctx.features_mut().get_mut::<MaxRequestBodySize>() {
+            limit.set(Some(5))?;
+        }
+    }
+    ctx.write(text).await
+}
+
+#[tokio::test]
+async fn a_reused_collection_carries_nothing_of_the_request_before() {
+    let (mut server, addr) = start(marking_app).await;
+    let mut client = h1(addr).await;
+    let mut bodies = Vec::new();
+    for target in ["/shrink?a=1", "/b", "/up", "/c", "/mark", "/d"] {
+        let mut req = request("GET", target);
+        if target == "/up" {
+            req = req.header("connection", "upgrade").header("upgrade", "x");
+        }
+        let (_, body) = collect(
+            client
+                .send_request(req.body(full("")).unwrap())
+                .await
+                .unwrap(),
+        )
+        .await;
+        bodies.push(String::from_utf8(body.to_vec()).unwrap());
+    }
+    let id = |n: usize| {
+        bodies[n]
+            .split(" id=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        bodies[0].starts_with("path=/shrink query=a=1 body-limit=Some(30000000)"),
+        "{}",
+        bodies[0]
+    );
+    // The limit the first request lowered is back to the server's.
+    assert!(
+        bodies[1].starts_with("path=/b query= body-limit=Some(30000000)"),
+        "{}",
+        bodies[1]
+    );
+    assert!(bodies[2].contains("upgradable=true"), "{}", bodies[2]);
+    // The upgrade the request before could claim is gone.
+    assert!(bodies[3].contains("upgradable=false"), "{}", bodies[3]);
+    // A feature the app added does not reach the next request.
+    assert!(bodies[5].contains("marked=false"), "{}", bodies[5]);
+    assert!(id(1).ends_with(":00000002"), "{}", id(1));
+    assert!(id(5).ends_with(":00000006"), "{}", id(5));
+    server.stop(deadline(5)).await.unwrap();
+}
