@@ -125,6 +125,13 @@ impl AppService {
         self
     }
 
+    /// The server-level features set by
+    /// [`with_server_features`](Self::with_server_features), for a server
+    /// that builds its own defaults layers over them.
+    pub fn server_features(&self) -> Option<&Arc<Features>> {
+        self.server.as_ref()
+    }
+
     /// This service with `Error = Infallible`, for hosts that require it
     /// (axum's `serve` and `Router::fallback_service`).
     ///

@@ -367,6 +367,7 @@ fn run_system(
             let worker = Rc::new(Worker {
                 service: service.clone(),
                 max_request_body_size: limit,
+                pool: Arc::new(serverbridge::FeaturePool::default()),
                 _alive: alive.clone(),
             });
             actix_web::App::new().default_service(fn_service(move |request| {

@@ -7,9 +7,11 @@
 //! goes away; the pipe then fires the request's [`RequestLifetime`] and
 //! finishes the lifecycle on the worker's runtime.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
+use std::fmt::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_http::ConnectionType;
 use actix_web::body::{BodySize, BoxBody};
@@ -18,10 +20,12 @@ use actix_web::HttpResponse;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Request, Response, StatusCode};
 use serverbridge::body::RequestBody;
-use serverbridge::feature::{ConnectionInfo, MaxRequestBodySize, RequestId, RequestLifetime};
+use serverbridge::feature::{
+    ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId, RequestTrailers,
+    ResponseTrailers,
+};
 use serverbridge::tower::AppService;
-use serverbridge::{Error, PipeBody};
-use tower::Service;
+use serverbridge::{Error, FeaturePool, Features, PipeBody};
 
 use crate::body::{ActixBody, PayloadBody};
 use crate::convert;
@@ -32,6 +36,9 @@ pub(crate) struct Connection {
     pub(crate) info: ConnectionInfo,
     /// Requests served on this connection so far (for [`RequestId`]).
     pub(crate) requests: Cell<u64>,
+    /// The connection info over the server's features: every request's
+    /// defaults layer, built on the first request.
+    defaults: OnceCell<Arc<Features>>,
 }
 
 impl Connection {
@@ -39,7 +46,18 @@ impl Connection {
         Connection {
             info: ConnectionInfo::tcp(format!("actix-{id}"), local, peer),
             requests: Cell::new(0),
+            defaults: OnceCell::new(),
         }
+    }
+
+    fn defaults(&self, server: Option<&Arc<Features>>) -> Arc<Features> {
+        self.defaults
+            .get_or_init(|| {
+                let mut layer = Features::with_capacity(1, server.cloned());
+                layer.insert(self.info.clone());
+                Arc::new(layer)
+            })
+            .clone()
     }
 }
 
@@ -47,6 +65,8 @@ impl Connection {
 pub(crate) struct Worker {
     pub(crate) service: AppService,
     pub(crate) max_request_body_size: Option<u64>,
+    /// Finished requests' collections, refilled for the next ones.
+    pub(crate) pool: Arc<FeaturePool>,
     /// Held (never used) so that [`ActixServer::stop`](crate::ActixServer)
     /// learns, by the channel closing, that every worker is gone.
     pub(crate) _alive: tokio::sync::mpsc::Sender<()>,
@@ -61,9 +81,8 @@ pub(crate) async fn handle(
     let head = http_request.head();
     let is_head = head.method == http02::Method::HEAD;
     let response = match into_request(&worker, &http_request, payload) {
-        Ok(request) => {
-            let mut service = worker.service.clone();
-            match service.call(request).await {
+        Ok(features) => {
+            match worker.service.call_pooled(features, &worker.pool).await {
                 Ok(response) => into_actix(response, is_head),
                 Err(err) => {
                     // The request ended without a head (the app aborted it):
@@ -93,40 +112,88 @@ pub(crate) async fn handle(
     Ok(ServiceResponse::new(http_request, response))
 }
 
-/// Builds the `http` 1.x request the [`AppService`] takes.
+/// A finished request's collection to refill, or a new one with the
+/// features every request gets.
+fn collection(worker: &Worker) -> Features {
+    if let Some(features) = worker.pool.take().filter(|f| {
+        f.contains::<RequestFeature>()
+            && f.contains::<RequestId>()
+            && f.contains::<MaxRequestBodySize>()
+    }) {
+        return features;
+    }
+    let mut features = Features::with_capacity(10, None);
+    features.insert(RequestFeature::default());
+    features.insert(RequestId(String::new()));
+    features.insert(MaxRequestBodySize::new(worker.max_request_body_size));
+    features.insert(ResponseTrailers::default());
+    features
+}
+
+/// The request's features: actix's request converted to `http` 1.x in a
+/// reused collection (see [`FeaturePool`]).
 fn into_request(
     worker: &Worker,
     actix: &actix_web::HttpRequest,
     payload: Payload,
-) -> Result<Request<RequestBody>, Error> {
+) -> Result<Features, Error> {
     let head = actix.head();
     let headers = convert::request_headers(&head.headers)?;
     let length = declared_length(&headers);
+    let mut features = collection(worker);
+    let limit = match features.get_mut::<MaxRequestBodySize>() {
+        Some(limit) => {
+            limit.reset(worker.max_request_body_size);
+            limit.clone()
+        }
+        None => MaxRequestBodySize::new(worker.max_request_body_size),
+    };
+    // A request without a body gets no stream and no trailers.
     let body = match payload {
-        Payload::None => RequestBody::empty(),
+        Payload::None => None,
         payload if length == Some(0) => {
             drop(payload);
+            None
+        }
+        payload => Some(RequestBody::new(PayloadBody::spawn(payload, length))),
+    };
+    let body = match body {
+        Some(body) => {
+            let mut body = body.with_limit(limit);
+            features.insert(RequestTrailers::attach(&mut body));
+            body
+        }
+        None => {
+            features.remove::<RequestTrailers>();
             RequestBody::empty()
         }
-        payload => RequestBody::new(PayloadBody::spawn(payload, length)),
     };
-    let limit = MaxRequestBodySize::new(worker.max_request_body_size);
-    let body = body.with_limit(limit.clone());
-    let mut request = Request::new(body);
+    let mut request = Request::new(());
     *request.method_mut() = convert::method(&head.method)?;
     *request.uri_mut() = convert::uri(&head.uri)?;
     *request.version_mut() = convert::version(head.version);
     *request.headers_mut() = headers;
-    let extensions = request.extensions_mut();
-    extensions.insert(RequestLifetime::new());
-    extensions.insert(limit);
-    if let Some(connection) = actix.conn_data::<Connection>() {
-        let n = connection.requests.get() + 1;
-        connection.requests.set(n);
-        extensions.insert(RequestId(format!("{}:{n}", connection.info.id)));
-        extensions.insert(connection.info.clone());
+    let (parts, ()) = request.into_parts();
+    let raw = parts.uri.path_and_query().cloned();
+    if let Some(feature) = features.get_mut::<RequestFeature>() {
+        feature.refill(parts, body, raw.as_ref().map(|t| t.as_str()));
     }
-    Ok(request)
+    match actix.conn_data::<Connection>() {
+        Some(connection) => {
+            let n = connection.requests.get() + 1;
+            connection.requests.set(n);
+            if let Some(id) = features.get_mut::<RequestId>() {
+                id.0.clear();
+                let _ = write!(id.0, "{}:{n}", connection.info.id);
+            }
+            features.set_defaults(Some(connection.defaults(worker.service.server_features())));
+        }
+        None => {
+            features.remove::<RequestId>();
+            features.set_defaults(worker.service.server_features().cloned());
+        }
+    }
+    Ok(features)
 }
 
 /// The Content-Length the request declared, when it framed the body with it.
