@@ -116,7 +116,7 @@ impl RequestFeature {
         self.path.clear();
         self.raw_target.clear();
         // The same three cases as `build`.
-        if uri == "*" {
+        if is_asterisk(&uri) {
             self.raw_target.push('*');
         } else if parts.method == Method::CONNECT && uri.path_and_query().is_none() {
             if let Some(authority) = uri.authority() {
@@ -144,7 +144,7 @@ impl RequestFeature {
 
     fn build(parts: http::request::Parts, body: RequestBody, raw: Option<String>) -> Self {
         let uri = parts.uri;
-        let (path, raw_target) = if uri == "*" {
+        let (path, raw_target) = if is_asterisk(&uri) {
             (String::new(), "*".to_owned())
         } else if parts.method == Method::CONNECT && uri.path_and_query().is_none() {
             (
@@ -207,4 +207,10 @@ impl RequestFeature {
     pub fn host(&self) -> Option<&str> {
         self.headers.get(http::header::HOST)?.to_str().ok()
     }
+}
+
+/// Whether `uri` is the asterisk form (`OPTIONS *`). Cheaper than
+/// `uri == "*"`, which compares the URI's parts one by one with the text.
+pub(crate) fn is_asterisk(uri: &http::Uri) -> bool {
+    uri.scheme().is_none() && uri.authority().is_none() && uri.path() == "*"
 }
