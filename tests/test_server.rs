@@ -95,6 +95,23 @@ async fn request_without_query_and_with_dot_segments() {
 }
 
 #[tokio::test]
+async fn the_asterisk_form_keeps_its_target_on_new_and_reused_collections() {
+    let server = TestServer::new(describe);
+    // The second request refills the first one's collection.
+    for _ in 0..2 {
+        let response = server.request(Method::OPTIONS, "*").send().await.unwrap();
+        let text = response.text().await.unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines[0], "method=OPTIONS");
+        assert_eq!(lines[3], "path=");
+        assert_eq!(lines[5], "raw_target=*");
+    }
+    let response = server.get("/after").send().await.unwrap();
+    let text = response.text().await.unwrap();
+    assert!(text.contains("\npath=/after\n"), "{text}");
+}
+
+#[tokio::test]
 async fn an_invalid_target_is_a_parse_error() {
     let server = TestServer::new(describe);
     let err = server.get("/a b").send().await.unwrap_err();
