@@ -667,6 +667,70 @@ async fn an_invalid_declared_content_length_is_refused() {
     assert_eq!(err.rule(), Some("response.content-length-invalid"));
 }
 
+/// The length rules read the fields one way for a few headers and another
+/// for many: both must agree.
+#[tokio::test]
+async fn length_rules_hold_with_few_and_many_headers() {
+    for extra in [0usize, 20] {
+        let add = |ctx: &mut serverbridge::HttpContext| {
+            for i in 0..extra {
+                let name = http::header::HeaderName::from_bytes(format!("x-extra-{i}").as_bytes())
+                    .unwrap();
+                ctx.response_mut()
+                    .headers
+                    .insert(name, HeaderValue::from_static("1"));
+            }
+        };
+        // Two Content-Length values: invalid.
+        let (mut ctx, _) = context("GET", "/");
+        add(&mut ctx);
+        let headers = &mut ctx.response_mut().headers;
+        headers.append("content-length", HeaderValue::from_static("1"));
+        headers.append("content-length", HeaderValue::from_static("1"));
+        let err = ctx.write("x").await.unwrap_err();
+        assert_eq!(
+            err.rule(),
+            Some("response.content-length-invalid"),
+            "{extra}"
+        );
+
+        // A declared length the body exceeds.
+        let (mut ctx, _) = context("GET", "/");
+        add(&mut ctx);
+        ctx.response_mut()
+            .headers
+            .insert("content-length", HeaderValue::from_static("2"));
+        let err = ctx.write("abc").await.unwrap_err();
+        assert_eq!(
+            err.rule(),
+            Some("response.content-length-mismatch"),
+            "{extra}"
+        );
+
+        // Transfer-Encoding set by the app: no length added.
+        let (mut ctx, recording) = context("GET", "/");
+        add(&mut ctx);
+        ctx.response_mut()
+            .headers
+            .insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        ctx.write("abc").await.unwrap();
+        ctx.complete().await.unwrap();
+        let headers = recording.headers().unwrap();
+        assert!(!headers.contains_key("content-length"), "{extra}");
+
+        // Nothing declared: the buffered body's length.
+        let (mut ctx, recording) = context("GET", "/");
+        add(&mut ctx);
+        ctx.write("abcd").await.unwrap();
+        ctx.complete().await.unwrap();
+        assert_eq!(
+            recording.headers().unwrap()["content-length"],
+            "4",
+            "{extra}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_buffered_response_with_trailers_gets_no_content_length() {
     let (mut features, recording) = RecordingSink::features("GET", "/");

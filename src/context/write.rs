@@ -24,9 +24,43 @@ pub(crate) fn body_allowed(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED)
 }
 
+/// What the framing rules need from the response fields.
+#[derive(Default)]
+struct LengthFields<'a> {
+    first_length: Option<&'a HeaderValue>,
+    lengths: usize,
+    transfer_encoding: bool,
+}
+
+/// One pass over a small map's fields instead of a hashed lookup per name:
+/// a response carries a handful of fields, and standard names compare as
+/// small integers. A large map is cheaper to look up.
+fn length_fields(headers: &HeaderMap) -> LengthFields<'_> {
+    let mut fields = LengthFields::default();
+    if headers.len() > 16 {
+        let mut values = headers.get_all(CONTENT_LENGTH).iter();
+        fields.first_length = values.next();
+        fields.lengths = usize::from(fields.first_length.is_some()) + values.count();
+        fields.transfer_encoding = headers.contains_key(TRANSFER_ENCODING);
+        return fields;
+    }
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH {
+            fields.lengths += 1;
+            fields.first_length.get_or_insert(value);
+        } else if name == TRANSFER_ENCODING {
+            fields.transfer_encoding = true;
+        }
+    }
+    fields
+}
+
 fn parse_length(headers: &HeaderMap) -> Result<Option<u64>> {
-    let mut values = headers.get_all(CONTENT_LENGTH).iter();
-    let Some(first) = values.next() else {
+    length_from(&length_fields(headers))
+}
+
+fn length_from(fields: &LengthFields<'_>) -> Result<Option<u64>> {
+    let Some(first) = fields.first_length else {
         return Ok(None);
     };
     let invalid = || {
@@ -35,7 +69,7 @@ fn parse_length(headers: &HeaderMap) -> Result<Option<u64>> {
             "the response Content-Length is not one decimal number",
         )
     };
-    if values.next().is_some() {
+    if fields.lengths > 1 {
         return Err(invalid());
     }
     let text = first.to_str().map_err(|_| invalid())?;
@@ -295,13 +329,16 @@ impl HttpContext {
                 .features
                 .get::<ResponseTrailers>()
                 .is_some_and(|t| !t.headers.is_empty());
-            let set_length = {
+            let (set_length, parsed) = {
                 let response = self.response();
-                body_allowed(response.status)
+                let fields = length_fields(&response.headers);
+                let set = body_allowed(response.status)
                     && !has_trailers
-                    && !response.headers.contains_key(CONTENT_LENGTH)
-                    && !response.headers.contains_key(TRANSFER_ENCODING)
-                    && (!self.is_head() || written > 0)
+                    && fields.lengths == 0
+                    && !fields.transfer_encoding
+                    && (!self.is_head() || written > 0);
+                let parsed = if set { None } else { length_from(&fields)? };
+                (set, parsed)
             };
             // Our own length needs no parsing back (`send_head` is told it).
             let declared = if set_length {
@@ -310,7 +347,7 @@ impl HttpContext {
                     .insert(CONTENT_LENGTH, length_value(written));
                 Some(written)
             } else {
-                parse_length(&self.response().headers)?
+                parsed
             };
             // The whole body is buffered: a mismatch is known before the
             // head goes out, so fail now and let the lifecycle answer 500

@@ -272,7 +272,11 @@ pub(crate) fn parse_head(
     };
     let _ = buf.split_to(skip);
     let bytes = buf.split_to(end).freeze();
-    head.headers.clear();
+    // Usually cleared already (after the request before); clearing walks
+    // the whole index even when there is nothing in it.
+    if !head.headers.is_empty() {
+        head.headers.clear();
+    }
     head.headers.reserve(count);
     for span in &spans[..count] {
         let (start, len) = (span.name.0 as usize, span.name.1 as usize);
