@@ -132,16 +132,6 @@ impl HttpContext {
             .ok_or_else(no_sink)
     }
 
-    /// The Content-Length the body is held to: the one sent, or before the
-    /// head the one set so far.
-    fn declared_length(&self) -> Result<Option<u64>> {
-        if self.response().has_started() {
-            Ok(self.out.declared)
-        } else {
-            parse_length(&self.response().headers)
-        }
-    }
-
     /// Whether the declared length binds the body (not for HEAD, where the
     /// length describes the GET body, nor for statuses without a body).
     fn length_binds(&self) -> bool {
@@ -263,7 +253,19 @@ impl HttpContext {
         if data.is_empty() {
             return Ok(());
         }
-        let status = self.response().status;
+        // One look at the request and one at the response: this runs for
+        // every write.
+        let is_head = self.is_head();
+        let (status, started, declared) = {
+            let response = self.response();
+            let started = response.has_started();
+            let declared = if started {
+                Ok(self.out.declared)
+            } else {
+                parse_length(&response.headers)
+            };
+            (response.status, started, declared)
+        };
         if !body_allowed(status) {
             return Err(Error::contract(
                 "response.body-not-allowed",
@@ -271,16 +273,17 @@ impl HttpContext {
             ));
         }
         let total = self.out.written + data.len() as u64;
-        if let Some(declared) = self.declared_length()? {
-            if total > declared && self.length_binds() {
+        // The length binds unless this is a HEAD (the body is allowed here).
+        if let Some(declared) = declared? {
+            if total > declared && !is_head {
                 return Err(mismatch(declared, total));
             }
         }
         self.out.written = total;
-        if self.is_head() {
+        if is_head {
             return Ok(());
         }
-        if !self.response().has_started() {
+        if !started {
             if self.out.buffered + data.len() <= self.out.buffer_limit {
                 self.out.buffered += data.len();
                 if self.out.first.is_none() {
@@ -314,14 +317,15 @@ impl HttpContext {
         if self.out.completed {
             return Ok(());
         }
-        if self.try_response().is_none() {
+        let is_head = self.is_head();
+        let Some(started) = self.try_response().map(ResponseFeature::has_started) else {
             // A broken server: fail (the lifecycle aborts), do not panic.
             return Err(Error::contract(
                 "server.required-features",
                 "the server did not provide a ResponseFeature",
             ));
-        }
-        if !self.response().has_started() {
+        };
+        if !started {
             let written = self.out.written;
             // Trailers need a framing that can carry them (chunked on
             // HTTP/1.1), so a response with trailers gets no length.
@@ -329,16 +333,17 @@ impl HttpContext {
                 .features
                 .get::<ResponseTrailers>()
                 .is_some_and(|t| !t.headers.is_empty());
-            let (set_length, parsed) = {
+            let (set_length, parsed, binds) = {
                 let response = self.response();
                 let fields = length_fields(&response.headers);
-                let set = body_allowed(response.status)
+                let allowed = body_allowed(response.status);
+                let set = allowed
                     && !has_trailers
                     && fields.lengths == 0
                     && !fields.transfer_encoding
-                    && (!self.is_head() || written > 0);
+                    && (!is_head || written > 0);
                 let parsed = if set { None } else { length_from(&fields)? };
-                (set, parsed)
+                (set, parsed, allowed && !is_head)
             };
             // Our own length needs no parsing back (`send_head` is told it).
             let declared = if set_length {
@@ -353,7 +358,7 @@ impl HttpContext {
             // head goes out, so fail now and let the lifecycle answer 500
             // rather than send a head that promises what never comes.
             if let Some(declared) = declared {
-                if self.length_binds() && written != declared {
+                if binds && written != declared {
                     return Err(mismatch(declared, written));
                 }
             }
@@ -361,7 +366,9 @@ impl HttpContext {
         }
         self.drain_buffer().await?;
         if let Some(declared) = self.out.declared {
-            if self.length_binds() && self.out.written != declared {
+            // `on_starting` callbacks may have changed the status.
+            let binds = !is_head && body_allowed(self.response().status);
+            if binds && self.out.written != declared {
                 return Err(mismatch(declared, self.out.written));
             }
         }
