@@ -58,6 +58,9 @@ async fn a_reused_collection_carries_nothing_of_the_request_before() {
             .body(empty())
             .unwrap();
         let exchange = async {
+            // The connection is ready again only once hyper's client task
+            // has seen the previous response end.
+            client.ready().await.expect("ready");
             let response = client.send_request(request).await.expect("response");
             let body = response.into_body().collect().await.expect("body");
             String::from_utf8(body.to_bytes().to_vec()).expect("text")

@@ -315,6 +315,8 @@ async fn a_reused_collection_carries_nothing_of_the_request_before() {
         if target == "/up" {
             req = req.header("connection", "upgrade").header("upgrade", "x");
         }
+        // Ready again only once hyper's client task saw the response end.
+        client.ready().await.unwrap();
         let (_, body) = collect(
             client
                 .send_request(req.body(full("")).unwrap())
