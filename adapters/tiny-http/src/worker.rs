@@ -1,7 +1,9 @@
 //! The worker threads: each takes a request from tiny_http's queue and drives
 //! its lifecycle to the end on its own current-thread tokio runtime.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -43,6 +45,7 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
             return;
         }
     };
+    let mut connections = Connections::default();
     loop {
         if pool.stopping.load(Ordering::Acquire) {
             break;
@@ -55,7 +58,7 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
         let received = server.recv();
         drop(server);
         match received {
-            Ok(request) => serve(&pool, &runtime, request),
+            Ok(request) => serve(&pool, &runtime, &mut connections, request),
             Err(err) => {
                 if pool.stopping.load(Ordering::Acquire) {
                     break;
@@ -66,17 +69,44 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
     }
 }
 
-fn serve(pool: &Pool, runtime: &tokio::runtime::Runtime, request: tiny_http::Request) {
-    let Some((features, shared)) = features(pool, request) else {
+fn serve(
+    pool: &Pool,
+    runtime: &tokio::runtime::Runtime,
+    connections: &mut Connections,
+    request: tiny_http::Request,
+) {
+    let Some((features, shared)) = features(pool, connections, request) else {
         return;
     };
-    let outcome = runtime.block_on(lifecycle::run_request(&*pool.app, features));
-    drop(outcome);
+    drive(runtime, lifecycle::run_request(&*pool.app, features));
     let mut exchange = shared.lock().unwrap_or_else(|p| p.into_inner());
     // Nothing was sent (no head ever reached the sink): tiny_http answers
     // 500 when its request is dropped unanswered.
     drop(exchange.take_unanswered());
     drop(exchange.take_writer());
+}
+
+/// Runs `future` to its end on the worker's runtime.
+///
+/// Most requests never wait on the runtime (the app answers at once and the
+/// sink writes synchronously), so the future is polled once inside the
+/// runtime's context first; only if it is pending does `block_on` take over
+/// (it polls again at once, with its own waker). Entering `block_on` costs
+/// about 800 instructions per request (callgrind), which the first poll
+/// saves. A task the app spawns during that poll is queued on the runtime
+/// and runs the next time `block_on` does, as it would have anyway:
+/// `block_on` returns as soon as the request's future is ready, without
+/// running other tasks.
+fn drive<F: std::future::Future>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    {
+        let _context = runtime.enter();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+    runtime.block_on(future)
 }
 
 fn version(request: &tiny_http::Request) -> Version {
@@ -111,10 +141,12 @@ fn bad_request(request: tiny_http::Request) {
     let _ = request.respond(response);
 }
 
-/// The request's features over the server-level defaults, and the shared
-/// exchange the worker cleans up after the lifecycle.
+/// The request's features over its connection's defaults layer (and that
+/// over the server's), and the shared exchange the worker cleans up after
+/// the lifecycle.
 fn features(
     pool: &Pool,
+    connections: &mut Connections,
     request: tiny_http::Request,
 ) -> Option<(Features, crate::exchange::Shared)> {
     let Ok(method) = Method::from_bytes(request.method().as_str().as_bytes()) else {
@@ -142,18 +174,18 @@ fn features(
             }
         }
     }
-    let connection = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",")
-        .to_ascii_lowercase();
     let http10 = version == Version::HTTP_10;
-    // tiny_http's own rules for ending the connection after this request.
-    let raw_body = connection.contains("upgrade");
-    let closing =
-        connection.contains("close") || raw_body || (http10 && !connection.contains("keep-alive"));
+    // tiny_http's own rules for ending the connection after this request
+    // (substrings of the lowercased value, as tiny_http matches them).
+    let (mut upgrade, mut close, mut keep_alive) = (false, false, false);
+    for value in headers.get_all(http::header::CONNECTION) {
+        let value = value.as_bytes();
+        upgrade |= contains_ignore_case(value, b"upgrade");
+        close |= contains_ignore_case(value, b"close");
+        keep_alive |= contains_ignore_case(value, b"keep-alive");
+    }
+    let raw_body = upgrade;
+    let closing = close || raw_body || (http10 && !keep_alive);
     // tiny_http ignores Content-Length when Transfer-Encoding is present, and
     // reads no body without either.
     let length = if raw_body {
@@ -169,7 +201,6 @@ fn features(
         closing,
         keep_alive_10: http10 && !closing,
         raw_body,
-        te: headers.contains_key(http::header::TE),
         body_done: length == Some(0),
     };
     let peer = request.remote_addr().copied();
@@ -179,9 +210,9 @@ fn features(
     } else {
         RequestBody::new(TinyBody::new(shared.clone(), length))
     };
-    let connection_id = peer.map_or_else(|| "unix".to_owned(), |p| p.to_string());
+    let connection = connections.layer(pool, peer);
     let n = pool.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut features = Features::with_capacity(7, Some(pool.server_features.clone()));
+    let mut features = Features::with_capacity(5, Some(connection.features.clone()));
     features.insert(RequestFeature {
         method,
         scheme: http::uri::Scheme::HTTP,
@@ -197,12 +228,7 @@ fn features(
     features.insert_dyn::<dyn ResponseBody>(Box::new(TinySink {
         shared: shared.clone(),
     }));
-    features.insert(RequestId::new(format!("{connection_id}:{n}")));
-    features.insert(ConnectionInfo {
-        id: connection_id,
-        local: Some(Address::Tcp(pool.local)),
-        peer: peer.map(Address::Tcp),
-    });
+    features.insert(RequestId::new(request_id(&connection.id, n)));
     if !http10 {
         // Chunked responses carry trailers.
         features.insert(ResponseTrailers::default());
@@ -210,9 +236,109 @@ fn features(
     Some((features, shared))
 }
 
+/// The per-connection defaults layer (SPEC §1): `ConnectionInfo` over the
+/// server's features. tiny_http does not expose its connections, so layers
+/// are kept per peer address (the connection id is that address), built on
+/// a peer's first request and shared by the requests after it: no
+/// formatting or allocation for the connection info per request.
+#[derive(Default)]
+struct Connections {
+    layers: HashMap<Option<SocketAddr>, Rc<ConnectionLayer>>,
+    /// The last peer served and its layer: consecutive requests often come
+    /// from one connection (keep-alive, pipelining), and this skips the
+    /// hashing.
+    last: Option<(Option<SocketAddr>, Rc<ConnectionLayer>)>,
+}
+
+struct ConnectionLayer {
+    features: Arc<Features>,
+    /// `ConnectionInfo::id`, for the request ids.
+    id: String,
+}
+
+impl Connections {
+    /// The most peers a worker remembers; past it the map starts over (a
+    /// layer only depends on the peer address, so forgetting one costs a
+    /// rebuild, nothing else).
+    const MAX: usize = 1024;
+
+    fn layer(&mut self, pool: &Pool, peer: Option<SocketAddr>) -> Rc<ConnectionLayer> {
+        if let Some((last, layer)) = &self.last {
+            if *last == peer {
+                return layer.clone();
+            }
+        }
+        if self.layers.len() >= Self::MAX && !self.layers.contains_key(&peer) {
+            self.layers.clear();
+        }
+        let layer = self
+            .layers
+            .entry(peer)
+            .or_insert_with(|| {
+                let id = peer.map_or_else(|| "unix".to_owned(), |p| p.to_string());
+                let mut features = Features::with_capacity(1, Some(pool.server_features.clone()));
+                features.insert(ConnectionInfo {
+                    id: id.clone(),
+                    local: Some(Address::Tcp(pool.local)),
+                    peer: peer.map(Address::Tcp),
+                });
+                Rc::new(ConnectionLayer {
+                    features: Arc::new(features),
+                    id,
+                })
+            })
+            .clone();
+        self.last = Some((peer, layer.clone()));
+        layer
+    }
+}
+
+/// `<connection id>:<n>`, without the formatting machinery.
+fn request_id(connection: &str, mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(connection.len() + 1 + digits.len() - start);
+    id.push_str(connection);
+    id.push(':');
+    for &digit in &digits[start..] {
+        id.push(char::from(digit));
+    }
+    id
+}
+
+/// Whether `haystack` contains `needle`, ASCII case-insensitively.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::split_target;
+    use super::{contains_ignore_case, request_id, split_target};
+
+    #[test]
+    fn request_ids_number_the_connection() {
+        assert_eq!(request_id("127.0.0.1:80", 0), "127.0.0.1:80:0");
+        assert_eq!(request_id("unix", 1234567890), "unix:1234567890");
+        assert_eq!(request_id("x", u64::MAX), format!("x:{}", u64::MAX));
+    }
+
+    #[test]
+    fn connection_tokens_match_as_tiny_http_matches_them() {
+        assert!(contains_ignore_case(b"Keep-Alive, Upgrade", b"upgrade"));
+        assert!(contains_ignore_case(b"CLOSE", b"close"));
+        assert!(!contains_ignore_case(b"clos", b"close"));
+        assert!(!contains_ignore_case(b"", b"close"));
+    }
 
     #[test]
     fn targets_split_without_decoding() {
