@@ -36,7 +36,9 @@
 //! requests finish in the first poll); the connection's features
 //! ([`ConnectionInfo`](serverbridge::feature::ConnectionInfo)) sit in a
 //! defaults layer built once per peer address and shared by that peer's
-//! requests.
+//! requests; and a worker refills its last request's feature collection
+//! (reset, as the built-in server does per connection) unless the app
+//! inserted or removed a feature in it.
 //!
 //! Why a runtime per worker rather than `Handle::block_on` on the runtime
 //! that called `start`: the request's futures, timers and the tasks an app

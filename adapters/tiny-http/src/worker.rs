@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
+use http::{HeaderName, HeaderValue, Method, Version};
 use serverbridge::body::RequestBody;
 use serverbridge::feature::{
     Address, ConnectionInfo, RequestFeature, RequestId, ResponseBody, ResponseFeature,
@@ -45,7 +45,7 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
             return;
         }
     };
-    let mut connections = Connections::default();
+    let mut state = WorkerState::default();
     loop {
         if pool.stopping.load(Ordering::Acquire) {
             break;
@@ -58,7 +58,7 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
         let received = server.recv();
         drop(server);
         match received {
-            Ok(request) => serve(&pool, &runtime, &mut connections, request),
+            Ok(request) => serve(&pool, &runtime, &mut state, request),
             Err(err) => {
                 if pool.stopping.load(Ordering::Acquire) {
                     break;
@@ -69,21 +69,54 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
     }
 }
 
+/// What a worker keeps from one request to the next.
+#[derive(Default)]
+struct WorkerState {
+    connections: Connections,
+    /// The last request's feature collection, emptied of that request, and
+    /// its revision when it was handed to the app.
+    spare: Option<(Features, u64)>,
+}
+
 fn serve(
     pool: &Pool,
     runtime: &tokio::runtime::Runtime,
-    connections: &mut Connections,
+    state: &mut WorkerState,
     request: tiny_http::Request,
 ) {
-    let Some((features, shared)) = features(pool, connections, request) else {
+    let Some((features, shared)) = features(pool, state, request) else {
         return;
     };
-    drive(runtime, lifecycle::run_request(&*pool.app, features));
-    let mut exchange = shared.lock().unwrap_or_else(|p| p.into_inner());
-    // Nothing was sent (no head ever reached the sink): tiny_http answers
-    // 500 when its request is dropped unanswered.
-    drop(exchange.take_unanswered());
-    drop(exchange.take_writer());
+    let revision = features.revision();
+    let outcome = drive(runtime, lifecycle::run_request(&*pool.app, features));
+    {
+        let mut exchange = shared.lock().unwrap_or_else(|p| p.into_inner());
+        // Nothing was sent (no head ever reached the sink): tiny_http
+        // answers 500 when its request is dropped unanswered.
+        drop(exchange.take_unanswered());
+        drop(exchange.take_writer());
+    }
+    state.spare = recycle(outcome.features, revision);
+}
+
+/// The collection back for the next request, if the app left its set as
+/// the worker built it (an app that inserted or removed a feature moved the
+/// revision, and made the collection its own), with what the request held
+/// released now: the body, the headers, the response's headers and
+/// callbacks, the trailers. Reusing it saves an allocation per feature and
+/// the header maps' (the built-in server reuses one per connection).
+fn recycle(mut features: Features, revision: u64) -> Option<(Features, u64)> {
+    if features.revision() != revision {
+        return None;
+    }
+    let request = features.get_mut::<RequestFeature>()?;
+    request.body = RequestBody::empty();
+    request.headers.clear();
+    features.get_mut::<ResponseFeature>()?.reset();
+    if let Some(trailers) = features.get_mut::<ResponseTrailers>() {
+        trailers.headers.clear();
+    }
+    Some((features, revision))
 }
 
 /// Runs `future` to its end on the worker's runtime.
@@ -116,24 +149,30 @@ fn version(request: &tiny_http::Request) -> Version {
     }
 }
 
-/// Path and query from the request target: origin form split at `?`, the
-/// asterisk form as an empty path, absolute and authority forms through
-/// `http::Uri`.
-fn split_target(target: &str) -> Option<(String, String)> {
+/// Writes path and query from the request target into `path` and `query`
+/// (cleared first): origin form split at `?`, the asterisk form as an empty
+/// path, absolute and authority forms through `http::Uri`. `false` for a
+/// target that is none of these.
+fn split_target(target: &str, path: &mut String, query: &mut String) -> bool {
+    path.clear();
+    query.clear();
     if target.starts_with('/') {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        return Some((path.to_owned(), query.to_owned()));
+        let (p, q) = target.split_once('?').unwrap_or((target, ""));
+        path.push_str(p);
+        query.push_str(q);
+        return true;
     }
     if target == "*" {
-        return Some((String::new(), String::new()));
+        return true;
     }
-    let uri: http::Uri = target.parse().ok()?;
-    let path = if uri.path_and_query().is_some() {
-        uri.path().to_owned()
-    } else {
-        String::new()
+    let Ok(uri) = target.parse::<http::Uri>() else {
+        return false;
     };
-    Some((path, uri.query().unwrap_or("").to_owned()))
+    if uri.path_and_query().is_some() {
+        path.push_str(uri.path());
+    }
+    query.push_str(uri.query().unwrap_or(""));
+    true
 }
 
 fn bad_request(request: tiny_http::Request) {
@@ -141,25 +180,49 @@ fn bad_request(request: tiny_http::Request) {
     let _ = request.respond(response);
 }
 
+/// A collection with the features every request gets, to fill in.
+fn fresh_features() -> Features {
+    let mut features = Features::with_capacity(5, None);
+    features.insert(RequestFeature::default());
+    features.insert(ResponseFeature::default());
+    features.insert(RequestId::new(String::new()));
+    features
+}
+
 /// The request's features over its connection's defaults layer (and that
 /// over the server's), and the shared exchange the worker cleans up after
-/// the lifecycle.
+/// the lifecycle. The last request's collection is refilled when the worker
+/// kept it.
 fn features(
     pool: &Pool,
-    connections: &mut Connections,
+    state: &mut WorkerState,
     request: tiny_http::Request,
 ) -> Option<(Features, crate::exchange::Shared)> {
     let Ok(method) = Method::from_bytes(request.method().as_str().as_bytes()) else {
         bad_request(request);
         return None;
     };
-    let raw_target = request.url().to_owned();
-    let Some((path, query)) = split_target(&raw_target) else {
+    let mut features = match state.spare.take() {
+        Some((features, _)) => features,
+        None => fresh_features(),
+    };
+    let Some(fields) = features.get_mut::<RequestFeature>() else {
         bad_request(request);
         return None;
     };
+    if !split_target(request.url(), &mut fields.path, &mut fields.query) {
+        bad_request(request);
+        return None;
+    }
+    fields.raw_target.clear();
+    fields.raw_target.push_str(request.url());
+    fields.path_base.clear();
+    fields.scheme = http::uri::Scheme::HTTP;
     let version = version(&request);
-    let mut headers = HeaderMap::with_capacity(request.headers().len());
+    fields.version = version;
+    let headers = &mut fields.headers;
+    headers.clear();
+    headers.reserve(request.headers().len());
     for header in request.headers() {
         match (
             HeaderName::from_bytes(header.field.as_str().as_bytes()),
@@ -203,35 +266,28 @@ fn features(
         raw_body,
         body_done: length == Some(0),
     };
+    fields.method = method;
     let peer = request.remote_addr().copied();
     let shared = Exchange::new(request, traits, pool.cancelled.clone());
-    let body = if length == Some(0) {
+    fields.body = if length == Some(0) {
         RequestBody::empty()
     } else {
         RequestBody::new(TinyBody::new(shared.clone(), length))
     };
-    let connection = connections.layer(pool, peer);
+    let connection = state.connections.layer(pool, peer);
     let n = pool.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut features = Features::with_capacity(5, Some(connection.features.clone()));
-    features.insert(RequestFeature {
-        method,
-        scheme: http::uri::Scheme::HTTP,
-        path_base: String::new(),
-        path,
-        query,
-        raw_target,
-        version,
-        headers,
-        body,
-    });
-    features.insert(ResponseFeature::default());
+    if let Some(id) = features.get_mut::<RequestId>() {
+        write_request_id(&mut id.0, &connection.id, n);
+    }
+    features.set_defaults(Some(connection.features.clone()));
     features.insert_dyn::<dyn ResponseBody>(Box::new(TinySink {
         shared: shared.clone(),
     }));
-    features.insert(RequestId::new(request_id(&connection.id, n)));
-    if !http10 {
-        // Chunked responses carry trailers.
-        features.insert(ResponseTrailers::default());
+    // Chunked responses carry trailers; HTTP/1.0 has no chunked responses.
+    match (http10, features.contains::<ResponseTrailers>()) {
+        (true, true) => drop(features.remove::<ResponseTrailers>()),
+        (false, false) => drop(features.insert(ResponseTrailers::default())),
+        _ => {}
     }
     Some((features, shared))
 }
@@ -293,8 +349,9 @@ impl Connections {
     }
 }
 
-/// `<connection id>:<n>`, without the formatting machinery.
-fn request_id(connection: &str, mut n: u64) -> String {
+/// Writes `<connection id>:<n>` into `id` (cleared first, its capacity
+/// reused), without the formatting machinery.
+fn write_request_id(id: &mut String, connection: &str, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
@@ -305,13 +362,12 @@ fn request_id(connection: &str, mut n: u64) -> String {
             break;
         }
     }
-    let mut id = String::with_capacity(connection.len() + 1 + digits.len() - start);
+    id.clear();
     id.push_str(connection);
     id.push(':');
     for &digit in &digits[start..] {
         id.push(char::from(digit));
     }
-    id
 }
 
 /// Whether `haystack` contains `needle`, ASCII case-insensitively.
@@ -323,7 +379,14 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{contains_ignore_case, request_id, split_target};
+    use super::{contains_ignore_case, split_target, write_request_id};
+
+    fn request_id(connection: &str, n: u64) -> String {
+        // A used string: the id replaces what it held.
+        let mut id = String::from("previous:1");
+        write_request_id(&mut id, connection, n);
+        id
+    }
 
     #[test]
     fn request_ids_number_the_connection() {
@@ -340,17 +403,21 @@ mod tests {
         assert!(!contains_ignore_case(b"", b"close"));
     }
 
+    fn split(target: &str) -> Option<(String, String)> {
+        // Used strings: the split replaces what they held.
+        let (mut path, mut query) = (String::from("/old"), String::from("old"));
+        split_target(target, &mut path, &mut query).then_some((path, query))
+    }
+
     #[test]
     fn targets_split_without_decoding() {
         assert_eq!(
-            split_target("/a%2Fb/../c?x=1&x=2"),
+            split("/a%2Fb/../c?x=1&x=2"),
             Some(("/a%2Fb/../c".into(), "x=1&x=2".into()))
         );
-        assert_eq!(split_target("*"), Some((String::new(), String::new())));
-        assert_eq!(
-            split_target("http://h/p?q"),
-            Some(("/p".into(), "q".into()))
-        );
-        assert_eq!(split_target("h:80"), Some((String::new(), String::new())));
+        assert_eq!(split("*"), Some((String::new(), String::new())));
+        assert_eq!(split("http://h/p?q"), Some(("/p".into(), "q".into())));
+        assert_eq!(split("h:80"), Some((String::new(), String::new())));
+        assert_eq!(split("not a target"), None);
     }
 }

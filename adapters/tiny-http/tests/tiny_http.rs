@@ -496,3 +496,87 @@ async fn an_app_that_waits_on_the_runtime_is_driven_to_its_end() {
     assert_eq!(bodies, ["from a task", "from a task"]);
     server.stop(stop_deadline()).await.unwrap();
 }
+
+/// A worker reuses a finished request's feature collection for its next
+/// request: nothing of one request reaches the next (request headers,
+/// response status and headers, trailers, a feature the app inserted), and
+/// the server side of the contract holds on each (`Lint`). One worker, so
+/// every request goes through the same collection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_feature_collection_carries_nothing_over() {
+    use serverbridge::feature::ResponseTrailers;
+    use serverbridge::lint::Lint;
+
+    #[derive(Debug)]
+    struct Marker;
+
+    async fn leaves_traces(ctx: &mut HttpContext) -> Result<()> {
+        let seen = format!(
+            "x-first={} marker={} trailers={} status={} headers={}",
+            ctx.request().headers.contains_key("x-first"),
+            ctx.features().contains::<Marker>(),
+            ctx.features()
+                .get::<ResponseTrailers>()
+                .map_or("none".to_owned(), |t| t.headers.len().to_string()),
+            ctx.response().status.as_u16(),
+            ctx.response().headers.len(),
+        );
+        match ctx.request().path.as_str() {
+            // A feature of its own: the collection is not reused after it.
+            "/dirty" => drop(ctx.features_mut().insert(Marker)),
+            // Changes in place: the collection is reused after it.
+            "/touch" => {
+                if let Some(trailers) = ctx.features_mut().get_mut::<ResponseTrailers>() {
+                    trailers.headers.insert("x-trailer", "1".parse().unwrap());
+                }
+                let response = ctx.response_mut();
+                response.status = http::StatusCode::ACCEPTED;
+                response.headers.insert("x-left", "1".parse().unwrap());
+            }
+            _ => {}
+        }
+        ctx.write(seen).await
+    }
+
+    let lint = Lint::new(leaves_traces);
+    let report = lint.report();
+    let mut server = TinyHttpServer::new("127.0.0.1:0".parse().unwrap()).workers(1);
+    server.start(Arc::new(lint)).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(
+                b"GET /dirty HTTP/1.1\r\nhost: x\r\nx-first: 1\r\n\r\n\
+                  GET /clean HTTP/1.0\r\nconnection: keep-alive\r\n\r\n\
+                  GET /touch HTTP/1.1\r\nhost: x\r\nx-first: 1\r\n\r\n\
+                  GET /clean HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        String::from_utf8(reply).unwrap()
+    })
+    .await
+    .unwrap();
+    // Four responses; the third is chunked with a trailer, so split on the
+    // status lines rather than parse the framing.
+    let responses: Vec<&str> = reply.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(responses.len(), 4, "{reply}");
+    let seen = [
+        "x-first=true marker=false trailers=0 status=200 headers=0",
+        "x-first=false marker=false trailers=none status=200 headers=0",
+        "x-first=true marker=false trailers=0 status=200 headers=0",
+        "x-first=false marker=false trailers=0 status=200 headers=0",
+    ];
+    for (response, seen) in responses.iter().zip(seen) {
+        assert!(response.contains(seen), "{seen:?} not in {response:?}");
+    }
+    assert!(responses[2].starts_with("202 "), "{reply}");
+    assert!(responses[2].contains("x-trailer: 1\r\n"), "{reply}");
+    assert!(responses[3].starts_with("200 "), "{reply}");
+    assert!(!responses[3].contains("x-left"), "{reply}");
+    assert!(!responses[3].contains("x-trailer"), "{reply}");
+    assert!(report.is_clean(), "{:?}", report.violations());
+    server.stop(stop_deadline()).await.unwrap();
+}
