@@ -221,7 +221,10 @@ fn features(
     let version = version(&request);
     fields.version = version;
     let headers = &mut fields.headers;
-    headers.clear();
+    // Empty already when recycled (clearing walks the whole index table).
+    if !headers.is_empty() {
+        headers.clear();
+    }
     headers.reserve(request.headers().len());
     for header in request.headers() {
         match (
