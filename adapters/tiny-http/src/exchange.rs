@@ -8,10 +8,10 @@
 //!
 //! tiny_http hands out the response writer only by consuming its `Request`
 //! (`into_writer`), which also ends the request body. So the head goes out at
-//! the first body write, flush or completion (not at `start`), after the
-//! unread rest of the request body is read and discarded in
-//! [`CHUNK`]-sized pieces: the next request on the connection starts where
-//! this body ends.
+//! the first body write past the held-back one, a flush or completion (not
+//! at `start`, which only encodes it), after the unread rest of the request
+//! body is read and discarded in [`CHUNK`]-sized pieces: the next request on
+//! the connection starts where this body ends.
 
 use std::io::Write;
 use std::pin::Pin;
@@ -34,17 +34,9 @@ pub(crate) const CHUNK: usize = 16 * 1024;
 /// completed within this goes out in one piece.
 const HOLD_BACK: usize = 64 * 1024;
 
-/// tiny_http's `Server` header, added to every response that has none (its
-/// `respond` adds it; the raw path does the same, so both look alike).
+/// tiny_http's `Server` header, added to every response that has none (as
+/// tiny_http's own `respond` adds it).
 const SERVER: &str = "tiny-http (Rust)";
-
-/// The head from `start`, sent with the first body bytes.
-struct PendingHead {
-    status: StatusCode,
-    /// `None`: the status's canonical reason.
-    reason: Option<String>,
-    headers: HeaderMap,
-}
 
 /// What the request said about the connection, for the response head.
 #[derive(Clone, Copy, Debug, Default)]
@@ -59,9 +51,6 @@ pub(crate) struct RequestTraits {
     /// The request body is the raw connection (`Connection: upgrade` with no
     /// framing): it is never read.
     pub(crate) raw_body: bool,
-    /// The request has a `TE` header (tiny_http's `respond` would let it pick
-    /// the response's transfer coding).
-    pub(crate) te: bool,
     /// The request body is known to be empty or read to its end.
     pub(crate) body_done: bool,
 }
@@ -79,10 +68,14 @@ pub(crate) struct Exchange {
     request: Option<tiny_http::Request>,
     writer: Option<Box<dyn Write + Send>>,
     traits: RequestTraits,
-    head: Option<PendingHead>,
-    /// The first body bytes, held back so that a response completed in one
-    /// piece can go out through tiny_http's `respond` (see `respond_whole`).
-    pending: Option<Bytes>,
+    /// The head, encoded at `start` and sent with the first body bytes; the
+    /// first body write is held back (framed) after it, so that a response
+    /// completed in one piece goes out in one write.
+    head: Option<Vec<u8>>,
+    /// The encoded head's length (what follows it is held-back body).
+    head_len: usize,
+    held_back: bool,
+    /// Decided at `start` from the head and the request.
     framing: Framing,
     /// Set by `stop` at its deadline: further writes fail.
     pub(crate) cancelled: Arc<std::sync::atomic::AtomicBool>,
@@ -121,7 +114,8 @@ impl Exchange {
             writer: None,
             traits,
             head: None,
-            pending: None,
+            head_len: 0,
+            held_back: false,
             framing: Framing::None,
             cancelled,
             failed: false,
@@ -131,12 +125,16 @@ impl Exchange {
     /// Takes a body chunk: held back while it may still be the whole body,
     /// else sent (the head first).
     fn write(&mut self, data: Bytes) -> Result<()> {
-        if self.request.is_some() && self.pending.is_none() && data.len() <= HOLD_BACK {
+        if self.request.is_some() && !self.held_back && data.len() <= HOLD_BACK {
             if self.failed {
                 return Err(Error::closed("the response was aborted"));
             }
-            self.pending = Some(data);
-            return Ok(());
+            if let Some(mut head) = self.head.take() {
+                self.frame_into(&mut head, &data);
+                self.head = Some(head);
+                self.held_back = true;
+                return Ok(());
+            }
         }
         self.commit(&data)
     }
@@ -150,7 +148,8 @@ impl Exchange {
     }
 
     /// Sends the head: reads and discards the unread request body, takes the
-    /// writer from tiny_http, writes the head and the held-back bytes.
+    /// writer from tiny_http, writes the head and the held-back bytes (one
+    /// buffer, one write).
     fn open(&mut self) -> Result<()> {
         if self.failed {
             return Err(Error::closed("the response was aborted"));
@@ -175,82 +174,14 @@ impl Exchange {
                 }
             }
         }
-        let head = self
+        let out = self
             .head
             .take()
             .ok_or_else(|| Error::contract("response.head-after-start", "no head"))?;
-        let (mut out, framing) = encode_head(&head, self.traits);
-        self.framing = framing;
         let mut writer = request.into_writer();
-        if let Some(pending) = self.pending.take() {
-            self.frame_into(&mut out, &pending);
-        }
         writer.write_all(&out).map_err(|e| self.fail(&e))?;
         self.writer = Some(writer);
         Ok(())
-    }
-
-    /// A response completed in one piece goes out through tiny_http's
-    /// `respond`, which writes it and only then lets the connection read the
-    /// next request (the raw path must end the request body first, which
-    /// costs a thread wake-up per request). Only when `respond` sends exactly
-    /// what the raw path would: a plain status and reason, ASCII headers,
-    /// none that tiny_http drops, a body it may frame with `Content-Length`,
-    /// a connection that stays open. `None` when not taken.
-    fn respond_whole(&mut self) -> Option<Result<()>> {
-        let head = self.head.as_ref()?;
-        let status = head.status;
-        let plain = !self.traits.head_request
-            && !self.traits.closing
-            && !self.traits.http10
-            && !self.traits.te
-            && !self.traits.raw_body
-            && !self.failed
-            && !status.is_informational()
-            && status != StatusCode::NO_CONTENT
-            && status != StatusCode::NOT_MODIFIED
-            && head.reason.is_none()
-            && status.canonical_reason().is_some();
-        if !plain {
-            return None;
-        }
-        let body = self.pending.clone().unwrap_or_default();
-        let mut headers = Vec::with_capacity(head.headers.len());
-        for (name, value) in &head.headers {
-            if name == CONTENT_LENGTH {
-                if value.as_bytes() != body.len().to_string().as_bytes() {
-                    return None;
-                }
-                continue;
-            }
-            if name == CONNECTION
-                || name == TRANSFER_ENCODING
-                || name == "trailer"
-                || name == "upgrade"
-            {
-                return None;
-            }
-            headers.push(
-                tiny_http::Header::from_bytes(name.as_str().as_bytes(), value.as_bytes()).ok()?,
-            );
-        }
-        let request = self.request.take()?;
-        self.head = None;
-        self.pending = None;
-        let length = body.len();
-        let response = tiny_http::Response::new(
-            tiny_http::StatusCode(status.as_u16()),
-            headers,
-            std::io::Cursor::new(body),
-            Some(length),
-            None,
-        )
-        // A known length always goes out as Content-Length.
-        .with_chunked_threshold(usize::MAX);
-        Some(request.respond(response).map_err(|e| {
-            self.failed = true;
-            closed(&e)
-        }))
     }
 
     fn fail(&mut self, err: &std::io::Error) -> Error {
@@ -267,7 +198,7 @@ impl Exchange {
             Framing::None => {}
             Framing::Length | Framing::Close => out.extend_from_slice(data),
             Framing::Chunked => {
-                out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                out.extend_from_slice(&chunk_size_line(data.len()));
                 out.extend_from_slice(data);
                 out.extend_from_slice(b"\r\n");
             }
@@ -287,7 +218,7 @@ impl Exchange {
         };
         let result = if self.framing == Framing::Chunked {
             writer
-                .write_all(format!("{:x}\r\n", data.len()).as_bytes())
+                .write_all(&chunk_size_line(data.len()))
                 .and_then(|()| writer.write_all(data))
                 .and_then(|()| writer.write_all(b"\r\n"))
         } else {
@@ -297,20 +228,16 @@ impl Exchange {
     }
 
     fn start(&mut self, head: ResponseHead<'_>) {
-        self.head = Some(PendingHead {
-            status: head.status,
-            reason: (head.status.canonical_reason() != Some(head.reason))
-                .then(|| head.reason.to_owned()),
-            headers: head.headers.clone(),
-        });
+        let (out, framing) = encode_head(&head, self.traits);
+        self.head_len = out.len();
+        self.head = Some(out);
+        self.held_back = false;
+        self.framing = framing;
     }
 
+    /// Ends the response. One that never went out (completed in one piece)
+    /// is written here, head and body in one buffer.
     fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
-        if trailers.is_none() {
-            if let Some(result) = self.respond_whole() {
-                return result;
-            }
-        }
         self.commit(&[])?;
         let mut end = Vec::new();
         if self.framing == Framing::Chunked {
@@ -326,13 +253,15 @@ impl Exchange {
         if let Some(mut writer) = self.writer.take() {
             // Dropping the writer lets tiny_http write the next response on
             // this connection.
-            writer
-                .write_all(&end)
-                .and_then(|()| writer.flush())
-                .map_err(|e| {
-                    self.failed = true;
-                    closed(&e)
-                })?;
+            let written = if end.is_empty() {
+                Ok(())
+            } else {
+                writer.write_all(&end)
+            };
+            written.and_then(|()| writer.flush()).map_err(|e| {
+                self.failed = true;
+                closed(&e)
+            })?;
         }
         Ok(())
     }
@@ -355,7 +284,10 @@ impl Exchange {
         if self.request.is_some() && self.head.is_some() {
             // Nothing went out yet: send the head so the client sees a
             // response that breaks, rather than tiny_http's own 500.
-            self.pending = None;
+            let head_len = self.head_len;
+            if let Some(head) = self.head.as_mut() {
+                head.truncate(head_len);
+            }
             let _ = self.open();
             self.failed = true;
         }
@@ -383,23 +315,20 @@ impl Exchange {
 /// owns `Transfer-Encoding` and `Connection`; a known length goes out as
 /// `Content-Length`, an unknown one chunked on HTTP/1.1 and delimited by the
 /// close on HTTP/1.0.
-fn encode_head(head: &PendingHead, traits: RequestTraits) -> (Vec<u8>, Framing) {
+fn encode_head(head: &ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Framing) {
     let status = head.status;
     let no_body = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut out = Vec::with_capacity(256);
+    // Room for a typical head and a small body after it.
+    let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    let reason = head
-        .reason
-        .as_deref()
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or(""));
-    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(head.reason.as_bytes());
     out.extend_from_slice(b"\r\n");
     let (mut app_close, mut length, mut has_date, mut has_server) = (false, false, false, false);
-    for (name, value) in &head.headers {
+    for (name, value) in head.headers {
         if name == CONNECTION {
             app_close |= value
                 .as_bytes()
@@ -431,7 +360,7 @@ fn encode_head(head: &PendingHead, traits: RequestTraits) -> (Vec<u8>, Framing) 
     };
     if !has_date {
         out.extend_from_slice(b"date: ");
-        out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        DATE_NOW.with(|date| out.extend_from_slice(date.borrow_mut().now()));
         out.extend_from_slice(b"\r\n");
     }
     if !has_server {
@@ -451,6 +380,63 @@ fn encode_head(head: &PendingHead, traits: RequestTraits) -> (Vec<u8>, Framing) 
     }
     out.extend_from_slice(b"\r\n");
     (out, framing)
+}
+
+/// A chunk's size line (the length in hex, then CRLF) in a stack buffer.
+struct ChunkSizeLine {
+    bytes: [u8; 18],
+    start: usize,
+}
+
+impl std::ops::Deref for ChunkSizeLine {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+fn chunk_size_line(mut len: usize) -> ChunkSizeLine {
+    let mut bytes = [0u8; 18];
+    bytes[16] = b'\r';
+    bytes[17] = b'\n';
+    let mut start = 16;
+    loop {
+        start -= 1;
+        bytes[start] = b"0123456789abcdef"[len & 0xf];
+        len >>= 4;
+        if len == 0 {
+            break;
+        }
+    }
+    ChunkSizeLine { bytes, start }
+}
+
+/// The `Date` value of the current second, formatted once per second per
+/// worker thread (it is the same for every response in that second).
+struct DateCache {
+    second: u64,
+    text: String,
+}
+
+impl DateCache {
+    fn now(&mut self) -> &[u8] {
+        let now = std::time::SystemTime::now();
+        let second = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if second != self.second || self.text.is_empty() {
+            self.second = second;
+            self.text = httpdate::fmt_http_date(now);
+        }
+        self.text.as_bytes()
+    }
+}
+
+thread_local! {
+    static DATE_NOW: std::cell::RefCell<DateCache> = const {
+        std::cell::RefCell::new(DateCache { second: 0, text: String::new() })
+    };
 }
 
 /// The response sink: the `dyn ResponseBody` feature.
@@ -593,5 +579,21 @@ impl Body for TinyBody {
             Some(r) => SizeHint::with_exact(r),
             None => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_size_line;
+
+    #[test]
+    fn chunk_size_lines_are_lowercase_hex() {
+        assert_eq!(&*chunk_size_line(0), b"0\r\n");
+        assert_eq!(&*chunk_size_line(10), b"a\r\n");
+        assert_eq!(&*chunk_size_line(0x1f40), b"1f40\r\n");
+        assert_eq!(
+            &*chunk_size_line(usize::MAX),
+            format!("{:x}\r\n", usize::MAX).as_bytes()
+        );
     }
 }

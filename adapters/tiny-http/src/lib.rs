@@ -10,7 +10,7 @@
 //! and queues the requests. [`TinyHttpServer::start`] binds, then spawns
 //! [`workers`](TinyHttpServer::workers) threads that take requests with the
 //! blocking `recv`. Each worker owns a **current-thread tokio runtime** and
-//! drives one request's async lifecycle on it with `block_on`: the request
+//! drives one request's async lifecycle on it to the end: the request
 //! body is read from tiny_http's reader as the app polls it (one piece of at
 //! most 16 KiB at a time, nothing read ahead), and the response is written to
 //! tiny_http's writer as the app writes it (each chunk goes to the socket
@@ -19,14 +19,26 @@
 //! and writes block the worker, which is this request's alone; no request
 //! body or response is ever held whole.
 //!
-//! Two ways out: a response completed in one piece, with a plain status,
-//! ASCII headers and a connection that stays open, goes through tiny_http's
-//! own `respond` (which writes it before letting the connection read the
-//! next request: one thread wake-up less per request). Every other response
-//! (streamed, HEAD, 1xx/204/304, closing, HTTP/1.0, custom reason phrases)
-//! is framed by this crate on tiny_http's raw writer, the way the built-in
-//! server frames it. Both add tiny_http's `Server: tiny-http (Rust)` and a
-//! `Date` when the app set none.
+//! Every response is written by this crate on tiny_http's raw writer, framed
+//! the way the built-in server frames it. A response completed in one piece
+//! (the common case) goes out in one write: the head, encoded when the app
+//! starts the response, with the held-back body after it and
+//! `Content-Length`. A streamed one sends its head with the first bytes past
+//! the held-back ones (or at a flush) and frames the body with
+//! `Content-Length`, chunked, or by the close on HTTP/1.0. HEAD, 1xx, 204 and
+//! 304 responses get no body. A `Server: tiny-http (Rust)` and a `Date` are
+//! added when the app set none. (tiny_http's own `respond` is not used:
+//! formatting a head its way costs more instructions than all the adapter's
+//! other per-request work.)
+//!
+//! Per request, a worker polls the lifecycle once inside its runtime's
+//! context and only enters `block_on` when that poll is pending (most
+//! requests finish in the first poll); the connection's features
+//! ([`ConnectionInfo`](serverbridge::feature::ConnectionInfo)) sit in a
+//! defaults layer built once per peer address and shared by that peer's
+//! requests; and a worker refills its last request's feature collection
+//! (reset, as the built-in server does per connection) unless the app
+//! inserted or removed a feature in it.
 //!
 //! Why a runtime per worker rather than `Handle::block_on` on the runtime
 //! that called `start`: the request's futures, timers and the tasks an app
@@ -42,7 +54,7 @@
 //! | blocking | yes: one request per worker thread at a time |
 //! | addresses | one TCP address; port 0 resolved in [`ServerAddresses`] |
 //! | [`RequestFeature`](serverbridge::feature::RequestFeature), [`ResponseFeature`](serverbridge::feature::ResponseFeature), [`ResponseBody`](serverbridge::feature::ResponseBody) | yes (streaming both ways) |
-//! | [`ConnectionInfo`](serverbridge::feature::ConnectionInfo) | yes: local = the listening address, peer = `remote_addr()`; the id is the peer address (tiny_http does not expose connections) |
+//! | [`ConnectionInfo`](serverbridge::feature::ConnectionInfo) | yes, in a defaults layer per peer: local = the listening address, peer = `remote_addr()`; the id is the peer address (tiny_http does not expose connections) |
 //! | [`RequestId`](serverbridge::feature::RequestId) | yes |
 //! | [`ResponseTrailers`](serverbridge::feature::ResponseTrailers) | yes on HTTP/1.1 (chunked responses) |
 //! | server-level features | in every request's defaults layer |

@@ -1,11 +1,13 @@
 //! The worker threads: each takes a request from tiny_http's queue and drives
 //! its lifecycle to the end on its own current-thread tokio runtime.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
+use http::{HeaderName, HeaderValue, Method, Version};
 use serverbridge::body::RequestBody;
 use serverbridge::feature::{
     Address, ConnectionInfo, RequestFeature, RequestId, ResponseBody, ResponseFeature,
@@ -43,6 +45,7 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
             return;
         }
     };
+    let mut state = WorkerState::default();
     loop {
         if pool.stopping.load(Ordering::Acquire) {
             break;
@@ -55,7 +58,7 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
         let received = server.recv();
         drop(server);
         match received {
-            Ok(request) => serve(&pool, &runtime, request),
+            Ok(request) => serve(&pool, &runtime, &mut state, request),
             Err(err) => {
                 if pool.stopping.load(Ordering::Acquire) {
                     break;
@@ -66,17 +69,77 @@ pub(crate) fn run(pool: Arc<Pool>, _alive: tokio::sync::mpsc::Sender<()>) {
     }
 }
 
-fn serve(pool: &Pool, runtime: &tokio::runtime::Runtime, request: tiny_http::Request) {
-    let Some((features, shared)) = features(pool, request) else {
+/// What a worker keeps from one request to the next.
+#[derive(Default)]
+struct WorkerState {
+    connections: Connections,
+    /// The last request's feature collection, emptied of that request, and
+    /// its revision when it was handed to the app.
+    spare: Option<(Features, u64)>,
+}
+
+fn serve(
+    pool: &Pool,
+    runtime: &tokio::runtime::Runtime,
+    state: &mut WorkerState,
+    request: tiny_http::Request,
+) {
+    let Some((features, shared)) = features(pool, state, request) else {
         return;
     };
-    let outcome = runtime.block_on(lifecycle::run_request(&*pool.app, features));
-    drop(outcome);
-    let mut exchange = shared.lock().unwrap_or_else(|p| p.into_inner());
-    // Nothing was sent (no head ever reached the sink): tiny_http answers
-    // 500 when its request is dropped unanswered.
-    drop(exchange.take_unanswered());
-    drop(exchange.take_writer());
+    let revision = features.revision();
+    let outcome = drive(runtime, lifecycle::run_request(&*pool.app, features));
+    {
+        let mut exchange = shared.lock().unwrap_or_else(|p| p.into_inner());
+        // Nothing was sent (no head ever reached the sink): tiny_http
+        // answers 500 when its request is dropped unanswered.
+        drop(exchange.take_unanswered());
+        drop(exchange.take_writer());
+    }
+    state.spare = recycle(outcome.features, revision);
+}
+
+/// The collection back for the next request, if the app left its set as
+/// the worker built it (an app that inserted or removed a feature moved the
+/// revision, and made the collection its own), with what the request held
+/// released now: the body, the headers, the response's headers and
+/// callbacks, the trailers. Reusing it saves an allocation per feature and
+/// the header maps' (the built-in server reuses one per connection).
+fn recycle(mut features: Features, revision: u64) -> Option<(Features, u64)> {
+    if features.revision() != revision {
+        return None;
+    }
+    let request = features.get_mut::<RequestFeature>()?;
+    request.body = RequestBody::empty();
+    request.headers.clear();
+    features.get_mut::<ResponseFeature>()?.reset();
+    if let Some(trailers) = features.get_mut::<ResponseTrailers>() {
+        trailers.headers.clear();
+    }
+    Some((features, revision))
+}
+
+/// Runs `future` to its end on the worker's runtime.
+///
+/// Most requests never wait on the runtime (the app answers at once and the
+/// sink writes synchronously), so the future is polled once inside the
+/// runtime's context first; only if it is pending does `block_on` take over
+/// (it polls again at once, with its own waker). Entering `block_on` costs
+/// about 800 instructions per request (callgrind), which the first poll
+/// saves. A task the app spawns during that poll is queued on the runtime
+/// and runs the next time `block_on` does, as it would have anyway:
+/// `block_on` returns as soon as the request's future is ready, without
+/// running other tasks.
+fn drive<F: std::future::Future>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    {
+        let _context = runtime.enter();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+    runtime.block_on(future)
 }
 
 fn version(request: &tiny_http::Request) -> Version {
@@ -86,24 +149,30 @@ fn version(request: &tiny_http::Request) -> Version {
     }
 }
 
-/// Path and query from the request target: origin form split at `?`, the
-/// asterisk form as an empty path, absolute and authority forms through
-/// `http::Uri`.
-fn split_target(target: &str) -> Option<(String, String)> {
+/// Writes path and query from the request target into `path` and `query`
+/// (cleared first): origin form split at `?`, the asterisk form as an empty
+/// path, absolute and authority forms through `http::Uri`. `false` for a
+/// target that is none of these.
+fn split_target(target: &str, path: &mut String, query: &mut String) -> bool {
+    path.clear();
+    query.clear();
     if target.starts_with('/') {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        return Some((path.to_owned(), query.to_owned()));
+        let (p, q) = target.split_once('?').unwrap_or((target, ""));
+        path.push_str(p);
+        query.push_str(q);
+        return true;
     }
     if target == "*" {
-        return Some((String::new(), String::new()));
+        return true;
     }
-    let uri: http::Uri = target.parse().ok()?;
-    let path = if uri.path_and_query().is_some() {
-        uri.path().to_owned()
-    } else {
-        String::new()
+    let Ok(uri) = target.parse::<http::Uri>() else {
+        return false;
     };
-    Some((path, uri.query().unwrap_or("").to_owned()))
+    if uri.path_and_query().is_some() {
+        path.push_str(uri.path());
+    }
+    query.push_str(uri.query().unwrap_or(""));
+    true
 }
 
 fn bad_request(request: tiny_http::Request) {
@@ -111,23 +180,52 @@ fn bad_request(request: tiny_http::Request) {
     let _ = request.respond(response);
 }
 
-/// The request's features over the server-level defaults, and the shared
-/// exchange the worker cleans up after the lifecycle.
+/// A collection with the features every request gets, to fill in.
+fn fresh_features() -> Features {
+    let mut features = Features::with_capacity(5, None);
+    features.insert(RequestFeature::default());
+    features.insert(ResponseFeature::default());
+    features.insert(RequestId::new(String::new()));
+    features
+}
+
+/// The request's features over its connection's defaults layer (and that
+/// over the server's), and the shared exchange the worker cleans up after
+/// the lifecycle. The last request's collection is refilled when the worker
+/// kept it.
 fn features(
     pool: &Pool,
+    state: &mut WorkerState,
     request: tiny_http::Request,
 ) -> Option<(Features, crate::exchange::Shared)> {
     let Ok(method) = Method::from_bytes(request.method().as_str().as_bytes()) else {
         bad_request(request);
         return None;
     };
-    let raw_target = request.url().to_owned();
-    let Some((path, query)) = split_target(&raw_target) else {
+    let mut features = match state.spare.take() {
+        Some((features, _)) => features,
+        None => fresh_features(),
+    };
+    let Some(fields) = features.get_mut::<RequestFeature>() else {
         bad_request(request);
         return None;
     };
+    if !split_target(request.url(), &mut fields.path, &mut fields.query) {
+        bad_request(request);
+        return None;
+    }
+    fields.raw_target.clear();
+    fields.raw_target.push_str(request.url());
+    fields.path_base.clear();
+    fields.scheme = http::uri::Scheme::HTTP;
     let version = version(&request);
-    let mut headers = HeaderMap::with_capacity(request.headers().len());
+    fields.version = version;
+    let headers = &mut fields.headers;
+    // Empty already when recycled (clearing walks the whole index table).
+    if !headers.is_empty() {
+        headers.clear();
+    }
+    headers.reserve(request.headers().len());
     for header in request.headers() {
         match (
             HeaderName::from_bytes(header.field.as_str().as_bytes()),
@@ -142,18 +240,18 @@ fn features(
             }
         }
     }
-    let connection = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",")
-        .to_ascii_lowercase();
     let http10 = version == Version::HTTP_10;
-    // tiny_http's own rules for ending the connection after this request.
-    let raw_body = connection.contains("upgrade");
-    let closing =
-        connection.contains("close") || raw_body || (http10 && !connection.contains("keep-alive"));
+    // tiny_http's own rules for ending the connection after this request
+    // (substrings of the lowercased value, as tiny_http matches them).
+    let (mut upgrade, mut close, mut keep_alive) = (false, false, false);
+    for value in headers.get_all(http::header::CONNECTION) {
+        let value = value.as_bytes();
+        upgrade |= contains_ignore_case(value, b"upgrade");
+        close |= contains_ignore_case(value, b"close");
+        keep_alive |= contains_ignore_case(value, b"keep-alive");
+    }
+    let raw_body = upgrade;
+    let closing = close || raw_body || (http10 && !keep_alive);
     // tiny_http ignores Content-Length when Transfer-Encoding is present, and
     // reads no body without either.
     let length = if raw_body {
@@ -169,62 +267,160 @@ fn features(
         closing,
         keep_alive_10: http10 && !closing,
         raw_body,
-        te: headers.contains_key(http::header::TE),
         body_done: length == Some(0),
     };
+    fields.method = method;
     let peer = request.remote_addr().copied();
     let shared = Exchange::new(request, traits, pool.cancelled.clone());
-    let body = if length == Some(0) {
+    fields.body = if length == Some(0) {
         RequestBody::empty()
     } else {
         RequestBody::new(TinyBody::new(shared.clone(), length))
     };
-    let connection_id = peer.map_or_else(|| "unix".to_owned(), |p| p.to_string());
+    let connection = state.connections.layer(pool, peer);
     let n = pool.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut features = Features::with_capacity(7, Some(pool.server_features.clone()));
-    features.insert(RequestFeature {
-        method,
-        scheme: http::uri::Scheme::HTTP,
-        path_base: String::new(),
-        path,
-        query,
-        raw_target,
-        version,
-        headers,
-        body,
-    });
-    features.insert(ResponseFeature::default());
+    if let Some(id) = features.get_mut::<RequestId>() {
+        write_request_id(&mut id.0, &connection.id, n);
+    }
+    features.set_defaults(Some(connection.features.clone()));
     features.insert_dyn::<dyn ResponseBody>(Box::new(TinySink {
         shared: shared.clone(),
     }));
-    features.insert(RequestId::new(format!("{connection_id}:{n}")));
-    features.insert(ConnectionInfo {
-        id: connection_id,
-        local: Some(Address::Tcp(pool.local)),
-        peer: peer.map(Address::Tcp),
-    });
-    if !http10 {
-        // Chunked responses carry trailers.
-        features.insert(ResponseTrailers::default());
+    // Chunked responses carry trailers; HTTP/1.0 has no chunked responses.
+    match (http10, features.contains::<ResponseTrailers>()) {
+        (true, true) => drop(features.remove::<ResponseTrailers>()),
+        (false, false) => drop(features.insert(ResponseTrailers::default())),
+        _ => {}
     }
     Some((features, shared))
 }
 
+/// The per-connection defaults layer (SPEC §1): `ConnectionInfo` over the
+/// server's features. tiny_http does not expose its connections, so layers
+/// are kept per peer address (the connection id is that address), built on
+/// a peer's first request and shared by the requests after it: no
+/// formatting or allocation for the connection info per request.
+#[derive(Default)]
+struct Connections {
+    layers: HashMap<Option<SocketAddr>, Rc<ConnectionLayer>>,
+    /// The last peer served and its layer: consecutive requests often come
+    /// from one connection (keep-alive, pipelining), and this skips the
+    /// hashing.
+    last: Option<(Option<SocketAddr>, Rc<ConnectionLayer>)>,
+}
+
+struct ConnectionLayer {
+    features: Arc<Features>,
+    /// `ConnectionInfo::id`, for the request ids.
+    id: String,
+}
+
+impl Connections {
+    /// The most peers a worker remembers; past it the map starts over (a
+    /// layer only depends on the peer address, so forgetting one costs a
+    /// rebuild, nothing else).
+    const MAX: usize = 1024;
+
+    fn layer(&mut self, pool: &Pool, peer: Option<SocketAddr>) -> Rc<ConnectionLayer> {
+        if let Some((last, layer)) = &self.last {
+            if *last == peer {
+                return layer.clone();
+            }
+        }
+        if self.layers.len() >= Self::MAX && !self.layers.contains_key(&peer) {
+            self.layers.clear();
+        }
+        let layer = self
+            .layers
+            .entry(peer)
+            .or_insert_with(|| {
+                let id = peer.map_or_else(|| "unix".to_owned(), |p| p.to_string());
+                let mut features = Features::with_capacity(1, Some(pool.server_features.clone()));
+                features.insert(ConnectionInfo {
+                    id: id.clone(),
+                    local: Some(Address::Tcp(pool.local)),
+                    peer: peer.map(Address::Tcp),
+                });
+                Rc::new(ConnectionLayer {
+                    features: Arc::new(features),
+                    id,
+                })
+            })
+            .clone();
+        self.last = Some((peer, layer.clone()));
+        layer
+    }
+}
+
+/// Writes `<connection id>:<n>` into `id` (cleared first, its capacity
+/// reused), without the formatting machinery.
+fn write_request_id(id: &mut String, connection: &str, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    id.clear();
+    id.push_str(connection);
+    id.push(':');
+    for &digit in &digits[start..] {
+        id.push(char::from(digit));
+    }
+}
+
+/// Whether `haystack` contains `needle`, ASCII case-insensitively.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::split_target;
+    use super::{contains_ignore_case, split_target, write_request_id};
+
+    fn request_id(connection: &str, n: u64) -> String {
+        // A used string: the id replaces what it held.
+        let mut id = String::from("previous:1");
+        write_request_id(&mut id, connection, n);
+        id
+    }
+
+    #[test]
+    fn request_ids_number_the_connection() {
+        assert_eq!(request_id("127.0.0.1:80", 0), "127.0.0.1:80:0");
+        assert_eq!(request_id("unix", 1234567890), "unix:1234567890");
+        assert_eq!(request_id("x", u64::MAX), format!("x:{}", u64::MAX));
+    }
+
+    #[test]
+    fn connection_tokens_match_as_tiny_http_matches_them() {
+        assert!(contains_ignore_case(b"Keep-Alive, Upgrade", b"upgrade"));
+        assert!(contains_ignore_case(b"CLOSE", b"close"));
+        assert!(!contains_ignore_case(b"clos", b"close"));
+        assert!(!contains_ignore_case(b"", b"close"));
+    }
+
+    fn split(target: &str) -> Option<(String, String)> {
+        // Used strings: the split replaces what they held.
+        let (mut path, mut query) = (String::from("/old"), String::from("old"));
+        split_target(target, &mut path, &mut query).then_some((path, query))
+    }
 
     #[test]
     fn targets_split_without_decoding() {
         assert_eq!(
-            split_target("/a%2Fb/../c?x=1&x=2"),
+            split("/a%2Fb/../c?x=1&x=2"),
             Some(("/a%2Fb/../c".into(), "x=1&x=2".into()))
         );
-        assert_eq!(split_target("*"), Some((String::new(), String::new())));
-        assert_eq!(
-            split_target("http://h/p?q"),
-            Some(("/p".into(), "q".into()))
-        );
-        assert_eq!(split_target("h:80"), Some((String::new(), String::new())));
+        assert_eq!(split("*"), Some((String::new(), String::new())));
+        assert_eq!(split("http://h/p?q"), Some(("/p".into(), "q".into())));
+        assert_eq!(split("h:80"), Some((String::new(), String::new())));
+        assert_eq!(split("not a target"), None);
     }
 }

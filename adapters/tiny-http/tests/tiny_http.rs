@@ -1,6 +1,7 @@
 //! `TinyHttpServer` beyond the kit: 16 MiB bodies both ways without
-//! buffering them, graceful stop with a request in flight, and the same
-//! bytes as the built-in server for the same requests.
+//! buffering them, graceful stop with a request in flight, the same bytes
+//! as the built-in server for the same requests, connection info and
+//! request ids per peer, and apps that wait on the worker's runtime.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serverbridge::application::from_fn;
-use serverbridge::feature::ServerAddress;
+use serverbridge::feature::{Address, ServerAddress};
 use serverbridge::server::HttpServer;
 use serverbridge::{Error, HttpContext, Result, Server};
 use serverbridge_tiny_http::{TinyHttpServer, REQUEST_CHUNK};
@@ -394,4 +395,188 @@ async fn the_same_responses_as_the_builtin_server() {
     assert!(expected[8][0].0.starts_with("HTTP/1.1 500"));
     builtin.stop(stop_deadline()).await.unwrap();
     tiny.stop(stop_deadline()).await.unwrap();
+}
+
+/// Writes the app's view of the connection: `ConnectionInfo` id, peer and
+/// local address, and the request id.
+async fn who(ctx: &mut HttpContext) -> Result<()> {
+    use serverbridge::feature::{ConnectionInfo, RequestId};
+    let info = ctx.features().get::<ConnectionInfo>().cloned();
+    let id = ctx
+        .features()
+        .get::<RequestId>()
+        .map(|id| id.as_str().to_owned());
+    let Some(info) = info else {
+        return Err(Error::app_msg("no ConnectionInfo"));
+    };
+    ctx.write(format!(
+        "{}|{:?}|{:?}|{}",
+        info.id,
+        info.peer,
+        info.local,
+        id.unwrap_or_default()
+    ))
+    .await
+}
+
+/// Sends `count` pipelined requests on one connection and returns the
+/// bodies of the replies.
+fn pipelined_bodies(addr: SocketAddr, count: usize) -> (SocketAddr, Vec<String>) {
+    let mut stream = connect(addr);
+    let peer = stream.local_addr().unwrap();
+    let mut requests = "GET / HTTP/1.1\r\nhost: x\r\n\r\n".repeat(count - 1);
+    requests.push_str("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    stream.write_all(requests.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let bodies = normalise(&reply)
+        .into_iter()
+        .map(|(status, _, body)| {
+            assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+            String::from_utf8(body).unwrap()
+        })
+        .collect();
+    (peer, bodies)
+}
+
+/// The connection info the requests of one connection share (kept per peer
+/// address, since tiny_http does not expose connections) is that peer's, on
+/// every request and every connection; request ids are `<peer>:<n>`, each
+/// one different.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_info_and_request_ids_follow_the_peer() {
+    let (mut server, addr) = start(who).await;
+    let (first, second) =
+        tokio::task::spawn_blocking(move || (pipelined_bodies(addr, 3), pipelined_bodies(addr, 2)))
+            .await
+            .unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for (peer, bodies) in [first, second] {
+        assert!(bodies.len() >= 2, "{bodies:?}");
+        for body in bodies {
+            let parts: Vec<&str> = body.split('|').collect();
+            assert_eq!(parts[0], peer.to_string(), "{body}");
+            assert_eq!(
+                parts[1],
+                format!("{:?}", Some(Address::Tcp(peer))),
+                "{body}"
+            );
+            assert_eq!(
+                parts[2],
+                format!("{:?}", Some(Address::Tcp(addr))),
+                "{body}"
+            );
+            let (connection, n) = parts[3].rsplit_once(':').unwrap();
+            assert_eq!(connection, peer.to_string(), "{body}");
+            assert!(n.parse::<u64>().is_ok(), "{body}");
+            assert!(ids.insert(parts[3].to_owned()), "request id reused: {body}");
+        }
+    }
+    assert_eq!(ids.len(), 5);
+    server.stop(stop_deadline()).await.unwrap();
+}
+
+/// An app that waits (a timer, a task it spawns) is driven by the worker's
+/// runtime to its end; a pipelined request after it is answered in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_waits_on_the_runtime_is_driven_to_its_end() {
+    async fn waits(ctx: &mut HttpContext) -> Result<()> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let task = tokio::spawn(async {
+            tokio::task::yield_now().await;
+            "from a task"
+        });
+        let text = task.await.map_err(|e| Error::app_msg(e.to_string()))?;
+        ctx.write(text).await
+    }
+    let (mut server, addr) = start(waits).await;
+    let (_, bodies) = tokio::task::spawn_blocking(move || pipelined_bodies(addr, 2))
+        .await
+        .unwrap();
+    assert_eq!(bodies, ["from a task", "from a task"]);
+    server.stop(stop_deadline()).await.unwrap();
+}
+
+/// A worker reuses a finished request's feature collection for its next
+/// request: nothing of one request reaches the next (request headers,
+/// response status and headers, trailers, a feature the app inserted), and
+/// the server side of the contract holds on each (`Lint`). One worker, so
+/// every request goes through the same collection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_feature_collection_carries_nothing_over() {
+    use serverbridge::feature::ResponseTrailers;
+    use serverbridge::lint::Lint;
+
+    #[derive(Debug)]
+    struct Marker;
+
+    async fn leaves_traces(ctx: &mut HttpContext) -> Result<()> {
+        let seen = format!(
+            "x-first={} marker={} trailers={} status={} headers={}",
+            ctx.request().headers.contains_key("x-first"),
+            ctx.features().contains::<Marker>(),
+            ctx.features()
+                .get::<ResponseTrailers>()
+                .map_or("none".to_owned(), |t| t.headers.len().to_string()),
+            ctx.response().status.as_u16(),
+            ctx.response().headers.len(),
+        );
+        match ctx.request().path.as_str() {
+            // A feature of its own: the collection is not reused after it.
+            "/dirty" => drop(ctx.features_mut().insert(Marker)),
+            // Changes in place: the collection is reused after it.
+            "/touch" => {
+                if let Some(trailers) = ctx.features_mut().get_mut::<ResponseTrailers>() {
+                    trailers.headers.insert("x-trailer", "1".parse().unwrap());
+                }
+                let response = ctx.response_mut();
+                response.status = http::StatusCode::ACCEPTED;
+                response.headers.insert("x-left", "1".parse().unwrap());
+            }
+            _ => {}
+        }
+        ctx.write(seen).await
+    }
+
+    let lint = Lint::new(leaves_traces);
+    let report = lint.report();
+    let mut server = TinyHttpServer::new("127.0.0.1:0".parse().unwrap()).workers(1);
+    server.start(Arc::new(lint)).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(
+                b"GET /dirty HTTP/1.1\r\nhost: x\r\nx-first: 1\r\n\r\n\
+                  GET /clean HTTP/1.0\r\nconnection: keep-alive\r\n\r\n\
+                  GET /touch HTTP/1.1\r\nhost: x\r\nx-first: 1\r\n\r\n\
+                  GET /clean HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        String::from_utf8(reply).unwrap()
+    })
+    .await
+    .unwrap();
+    // Four responses; the third is chunked with a trailer, so split on the
+    // status lines rather than parse the framing.
+    let responses: Vec<&str> = reply.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(responses.len(), 4, "{reply}");
+    let seen = [
+        "x-first=true marker=false trailers=0 status=200 headers=0",
+        "x-first=false marker=false trailers=none status=200 headers=0",
+        "x-first=true marker=false trailers=0 status=200 headers=0",
+        "x-first=false marker=false trailers=0 status=200 headers=0",
+    ];
+    for (response, seen) in responses.iter().zip(seen) {
+        assert!(response.contains(seen), "{seen:?} not in {response:?}");
+    }
+    assert!(responses[2].starts_with("202 "), "{reply}");
+    assert!(responses[2].contains("x-trailer: 1\r\n"), "{reply}");
+    assert!(responses[3].starts_with("200 "), "{reply}");
+    assert!(!responses[3].contains("x-left"), "{reply}");
+    assert!(!responses[3].contains("x-trailer"), "{reply}");
+    assert!(report.is_clean(), "{:?}", report.violations());
+    server.stop(stop_deadline()).await.unwrap();
 }
