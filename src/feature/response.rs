@@ -81,7 +81,10 @@ impl ResponseFeature {
     pub fn reset(&mut self) {
         self.status = StatusCode::OK;
         self.reason = None;
-        self.headers.clear();
+        // Clearing walks the whole index even when there is nothing in it.
+        if !self.headers.is_empty() {
+            self.headers.clear();
+        }
         self.started = false;
         self.on_starting.clear();
         self.on_completed.clear();
