@@ -37,6 +37,30 @@ use crate::lifecycle::run_request;
 /// back; buffers go back at once.
 const IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The server's graceful-stop signal: a token to wait on, and a flag for the
+/// question every response asks ("must this one close the connection?"):
+/// `CancellationToken::is_cancelled` takes a lock shared by every connection.
+#[derive(Clone, Default)]
+pub(crate) struct StopSignal {
+    token: CancellationToken,
+    flag: Arc<AtomicBool>,
+}
+
+impl StopSignal {
+    pub(crate) fn cancel(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn cancelled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.token.cancelled()
+    }
+}
+
 /// What every connection of a server shares.
 pub(crate) struct ConnConfig {
     pub(crate) limits: Limits,
@@ -44,7 +68,7 @@ pub(crate) struct ConnConfig {
     pub(crate) server_features: Arc<Features>,
     /// Graceful stop: finish the current exchange with `Connection: close`,
     /// close idle connections at once.
-    pub(crate) stopping: CancellationToken,
+    pub(crate) stopping: StopSignal,
     /// Hard stop: drop the connection now.
     pub(crate) abort: CancellationToken,
     /// Slots for upgraded connections (`max_concurrent_upgraded_connections`).
@@ -60,7 +84,7 @@ impl ConnConfig {
             limits,
             scheme: Scheme::HTTP,
             server_features,
-            stopping: CancellationToken::new(),
+            stopping: StopSignal::default(),
             abort: CancellationToken::new(),
             upgrade_slots,
         }
@@ -78,7 +102,7 @@ pub(crate) struct Exchange {
     http10: AtomicBool,
     connect: AtomicBool,
     close_requested: Arc<AtomicBool>,
-    stopping: CancellationToken,
+    stopping: StopSignal,
     pub(crate) upgrade_slots: Option<Arc<tokio::sync::Semaphore>>,
     /// The request body rate of the current request (shared with its
     /// feature), and the defaults both rates reset to.
