@@ -19,10 +19,7 @@
 //!
 //! The client's own work is in every figure (about 1,500 instructions per
 //! request in the pipelined modes), so compare modes that share a client.
-#![allow(
-    missing_docs,
-    reason = "a measuring binary, not an API"
-)]
+#![allow(missing_docs, reason = "a measuring binary, not an API")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -107,8 +104,7 @@ async fn raw_hyper() -> SocketAddr {
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.expect("accept");
         let service = hyper::service::service_fn(|_request| async {
-            let mut response =
-                http::Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
+            let mut response = http::Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
