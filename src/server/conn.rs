@@ -503,7 +503,10 @@ impl Conn {
             .ok_or_else(missing)?
             .reset();
         if let Some(trailers) = features.get_mut::<ResponseTrailers>() {
-            trailers.headers.clear();
+            // Usually empty: clearing walks the index even then.
+            if !trailers.headers.is_empty() {
+                trailers.headers.clear();
+            }
         }
         let id = features.get_mut::<RequestId>().ok_or_else(missing)?;
         id.0.clear();
