@@ -465,7 +465,10 @@ impl ResponseBody for Released {
 /// body is empty and its header map cleared (capacity kept), the response
 /// is reset, the response body is a placeholder the next call replaces.
 /// What else the server put in (a request id, a body size limit) is as the
-/// last request left it: refill it before reuse.
+/// last request left it: refill it before reuse. That includes the last
+/// request's [`RequestLifetime`], which may have fired:
+/// [`AppService::call_pooled`](crate::tower::AppService::call_pooled)
+/// replaces it; a server that runs a pooled collection another way must.
 ///
 /// # Example
 ///

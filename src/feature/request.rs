@@ -212,5 +212,8 @@ impl RequestFeature {
 /// Whether `uri` is the asterisk form (`OPTIONS *`). Cheaper than
 /// `uri == "*"`, which compares the URI's parts one by one with the text.
 pub(crate) fn is_asterisk(uri: &http::Uri) -> bool {
-    uri.scheme().is_none() && uri.authority().is_none() && uri.path() == "*"
+    uri.scheme().is_none()
+        && uri.authority().is_none()
+        && uri.path() == "*"
+        && uri.query().is_none()
 }

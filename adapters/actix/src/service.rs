@@ -174,7 +174,14 @@ fn into_request(
     *request.version_mut() = convert::version(head.version);
     *request.headers_mut() = headers;
     let (parts, ()) = request.into_parts();
-    let raw = parts.uri.path_and_query().cloned();
+    // The raw target as sent: HTTP/1's absolute form whole (the URI as
+    // given), otherwise the origin form (HTTP/2's `:path`).
+    let absolute = parts.version != http::Version::HTTP_2 && parts.uri.scheme().is_some();
+    let raw = if absolute {
+        None
+    } else {
+        parts.uri.path_and_query().cloned()
+    };
     if let Some(feature) = features.get_mut::<RequestFeature>() {
         feature.refill(parts, body, raw.as_ref().map(|t| t.as_str()));
     }

@@ -100,3 +100,41 @@ async fn a_reused_collection_carries_nothing_of_the_request_before() {
         )
     );
 }
+
+/// The raw target as sent, in every form, on a reused collection too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_targets_stay_as_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn target(ctx: &mut HttpContext) -> Result<()> {
+        let text = format!(
+            "raw={} path={}",
+            ctx.request().raw_target,
+            ctx.request().path
+        );
+        ctx.write(text).await
+    }
+    let mut server = ActixServer::new()
+        .workers(1)
+        .bind("127.0.0.1:0".parse().unwrap());
+    server.start(Arc::new(target)).await.expect("start");
+    let addr = support::address(&server);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            b"GET /a%20b?c HTTP/1.1\r\nHost: test\r\n\r\n\
+              GET http://test/x?y HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut reply = String::new();
+    tokio::time::timeout(BOUND, stream.read_to_string(&mut reply))
+        .await
+        .expect("in time")
+        .expect("read");
+    server
+        .stop(tokio::time::Instant::now() + BOUND)
+        .await
+        .expect("stop");
+    assert!(reply.contains("raw=/a%20b?c path=/a%20b"), "{reply}");
+    assert!(reply.contains("raw=http://test/x?y path=/x"), "{reply}");
+}

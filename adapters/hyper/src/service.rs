@@ -152,7 +152,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         // absolute form (an HTTP/1 request with a scheme) as a whole.
         let absolute = parts.version != Version::HTTP_2 && parts.uri.scheme().is_some();
         let raw = match parts.uri.path_and_query() {
-            Some(target) if !absolute && target.as_str() != "*" => Some(target.clone()),
+            // The asterisk form's `*` too (HTTP/2 sends it as `:path` with
+            // a scheme and authority around it).
+            Some(target) if !absolute => Some(target.clone()),
             _ => None,
         };
         match features.get_mut::<RequestFeature>() {

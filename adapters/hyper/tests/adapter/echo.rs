@@ -356,3 +356,30 @@ async fn a_reused_collection_carries_nothing_of_the_request_before() {
     assert!(id(5).ends_with(":00000006"), "{}", id(5));
     server.stop(deadline(5)).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_asterisk_form_keeps_its_raw_target_on_both_versions() {
+    let (mut server, addr) = start(echo).await;
+    let mut client = h1(addr).await;
+    let req = request("OPTIONS", "*").body(full("")).unwrap();
+    let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
+    assert_eq!(header(&parts, "x-target"), "*");
+
+    // HTTP/2 sends `*` as `:path` with a scheme and an authority around it.
+    let mut client = h2(addr).await;
+    let uri = http::Uri::builder()
+        .scheme("http")
+        .authority("test.local")
+        .path_and_query("*")
+        .build()
+        .unwrap();
+    let req = http::Request::builder()
+        .method("OPTIONS")
+        .uri(uri)
+        .version(http::Version::HTTP_2)
+        .body(full(""))
+        .unwrap();
+    let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
+    assert_eq!(header(&parts, "x-target"), "*");
+    server.stop(deadline(5)).await.unwrap();
+}
