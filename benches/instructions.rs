@@ -29,25 +29,15 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::HeaderValue;
 use http_body_util::Full;
-use serverbridge::owin::{keys, Environment, OwinApp};
+use serverbridge::owin::OwinApp;
 use serverbridge::testing::{Mode, TestServer};
-use serverbridge::{HttpContext, Result, Server};
+use serverbridge::Server;
 use serverbridge_hyper::{HyperServer, Protocols, Settings};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-async fn hello(ctx: &mut HttpContext) -> Result<()> {
-    ctx.response_mut()
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    ctx.write("Hello, World!").await
-}
-
-async fn hello_owin(env: &mut Environment) -> Result<()> {
-    env.headers_mut(keys::RESPONSE_HEADERS)
-        .expect("response headers")
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    env.write("Hello, World!").await
-}
+#[path = "support/apps.rs"]
+mod apps;
+use apps::{hello, hello_owin};
 
 /// `n` requests (rounded up to 16) pipelined 16 at a time on `io`.
 async fn pipelined(io: &mut (impl AsyncRead + AsyncWrite + Unpin), n: u64) {

@@ -15,25 +15,13 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::header::CONTENT_TYPE;
-use http::HeaderValue;
-use serverbridge::owin::{keys, Environment, OwinApp};
+use serverbridge::owin::OwinApp;
 use serverbridge::testing::{ClientConnection, Connector, Mode, TestServer};
-use serverbridge::{HttpContext, Result, Server};
+use serverbridge::Server;
 
-async fn hello(ctx: &mut HttpContext) -> Result<()> {
-    ctx.response_mut()
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    ctx.write("Hello, World!").await
-}
-
-async fn hello_owin(env: &mut Environment) -> Result<()> {
-    env.headers_mut(keys::RESPONSE_HEADERS)
-        .expect("response headers")
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    env.write("Hello, World!").await
-}
+#[path = "support/apps.rs"]
+mod apps;
+use apps::{hello, hello_owin};
 
 fn run_batch(rt: &tokio::runtime::Runtime, server: &TestServer, iterations: u64) -> Duration {
     rt.block_on(async {
