@@ -33,33 +33,10 @@ use serverbridge::owin::OwinApp;
 use serverbridge::testing::{Mode, TestServer};
 use serverbridge::Server;
 use serverbridge_hyper::{HyperServer, Protocols, Settings};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 #[path = "support/apps.rs"]
 mod apps;
-use apps::{hello, hello_owin};
-
-/// `n` requests (rounded up to 16) pipelined 16 at a time on `io`.
-async fn pipelined(io: &mut (impl AsyncRead + AsyncWrite + Unpin), n: u64) {
-    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    const BATCH: u64 = 16;
-    let batch = REQUEST.repeat(BATCH as usize);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut sent = 0;
-    while sent < n {
-        io.write_all(&batch).await.expect("write");
-        let mut seen = 0;
-        while seen < BATCH {
-            let read = io.read(&mut buf).await.expect("read");
-            assert!(read > 0, "the server closed the connection");
-            seen += buf[..read]
-                .windows(13)
-                .filter(|w| *w == b"Hello, World!")
-                .count() as u64;
-        }
-        sent += BATCH;
-    }
-}
+use apps::{hello, hello_owin, pipelined};
 
 async fn direct(server: &TestServer, n: u64) {
     for _ in 0..n {

@@ -21,7 +21,7 @@ use serverbridge::Server;
 
 #[path = "support/apps.rs"]
 mod apps;
-use apps::{hello, hello_owin};
+use apps::{hello, hello_owin, pipelined};
 
 fn run_batch(rt: &tokio::runtime::Runtime, server: &TestServer, iterations: u64) -> Duration {
     rt.block_on(async {
@@ -79,31 +79,9 @@ fn run_pipelined(
     io: &mut tokio::io::DuplexStream,
     iterations: u64,
 ) -> Duration {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    const BATCH: u64 = 16;
-    let batch: Vec<u8> = REQUEST.repeat(BATCH as usize);
     rt.block_on(async {
-        let mut buf = vec![0u8; 64 * 1024];
         let start = Instant::now();
-        let mut sent = 0;
-        while sent < iterations {
-            let n = BATCH.min(iterations - sent);
-            io.write_all(&batch[..REQUEST.len() * n as usize])
-                .await
-                .expect("write");
-            // Every response ends with the 13-byte body; count them.
-            let mut seen = 0;
-            while seen < n {
-                let read = io.read(&mut buf).await.expect("read");
-                assert!(read > 0, "the server closed the connection");
-                seen += buf[..read]
-                    .windows(13)
-                    .filter(|w| *w == b"Hello, World!")
-                    .count() as u64;
-            }
-            sent += n;
-        }
+        pipelined(io, iterations).await;
         start.elapsed()
     })
 }

@@ -1,10 +1,11 @@
-//! The hello app both benchmarks run: on the feature path and through the
-//! OWIN bridge.
+//! What both benchmarks share: the hello app (on the feature path and
+//! through the OWIN bridge) and the pipelining client.
 
 use http::header::CONTENT_TYPE;
 use http::HeaderValue;
 use serverbridge::owin::{keys, Environment};
 use serverbridge::{HttpContext, Result};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// `200`, `content-type: text/plain`, `Hello, World!`.
 pub(crate) async fn hello(ctx: &mut HttpContext) -> Result<()> {
@@ -20,4 +21,30 @@ pub(crate) async fn hello_owin(env: &mut Environment) -> Result<()> {
         .expect("response headers")
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     env.write("Hello, World!").await
+}
+
+/// Sends `n` hello requests on `io`, 16 pipelined at a time, and waits for
+/// every response (each ends with the 13-byte body; they are counted).
+pub(crate) async fn pipelined(io: &mut (impl AsyncRead + AsyncWrite + Unpin), n: u64) {
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    const BATCH: u64 = 16;
+    let batch = REQUEST.repeat(BATCH as usize);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut sent = 0;
+    while sent < n {
+        let now = BATCH.min(n - sent);
+        io.write_all(&batch[..REQUEST.len() * now as usize])
+            .await
+            .expect("write");
+        let mut seen = 0;
+        while seen < now {
+            let read = io.read(&mut buf).await.expect("read");
+            assert!(read > 0, "the server closed the connection");
+            seen += buf[..read]
+                .windows(13)
+                .filter(|w| *w == b"Hello, World!")
+                .count() as u64;
+        }
+        sent += now;
+    }
 }
