@@ -57,6 +57,8 @@ mod builder;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod context;
+#[cfg(feature = "listen")]
+pub mod endpoint;
 mod error;
 pub mod feature;
 mod features;

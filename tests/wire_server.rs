@@ -782,6 +782,23 @@ async fn two_endpoints_serve_at_once() {
         .expect("stopped");
 }
 
+#[tokio::test]
+async fn a_failing_endpoint_leaves_nothing_listening() {
+    let dir = std::env::temp_dir().join(format!("serverbridge-fail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("first.sock");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut server = HttpServer::new()
+        .bind_unix(&path)
+        .bind(taken.local_addr().expect("address"));
+    let err = server.start(Arc::new(echo)).await.unwrap_err();
+    assert!(err.is_io(), "{err:?}");
+    // The first endpoint was bound, then given back: nobody answers on it.
+    assert!(tokio::net::UnixStream::connect(&path).await.is_err());
+    assert!(server.addresses().get().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unix_socket_serves_raw_http() {
     let dir = std::env::temp_dir().join(format!(

@@ -54,19 +54,11 @@ use tokio_util::task::TaskTracker;
 pub use limits::Limits;
 
 use crate::application::BoxApplication;
+use crate::endpoint::{Endpoint, Listener};
 use crate::error::{Error, Result};
 use crate::feature::{Address, ConnectionInfo, ServerAddress, ServerAddresses};
 use crate::features::Features;
 use crate::server_trait::Server;
-
-/// A place to listen.
-#[derive(Debug)]
-enum Endpoint {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-    TcpListener(std::net::TcpListener),
-    UnixListener(std::os::unix::net::UnixListener),
-}
 
 struct Running {
     config: Arc<conn::ConnConfig>,
@@ -173,22 +165,8 @@ impl HttpServer {
     /// built-in TLS).
     pub fn bind_addresses(mut self, addresses: &[ServerAddress]) -> Result<Self> {
         for address in addresses {
-            match address {
-                ServerAddress::Tcp { scheme, addr } if scheme == "http" => {
-                    self.endpoints.push(Endpoint::Tcp(*addr));
-                }
-                ServerAddress::Tcp { scheme, addr } => {
-                    return Err(Error::config(format!(
-                        "{scheme}://{addr}: the built-in server speaks plain http only"
-                    )));
-                }
-                ServerAddress::Unix(path) => self.endpoints.push(Endpoint::Unix(path.clone())),
-                other => {
-                    return Err(Error::config(format!(
-                        "{other}: the built-in server listens on TCP and unix sockets only"
-                    )));
-                }
-            }
+            self.endpoints
+                .push(Endpoint::from_address(address, "the built-in server")?);
         }
         Ok(self)
     }
@@ -242,34 +220,27 @@ impl HttpServer {
     }
 }
 
-/// A bound listener.
-enum Bound {
-    Tcp(tokio::net::TcpListener, SocketAddr),
-    Unix(tokio::net::UnixListener, PathBuf),
-}
-
 type Accepted = (Box<dyn IoStream>, Option<Address>, Option<Address>);
 
-impl Bound {
-    async fn accept(&self) -> std::io::Result<Accepted> {
-        match self {
-            Bound::Tcp(listener, local) => {
-                let (stream, peer) = listener.accept().await?;
-                let _ = stream.set_nodelay(true);
-                Ok((
-                    Box::new(stream),
-                    Some(Address::Tcp(*local)),
-                    Some(Address::Tcp(peer)),
-                ))
-            }
-            Bound::Unix(listener, path) => {
-                let (stream, _) = listener.accept().await?;
-                Ok((
-                    Box::new(stream),
-                    Some(Address::Unix(Some(path.clone()))),
-                    Some(Address::Unix(None)),
-                ))
-            }
+/// The next connection on `listener`, with its local and peer addresses.
+async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
+    match listener {
+        Listener::Tcp(listener, local) => {
+            let (stream, peer) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            Ok((
+                Box::new(stream),
+                Some(Address::Tcp(*local)),
+                Some(Address::Tcp(peer)),
+            ))
+        }
+        Listener::Unix(listener, path) => {
+            let (stream, _) = listener.accept().await?;
+            Ok((
+                Box::new(stream),
+                Some(Address::Unix(Some(path.clone()))),
+                Some(Address::Unix(None)),
+            ))
         }
     }
 }
@@ -278,7 +249,7 @@ fn spawn_accept(
     running: &Running,
     app: BoxApplication,
     limit: Option<Arc<Semaphore>>,
-    listener: Bound,
+    listener: Listener,
 ) {
     let config = running.config.clone();
     let tracker = running.tracker.clone();
@@ -287,7 +258,7 @@ fn spawn_accept(
             let accepted = tokio::select! {
                 biased;
                 _ = config.stopping.cancelled() => break,
-                accepted = listener.accept() => accepted,
+                accepted = accept(&listener) => accepted,
             };
             let (io, local, peer) = match accepted {
                 Ok(accepted) => accepted,
@@ -321,7 +292,7 @@ fn spawn_accept(
                 drop(permit);
             });
         }
-        if let Bound::Unix(_, path) = &listener {
+        if let Listener::Unix(_, path) = &listener {
             let _ = std::fs::remove_file(path);
         }
     });
@@ -358,35 +329,14 @@ impl Server for HttpServer {
             .limits
             .max_concurrent_connections
             .map(|n| Arc::new(Semaphore::new(n)));
+        // Bind everything first: a failing endpoint leaves nothing running.
+        let mut bound = Vec::new();
         for endpoint in std::mem::take(&mut self.endpoints) {
-            match endpoint {
-                Endpoint::Tcp(addr) => {
-                    let listener = tokio::net::TcpListener::bind(addr).await?;
-                    self.serve_tcp(&running, app.clone(), limit.clone(), listener)?;
-                }
-                Endpoint::TcpListener(listener) => {
-                    listener.set_nonblocking(true)?;
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
-                    self.serve_tcp(&running, app.clone(), limit.clone(), listener)?;
-                }
-                Endpoint::Unix(path) => {
-                    if path.exists() {
-                        std::fs::remove_file(&path)?;
-                    }
-                    let listener = tokio::net::UnixListener::bind(&path)?;
-                    self.serve_unix(&running, app.clone(), limit.clone(), listener, path);
-                }
-                Endpoint::UnixListener(listener) => {
-                    listener.set_nonblocking(true)?;
-                    let path = listener
-                        .local_addr()?
-                        .as_pathname()
-                        .map(PathBuf::from)
-                        .unwrap_or_default();
-                    let listener = tokio::net::UnixListener::from_std(listener)?;
-                    self.serve_unix(&running, app.clone(), limit.clone(), listener, path);
-                }
-            }
+            bound.push(endpoint.bind().await?);
+        }
+        for listener in bound {
+            self.addresses.push(listener.address());
+            spawn_accept(&running, app.clone(), limit.clone(), listener);
         }
         // The host logs "listening on" at info level; this is the server's own
         // record.
@@ -417,35 +367,5 @@ impl Server for HttpServer {
         abort_on_drop.disarm();
         self.addresses.clear();
         Ok(())
-    }
-}
-
-impl HttpServer {
-    fn serve_tcp(
-        &self,
-        running: &Running,
-        app: BoxApplication,
-        limit: Option<Arc<Semaphore>>,
-        listener: tokio::net::TcpListener,
-    ) -> Result<()> {
-        let local = listener.local_addr()?;
-        self.addresses.push(ServerAddress::Tcp {
-            scheme: "http".into(),
-            addr: local,
-        });
-        spawn_accept(running, app, limit, Bound::Tcp(listener, local));
-        Ok(())
-    }
-
-    fn serve_unix(
-        &self,
-        running: &Running,
-        app: BoxApplication,
-        limit: Option<Arc<Semaphore>>,
-        listener: tokio::net::UnixListener,
-        path: PathBuf,
-    ) {
-        self.addresses.push(ServerAddress::Unix(path.clone()));
-        spawn_accept(running, app, limit, Bound::Unix(listener, path));
     }
 }

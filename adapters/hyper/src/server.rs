@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use serverbridge::endpoint::{Endpoint, Listener};
 use serverbridge::feature::{Address, ConnectionInfo, ServerAddress, ServerAddresses};
 use serverbridge::tower::AppService;
 use serverbridge::{BoxApplication, Error, Features, Result, Server};
@@ -21,15 +22,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::service::ConnService;
 use crate::settings::Settings;
-
-/// A place to listen.
-#[derive(Debug)]
-enum Endpoint {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-    TcpListener(std::net::TcpListener),
-    UnixListener(std::os::unix::net::UnixListener),
-}
 
 /// What a started server shares with its accept loops and connections.
 struct Shared {
@@ -139,22 +131,9 @@ impl HyperServer {
     pub fn from_addresses(addresses: &[ServerAddress]) -> Result<Self> {
         let mut server = HyperServer::new();
         for address in addresses {
-            match address {
-                ServerAddress::Tcp { scheme, addr } if scheme == "http" => {
-                    server.endpoints.push(Endpoint::Tcp(*addr));
-                }
-                ServerAddress::Tcp { scheme, .. } => {
-                    return Err(Error::config(format!(
-                        "scheme {scheme:?}: serverbridge-hyper serves plain http only"
-                    )));
-                }
-                ServerAddress::Unix(path) => server.endpoints.push(Endpoint::Unix(path.clone())),
-                other => {
-                    return Err(Error::config(format!(
-                        "{other}: serverbridge-hyper listens on TCP and unix sockets only"
-                    )));
-                }
-            }
+            server
+                .endpoints
+                .push(Endpoint::from_address(address, "serverbridge-hyper")?);
         }
         Ok(server)
     }
@@ -239,7 +218,7 @@ impl Server for HyperServer {
         // Bind everything first: a failing endpoint leaves nothing running.
         let mut bound = Vec::new();
         for endpoint in std::mem::take(&mut self.endpoints) {
-            match bind(endpoint).await {
+            match endpoint.bind().await {
                 Ok(listener) => bound.push(listener),
                 Err(err) => {
                     self.addresses.clear();
@@ -287,56 +266,6 @@ impl Server for HyperServer {
         self.addresses.clear();
         Ok(())
     }
-}
-
-/// A bound listener.
-enum Listener {
-    Tcp(tokio::net::TcpListener, SocketAddr),
-    Unix(tokio::net::UnixListener, PathBuf),
-}
-
-impl Listener {
-    fn address(&self) -> ServerAddress {
-        match self {
-            Listener::Tcp(_, addr) => ServerAddress::Tcp {
-                scheme: "http".into(),
-                addr: *addr,
-            },
-            Listener::Unix(_, path) => ServerAddress::Unix(path.clone()),
-        }
-    }
-}
-
-async fn bind(endpoint: Endpoint) -> Result<Listener> {
-    Ok(match endpoint {
-        Endpoint::Tcp(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
-            let local = listener.local_addr()?;
-            Listener::Tcp(listener, local)
-        }
-        Endpoint::TcpListener(listener) => {
-            listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            let local = listener.local_addr()?;
-            Listener::Tcp(listener, local)
-        }
-        Endpoint::Unix(path) => {
-            if path.exists() {
-                std::fs::remove_file(&path)?;
-            }
-            let listener = tokio::net::UnixListener::bind(&path)?;
-            Listener::Unix(listener, path)
-        }
-        Endpoint::UnixListener(listener) => {
-            listener.set_nonblocking(true)?;
-            let path = listener
-                .local_addr()?
-                .as_pathname()
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            Listener::Unix(tokio::net::UnixListener::from_std(listener)?, path)
-        }
-    })
 }
 
 async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
