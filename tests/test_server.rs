@@ -112,6 +112,30 @@ async fn the_asterisk_form_keeps_its_target_on_new_and_reused_collections() {
 }
 
 #[tokio::test]
+async fn request_trailers_are_offered_only_with_a_body() {
+    async fn reports(ctx: &mut HttpContext) -> Result<()> {
+        let offered = ctx.features().contains::<RequestTrailers>();
+        ctx.write(format!("trailers={offered}")).await
+    }
+    let server = TestServer::new(reports);
+    // Twice each: the second request refills the first one's collection.
+    for _ in 0..2 {
+        let text = server.get("/").send().await.unwrap().text().await.unwrap();
+        assert_eq!(text, "trailers=false");
+        let text = server
+            .post("/")
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(text, "trailers=true");
+    }
+}
+
+#[tokio::test]
 async fn an_invalid_target_is_a_parse_error() {
     let server = TestServer::new(describe);
     let err = server.get("/a b").send().await.unwrap_err();
