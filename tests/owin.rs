@@ -20,8 +20,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use serverbridge::application::from_fn;
 use serverbridge::body::RequestBody;
 use serverbridge::feature::{
-    Address, ConnectionInfo, OnUpgrade, ResponseBody, ResponseHead, ResponseTrailers,
-    ServerAddress, TlsInfo, Upgrade,
+    Address, ConnectionInfo, OnUpgrade, RequestLifetime, ResponseBody, ResponseHead,
+    ResponseTrailers, ServerAddress, TlsInfo, Upgrade,
 };
 use serverbridge::owin::{
     self, app_func, compose, keys, AppFunc, BoxAppFunc, Environment, Extras, FeatureAppFunc,
@@ -29,7 +29,6 @@ use serverbridge::owin::{
 };
 use serverbridge::testing::{RecordingSink, SinkEvent, TestServer};
 use serverbridge::{Builder, Error, HttpContext, Middleware, Next, Result};
-use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -457,7 +456,7 @@ struct AfterOwin {
 
 #[tokio::test]
 async fn every_writable_key_writes_the_features() {
-    let replacement = CancellationToken::new();
+    let replacement = RequestLifetime::new();
     let out: Shared<AfterOwin> = shared();
     let sending_ran = Arc::new(AtomicBool::new(false));
     let listed = vec![ServerAddress::Tcp {
@@ -534,7 +533,7 @@ async fn every_writable_key_writes_the_features() {
             Box::pin(async move {
                 let body = ctx.read_body(1024).await.unwrap();
                 let aborted_before = ctx.is_aborted();
-                replacement.cancel();
+                replacement.abort();
                 let aborted_after = ctx.is_aborted();
                 let features = ctx.features();
                 let user = features

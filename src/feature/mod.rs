@@ -38,7 +38,7 @@ pub use body_size::MaxRequestBodySize;
 pub use connection::{Address, ConnectionInfo};
 pub use connection_close::ConnectionClose;
 pub use data_rate::{MinDataRate, MinRequestBodyDataRate, MinResponseDataRate};
-pub use lifetime::RequestLifetime;
+pub use lifetime::{Cancelled, RequestLifetime};
 pub use request::RequestFeature;
 pub use request_id::RequestId;
 pub use response::{Callback, ResponseFeature};

@@ -46,7 +46,6 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 use http::uri::Scheme;
 use http::{HeaderMap, Method, StatusCode, Version};
-use tokio_util::sync::CancellationToken;
 
 use crate::body::RequestBody;
 use crate::context::HttpContext;
@@ -79,8 +78,9 @@ pub enum Value {
     RequestBody(RequestBody),
     /// A response sink (`owin.ResponseBody`): replaces the server's.
     ResponseBody(Box<dyn ResponseBody>),
-    /// A cancellation token (`owin.CallCancelled`).
-    Cancellation(CancellationToken),
+    /// The request's cancellation signal (`owin.CallCancelled`): setting it
+    /// replaces the request's [`RequestLifetime`].
+    Cancellation(RequestLifetime),
     /// A callback for `server.OnSendingHeaders`: setting it registers it.
     Callback(Callback),
     /// Addresses (`host.Addresses`).
@@ -133,8 +133,9 @@ pub enum ValueRef<'a> {
     RequestBody(&'a RequestBody),
     /// The response stream (write with [`Environment::write`]).
     ResponseBody,
-    /// A cancellation token.
-    Cancellation(CancellationToken),
+    /// The request's cancellation signal (a clone of its
+    /// [`RequestLifetime`]).
+    Cancellation(RequestLifetime),
     /// The callback registrar (use [`Environment::on_sending_headers`]).
     OnSendingHeaders,
     /// Addresses.
@@ -379,7 +380,7 @@ impl Environment {
                 None => ValueRef::Str(Cow::Borrowed(version_text(request()?.version))),
             },
             keys::CALL_CANCELLED => {
-                ValueRef::Cancellation(features.get::<RequestLifetime>()?.token().clone())
+                ValueRef::Cancellation(features.get::<RequestLifetime>()?.clone())
             }
             keys::VERSION => ValueRef::Str(Cow::Borrowed(keys::OWIN_VERSION)),
             keys::REMOTE_IP_ADDRESS => string(&connection()?.peer.as_ref()?.ip()?.to_string()),
@@ -478,9 +479,8 @@ impl Environment {
                     .ok_or_else(|| type_error(key, "a status code from 100 to 999"))?
             }
             (keys::RESPONSE_REASON_PHRASE, Value::Str(s)) => ctx.response_mut().reason = Some(s),
-            (keys::CALL_CANCELLED, Value::Cancellation(token)) => {
-                ctx.features_mut()
-                    .insert(RequestLifetime::from_token(token));
+            (keys::CALL_CANCELLED, Value::Cancellation(lifetime)) => {
+                ctx.features_mut().insert(lifetime);
             }
             (keys::ON_SENDING_HEADERS, Value::Callback(callback)) => {
                 ctx.response_mut().on_starting(callback)?

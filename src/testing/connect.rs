@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use http::Version;
-use tokio_util::sync::CancellationToken;
 
 use super::client::{ClientConnection, Connector, Dispatch};
 use super::server::{Mode, TestServer};
@@ -57,13 +56,11 @@ fn connection_info(server: &TestServer, n: u64) -> ConnectionInfo {
 /// Direct mode: each request goes into the app with this connection's info;
 /// dropping the connection fires the lifetime of every request still on it.
 fn dispatch(server: Arc<TestServer>, info: ConnectionInfo) -> Dispatch {
-    let closed = CancellationToken::new();
-    let guard = closed.clone().drop_guard();
+    let closed = AbortOnDrop(RequestLifetime::new());
     Box::new(move |request| {
-        let _owned_by_the_connection = &guard;
         let server = server.clone();
         let info = info.clone();
-        let lifetime = RequestLifetime::from_token(closed.child_token());
+        let lifetime = closed.0.child();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let mut test = server.request(parts.method, &parts.uri.to_string());
@@ -76,4 +73,14 @@ fn dispatch(server: Arc<TestServer>, info: ConnectionInfo) -> Dispatch {
             Ok(response.into_http().map(crate::body::boxed))
         })
     })
+}
+
+/// The connection's lifetime, fired when the connection (its dispatch
+/// closure) is dropped.
+struct AbortOnDrop(RequestLifetime);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
