@@ -1,5 +1,6 @@
 //! [`TestServer`] in direct mode.
 
+use std::future::Future;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -577,13 +578,26 @@ impl<'a> TestRequest<'a> {
         let pool = self.server.state.pool.clone();
         let (app, features, lifetime) = self.features()?;
         let client = lifetime.clone();
+        let response = crate::pipe::call(app, features, lifetime, None, Some(pool));
         // A client that goes away before the head has no response to get, as
-        // on the wire.
-        let response = tokio::select! {
-            biased;
-            () = client.cancelled() => return Err(Error::aborted("the test aborted the request")),
-            response = crate::pipe::call(app, features, lifetime, None, Some(pool)) => response?,
-        };
+        // on the wire. The flag is read first and the waiter polled only
+        // while the head is pending: an app that answers at once costs no
+        // waiter registration.
+        let (mut response, mut cancelled) =
+            (std::pin::pin!(response), std::pin::pin!(client.cancelled()));
+        let response = std::future::poll_fn(|cx| {
+            if client.is_cancelled() {
+                return std::task::Poll::Ready(Err(Error::aborted("the test aborted the request")));
+            }
+            if let std::task::Poll::Ready(response) = response.as_mut().poll(cx) {
+                return std::task::Poll::Ready(response);
+            }
+            cancelled
+                .as_mut()
+                .poll(cx)
+                .map(|()| Err(Error::aborted("the test aborted the request")))
+        })
+        .await?;
         let (parts, body) = response.into_parts();
         Ok(TestResponse {
             parts,
