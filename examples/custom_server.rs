@@ -7,7 +7,9 @@
 //! `Content-Length`, answers with `Content-Length`, and provides the three
 //! required features plus `ConnectionInfo`. Everything else a real server
 //! does (keep-alive, chunked bodies, limits, timeouts) is left out on purpose;
-//! `src/server/` is the full version.
+//! `src/server/` is the full version. A server that streams its responses can
+//! take the head and chunk framing from `serverbridge::http1`, as the built-in
+//! server and the tiny_http adapter do.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

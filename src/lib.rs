@@ -64,6 +64,8 @@ pub mod feature;
 mod features;
 #[cfg(feature = "host")]
 pub mod host;
+#[cfg(feature = "http1")]
+pub mod http1;
 pub mod lifecycle;
 pub mod lint;
 pub mod owin;

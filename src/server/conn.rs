@@ -16,7 +16,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::decode::{Decoded, Decoder};
-use super::encode::{BodyFraming, HeadContext};
 use super::io::{BodyState, Http1Body, Http1Upgrade, MinRate, Shared, WatchPeer};
 use super::limits::Limits;
 use super::parse::{parse_head, Framing, RequestHead};
@@ -30,6 +29,7 @@ use crate::feature::{
     ResponseFeature, ResponseTrailers, TlsInfo, Upgrade,
 };
 use crate::features::Features;
+use crate::http1::{BodyFraming, HeadContext};
 use crate::lifecycle::run_request;
 
 /// How long an idle keep-alive connection that carried several requests keeps
@@ -177,6 +177,7 @@ impl Exchange {
             closing: self.must_close(),
             keep_alive_10: http10 && self.keep_alive.load(Ordering::Relaxed),
             connect_request: self.connect.load(Ordering::Relaxed),
+            default_server: None,
         }
     }
 }
@@ -283,7 +284,7 @@ async fn reject(shared: &Shared, err: &Error) {
         buf.put_u8(b' ');
         buf.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
         buf.put_slice(b"\r\ncontent-length: 0\r\nconnection: close\r\ndate: ");
-        buf.put_slice(super::date::now().as_bytes());
+        buf.put_slice(crate::http1::date().as_bytes());
         buf.put_slice(b"\r\n\r\n");
     }
     let _ = shared.flush().await;

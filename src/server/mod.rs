@@ -7,9 +7,10 @@
 //! exist only at the edge ([`HttpServer`]).
 //!
 //! Split by concern: `parse` (request head), `decode` (request bodies),
-//! `encode` (response head and chunks), `io` (buffered connection I/O,
-//! request body, upgrade), `sink` (the `ResponseBody` feature), `conn` (the
-//! connection state machine), `date` (the cached `Date`).
+//! `io` (buffered connection I/O, request body, upgrade), `sink` (the
+//! `ResponseBody` feature), `conn` (the connection state machine); response
+//! heads, chunks and the cached `Date` come from [`crate::http1`], shared
+//! with adapters that frame responses themselves.
 //!
 //! # Example
 //!
@@ -31,9 +32,7 @@
 //! ```
 
 mod conn;
-mod date;
 mod decode;
-mod encode;
 mod io;
 mod limits;
 mod parse;

@@ -9,10 +9,10 @@ use bytes::{BufMut, Bytes};
 use http::HeaderMap;
 
 use super::conn::Exchange;
-use super::encode::{self, BodyFraming};
 use super::io::{Shared, WRITE_HIGH_WATER};
 use crate::error::{Error, Result};
 use crate::feature::{ResponseBody, ResponseHead};
+use crate::http1::{self, BodyFraming};
 
 /// Body chunks at least this large skip the write buffer.
 const DIRECT_WRITE: usize = 16 * 1024;
@@ -56,16 +56,17 @@ impl Http1Sink {
                 .as_ref()
                 .is_some_and(|b| b.send_continue);
         cx.closing = cx.closing || body_never_asked;
-        let (framing, closing) = {
+        let head = {
             let mut write = self.shared.write();
             if write.buf.capacity() == 0 {
                 write.buf = super::io::take_buffer();
             }
             write.response_started = !head.status.is_informational();
-            encode::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
+            write.buf.reserve(256);
+            http1::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
         };
-        self.framing = framing;
-        if closing {
+        self.framing = head.framing;
+        if head.closing {
             self.exchange.closing.store(true, Ordering::Relaxed);
         }
     }
@@ -81,7 +82,7 @@ impl Http1Sink {
             return Some(data);
         }
         if self.framing == BodyFraming::Chunked {
-            encode::chunk_header(&mut write.buf, data.len());
+            write.buf.put_slice(&http1::chunk_size_line(data.len()));
             write.buf.put_slice(&data);
             write.buf.put_slice(b"\r\n");
         } else {
@@ -93,7 +94,7 @@ impl Http1Sink {
     fn encode_end(&mut self, trailers: Option<&HeaderMap>) {
         if self.framing == BodyFraming::Chunked {
             let mut write = self.shared.write();
-            encode::last_chunk(&mut write.buf, trailers);
+            http1::last_chunk(&mut write.buf, trailers);
         }
     }
 }
@@ -129,7 +130,7 @@ impl ResponseBody for Http1Sink {
                 let direct = data.len() >= DIRECT_WRITE;
                 {
                     let mut write = self.shared.write();
-                    encode::chunk_header(&mut write.buf, data.len());
+                    write.buf.put_slice(&http1::chunk_size_line(data.len()));
                     if !direct {
                         write.buf.put_slice(&data);
                         write.buf.put_slice(b"\r\n");

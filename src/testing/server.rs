@@ -1,7 +1,7 @@
 //! [`TestServer`] in direct mode.
 
-use std::future::Future;
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

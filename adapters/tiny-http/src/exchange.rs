@@ -20,10 +20,10 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use serverbridge::feature::{ResponseBody, ResponseHead};
+use serverbridge::http1::{self, chunk_size_line, BodyFraming, HeadContext};
 use serverbridge::{Error, Result};
 
 /// The largest piece read from the request body at a time, and the bound on
@@ -55,14 +55,6 @@ pub(crate) struct RequestTraits {
     pub(crate) body_done: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    None,
-    Length,
-    Chunked,
-    Close,
-}
-
 /// The state one request's body and sink share.
 pub(crate) struct Exchange {
     request: Option<tiny_http::Request>,
@@ -76,7 +68,7 @@ pub(crate) struct Exchange {
     head_len: usize,
     held_back: bool,
     /// Decided at `start` from the head and the request.
-    framing: Framing,
+    framing: BodyFraming,
     /// Set by `stop` at its deadline: further writes fail.
     pub(crate) cancelled: Arc<std::sync::atomic::AtomicBool>,
     failed: bool,
@@ -116,7 +108,7 @@ impl Exchange {
             head: None,
             head_len: 0,
             held_back: false,
-            framing: Framing::None,
+            framing: BodyFraming::None,
             cancelled,
             failed: false,
         }))
@@ -195,9 +187,9 @@ impl Exchange {
             return;
         }
         match self.framing {
-            Framing::None => {}
-            Framing::Length | Framing::Close => out.extend_from_slice(data),
-            Framing::Chunked => {
+            BodyFraming::None => {}
+            BodyFraming::Length(_) | BodyFraming::Close => out.extend_from_slice(data),
+            BodyFraming::Chunked => {
                 out.extend_from_slice(&chunk_size_line(data.len()));
                 out.extend_from_slice(data);
                 out.extend_from_slice(b"\r\n");
@@ -206,7 +198,7 @@ impl Exchange {
     }
 
     fn write_framed(&mut self, data: &[u8]) -> Result<()> {
-        if data.is_empty() || self.framing == Framing::None {
+        if data.is_empty() || self.framing == BodyFraming::None {
             return Ok(());
         }
         if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
@@ -216,7 +208,7 @@ impl Exchange {
         let Some(writer) = self.writer.as_mut() else {
             return Err(Error::closed("the response has ended"));
         };
-        let result = if self.framing == Framing::Chunked {
+        let result = if self.framing == BodyFraming::Chunked {
             writer
                 .write_all(&chunk_size_line(data.len()))
                 .and_then(|()| writer.write_all(data))
@@ -240,15 +232,8 @@ impl Exchange {
     fn complete(&mut self, trailers: Option<HeaderMap>) -> Result<()> {
         self.commit(&[])?;
         let mut end = Vec::new();
-        if self.framing == Framing::Chunked {
-            end.extend_from_slice(b"0\r\n");
-            for (name, value) in trailers.iter().flatten() {
-                end.extend_from_slice(name.as_str().as_bytes());
-                end.extend_from_slice(b": ");
-                end.extend_from_slice(value.as_bytes());
-                end.extend_from_slice(b"\r\n");
-            }
-            end.extend_from_slice(b"\r\n");
+        if self.framing == BodyFraming::Chunked {
+            http1::last_chunk(&mut end, trailers.as_ref());
         }
         if let Some(mut writer) = self.writer.take() {
             // Dropping the writer lets tiny_http write the next response on
@@ -292,7 +277,7 @@ impl Exchange {
             self.failed = true;
         }
         if let Some(mut writer) = self.writer.take() {
-            if self.framing == Framing::Chunked {
+            if self.framing == BodyFraming::Chunked {
                 let _ = writer.write_all(b"!\r\n\r\n");
             }
             let _ = writer.flush();
@@ -310,133 +295,22 @@ impl Exchange {
     }
 }
 
-/// Writes the status line and headers, and decides the body's framing the
-/// way the built-in server does (so both send the same heads): the server
-/// owns `Transfer-Encoding` and `Connection`; a known length goes out as
-/// `Content-Length`, an unknown one chunked on HTTP/1.1 and delimited by the
-/// close on HTTP/1.0.
-fn encode_head(head: &ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Framing) {
-    let status = head.status;
-    let no_body = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
+/// Encodes the head as the built-in server does (the same rules, from
+/// [`serverbridge::http1`]), with tiny_http's `Server` field when the app set
+/// none (as tiny_http's own `respond` adds it). tiny_http closes by itself
+/// only when the request asked; an app's `Connection: close` is passed on,
+/// and the client closes.
+fn encode_head(head: &ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, BodyFraming) {
+    let mut cx = HeadContext::default();
+    cx.head_request = traits.head_request;
+    cx.http10 = traits.http10;
+    cx.closing = traits.closing;
+    cx.keep_alive_10 = traits.keep_alive_10;
+    cx.default_server = Some(SERVER);
     // Room for a typical head and a small body after it.
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(head.reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let (mut app_close, mut length, mut has_date, mut has_server) = (false, false, false, false);
-    for (name, value) in head.headers {
-        if name == CONNECTION {
-            app_close |= value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
-            continue;
-        }
-        if name == TRANSFER_ENCODING {
-            continue;
-        }
-        length |= name == CONTENT_LENGTH;
-        has_date |= name == DATE;
-        has_server |= name == http::header::SERVER;
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    let mut closing = traits.closing || app_close;
-    let framing = if no_body || traits.head_request {
-        Framing::None
-    } else if length {
-        Framing::Length
-    } else if traits.http10 {
-        closing = true;
-        Framing::Close
-    } else {
-        Framing::Chunked
-    };
-    if !has_date {
-        out.extend_from_slice(b"date: ");
-        DATE_NOW.with(|date| out.extend_from_slice(date.borrow_mut().now()));
-        out.extend_from_slice(b"\r\n");
-    }
-    if !has_server {
-        out.extend_from_slice(b"server: ");
-        out.extend_from_slice(SERVER.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if framing == Framing::Chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
-    // tiny_http closes by itself only when the request asked; an app's
-    // `Connection: close` is passed on, and the client closes.
-    if closing {
-        out.extend_from_slice(b"connection: close\r\n");
-    } else if traits.keep_alive_10 {
-        out.extend_from_slice(b"connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    (out, framing)
-}
-
-/// A chunk's size line (the length in hex, then CRLF) in a stack buffer.
-struct ChunkSizeLine {
-    bytes: [u8; 18],
-    start: usize,
-}
-
-impl std::ops::Deref for ChunkSizeLine {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
-fn chunk_size_line(mut len: usize) -> ChunkSizeLine {
-    let mut bytes = [0u8; 18];
-    bytes[16] = b'\r';
-    bytes[17] = b'\n';
-    let mut start = 16;
-    loop {
-        start -= 1;
-        bytes[start] = b"0123456789abcdef"[len & 0xf];
-        len >>= 4;
-        if len == 0 {
-            break;
-        }
-    }
-    ChunkSizeLine { bytes, start }
-}
-
-/// The `Date` value of the current second, formatted once per second per
-/// worker thread (it is the same for every response in that second).
-struct DateCache {
-    second: u64,
-    text: String,
-}
-
-impl DateCache {
-    fn now(&mut self) -> &[u8] {
-        let now = std::time::SystemTime::now();
-        let second = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if second != self.second || self.text.is_empty() {
-            self.second = second;
-            self.text = httpdate::fmt_http_date(now);
-        }
-        self.text.as_bytes()
-    }
-}
-
-thread_local! {
-    static DATE_NOW: std::cell::RefCell<DateCache> = const {
-        std::cell::RefCell::new(DateCache { second: 0, text: String::new() })
-    };
+    let encoded = http1::encode_head(&mut out, head.status, head.reason, head.headers, cx);
+    (out, encoded.framing)
 }
 
 /// The response sink: the `dyn ResponseBody` feature.
@@ -579,21 +453,5 @@ impl Body for TinyBody {
             Some(r) => SizeHint::with_exact(r),
             None => SizeHint::default(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::chunk_size_line;
-
-    #[test]
-    fn chunk_size_lines_are_lowercase_hex() {
-        assert_eq!(&*chunk_size_line(0), b"0\r\n");
-        assert_eq!(&*chunk_size_line(10), b"a\r\n");
-        assert_eq!(&*chunk_size_line(0x1f40), b"1f40\r\n");
-        assert_eq!(
-            &*chunk_size_line(usize::MAX),
-            format!("{:x}\r\n", usize::MAX).as_bytes()
-        );
     }
 }
