@@ -334,6 +334,22 @@ async fn pipelined_requests_in_one_write_are_answered_in_order() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_response_held_for_a_pipelined_batch_goes_out_before_the_server_waits() {
+    // The next request's first bytes came with this one: the response waits
+    // to share a write with the next, but not for bytes the client may
+    // only send once it has this response.
+    let (mut client, _) = connect(echo, Limits::default());
+    let start = Instant::now();
+    client
+        .send(format!("{}GET /2 HTTP/1.1\r\nHo", get("/1")))
+        .await;
+    assert_echo(&client.response().await, "GET", "/1", 0);
+    assert_eq!(start.elapsed(), Duration::ZERO, "held until a timeout");
+    client.send("st: h\r\n\r\n").await;
+    assert_echo(&client.response().await, "GET", "/2", 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn expect_100_continue_is_answered_when_the_app_reads_the_body() {
     let (mut client, _) = connect(echo, Limits::default());
     client

@@ -305,7 +305,7 @@ async fn read_head(
     let limits = &config.limits;
     let mut started: Option<Instant> = None;
     loop {
-        {
+        let ended = {
             let mut read = shared.read();
             if !read.buf.is_empty() {
                 started.get_or_insert_with(Instant::now);
@@ -313,9 +313,14 @@ async fn read_head(
                     return Ok(true);
                 }
             }
-            if read.eof || read.failed {
-                return Ok(false);
-            }
+            read.eof || read.failed
+        };
+        // Responses held back for a pipelined batch go out before waiting
+        // (the client may wait for them before it sends the rest) and
+        // before a quiet end.
+        let held_back = !shared.write().buf.is_empty();
+        if held_back && shared.flush().await.is_err() || ended {
+            return Ok(false);
         }
         let fill = || std::future::poll_fn(|cx| shared.poll_fill(cx));
         let outcome = match started {
@@ -605,13 +610,11 @@ impl Conn {
         if !keep {
             return false;
         }
-        // Pipelining: when the next request is already here, its response goes
-        // out with this one in a single write.
-        let next_ready = {
-            let read = shared.read();
-            super::parse::find_head_end(&read.buf).is_some()
-        };
-        next_ready || shared.flush().await.is_ok()
+        // Pipelining: when bytes of the next request are already here, this
+        // response waits to go out with the next one in a single write;
+        // `read_head` flushes it before it waits for more bytes.
+        let next_here = !shared.read().buf.is_empty();
+        next_here || shared.flush().await.is_ok()
     }
 }
 

@@ -88,41 +88,13 @@ fn bad(message: &str) -> Error {
     Error::parse(message.to_owned(), StatusCode::BAD_REQUEST)
 }
 
-/// The position after the first `\r\n\r\n`, if any. The searcher is built
-/// once: building one costs more than a search in a small head.
-pub(crate) fn find_head_end(buf: &[u8]) -> Option<usize> {
-    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
-    FINDER.find(buf).map(|i| i + 4)
-}
-
-/// Finds the end of the head (`\r\n\r\n`), enforcing CRLF: a bare CR or a bare
-/// LF anywhere in the head is an error, never a line ending.
-///
-/// One pass over the line breaks: each CR must be followed by LF (a CR as
-/// the very last byte of a partial head may still get its LF), each LF must
-/// be such a CR's, and the head ends at the first CRLF that starts right
-/// after another.
-fn head_end(buf: &[u8]) -> Result<Option<usize>> {
-    let mut breaks = memchr::memchr2_iter(b'\r', b'\n', buf);
-    let mut previous_lf = None;
-    while let Some(i) = breaks.next() {
-        if buf[i] == b'\n' {
-            return Err(bad("bare LF in the request head"));
-        }
-        match buf.get(i + 1) {
-            None => return Ok(None),
-            Some(b'\n') => {}
-            Some(_) => return Err(bad("bare CR in the request head")),
-        }
-        // The LF just checked.
-        breaks.next();
-        if i > 0 && previous_lf == Some(i - 1) {
-            return Ok(Some(i + 2));
-        }
-        previous_lf = Some(i + 1);
-    }
-    Ok(None)
+/// Whether every line of a parsed head ends with CRLF: httparse accepts a
+/// bare LF as a line ending and rejects every CR not followed by LF, so in a
+/// head it parsed each CR has its own LF, and there is a bare LF exactly
+/// when there are more LFs than CRs (two vectorised counts: cheaper than
+/// visiting the line breaks one by one).
+fn crlf_only(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', head).count() == memchr::memchr_iter(b'\n', head).count()
 }
 
 /// Whether `host` is a valid `uri-host [ ":" port ]` (RFC 9110 §7.2): a
@@ -223,34 +195,36 @@ pub(crate) fn parse_head(
     if !check_request_line(bytes, limits)? {
         return Ok(false);
     }
-    let end = match head_end(bytes)? {
-        Some(end) => end,
-        None => {
-            if bytes.len() > limits.max_request_line_size + limits.max_request_headers_total_size {
-                return Err(header_limit(limits));
-            }
-            return Ok(false);
-        }
-    };
-    let line_len = memchr::memchr(b'\r', bytes).unwrap_or(0) + 2;
-    if end - line_len > limits.max_request_headers_total_size {
-        return Err(header_limit(limits));
-    }
+    let partial_past_limit =
+        || bytes.len() > limits.max_request_line_size + limits.max_request_headers_total_size;
     // Uninitialised slots: no 4 KiB memset per request.
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let capacity = limits.max_request_header_count.min(slots.len() - 1) + 1;
     let mut spans = std::mem::take(&mut head.spans);
     spans.clear();
-    let count = {
+    let (end, count) = {
         let mut request = httparse::Request::new(&mut []);
+        // httparse stops at the end of the head: pipelined bytes after it
+        // stay for the next request.
         let status = request
-            .parse_with_uninit_headers(&bytes[..end], &mut slots[..capacity])
+            .parse_with_uninit_headers(bytes, &mut slots[..capacity])
             .map_err(|err| match err {
                 httparse::Error::TooManyHeaders => too_many(limits),
                 other => bad(&format!("malformed request head: {other}")),
             })?;
-        if status.is_partial() {
+        let httparse::Status::Complete(end) = status else {
+            if partial_past_limit() {
+                return Err(header_limit(limits));
+            }
             return Ok(false);
+        };
+        let line_len = memchr::memchr(b'\n', bytes).unwrap_or(0) + 1;
+        if end - line_len > limits.max_request_headers_total_size {
+            return Err(header_limit(limits));
+        }
+        // RFC 9112 §2.2: a bare CR or a bare LF is never a line ending here.
+        if !crlf_only(&bytes[..end]) {
+            return Err(bad("bare LF in the request head"));
         }
         if request.headers.len() > limits.max_request_header_count {
             return Err(too_many(limits));
@@ -268,7 +242,7 @@ pub(crate) fn parse_head(
                 value: (value as u32, field.value.len() as u32),
             });
         }
-        request.headers.len()
+        (end, request.headers.len())
     };
     let _ = buf.split_to(skip);
     let bytes = buf.split_to(end).freeze();
