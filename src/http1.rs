@@ -168,6 +168,7 @@ pub fn encode_head<B: BufMut + ?Sized>(
     EncodedHead { framing, closing }
 }
 
+#[inline]
 fn put_field<B: BufMut + ?Sized>(out: &mut B, name: &[u8], value: &[u8]) {
     out.put_slice(name);
     out.put_slice(b": ");

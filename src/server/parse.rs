@@ -88,14 +88,41 @@ fn bad(message: &str) -> Error {
     Error::parse(message.to_owned(), StatusCode::BAD_REQUEST)
 }
 
-/// Whether every line of a parsed head ends with CRLF: httparse accepts a
-/// bare LF as a line ending and rejects every CR not followed by LF, so in a
-/// head it parsed each CR has its own LF, and there is a bare LF exactly
-/// when there are more LFs than CRs (two vectorised counts: cheaper than
-/// visiting the line breaks one by one).
-fn crlf_only(head: &[u8]) -> bool {
-    memchr::memchr_iter(b'\r', head).count() == memchr::memchr_iter(b'\n', head).count()
+/// Whether the line ending just before `at` is CRLF.
+fn crlf_before(head: &[u8], at: usize) -> bool {
+    at >= 2 && &head[at - 2..at] == b"\r\n"
 }
+
+/// The bytes of a reg-name (RFC 3986 §3.2.2): unreserved, pct-encoded's
+/// `%`, sub-delims. A table: one load per byte of every request's Host.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        i += 1;
+    }
+    table
+};
 
 /// Whether `host` is a valid `uri-host [ ":" port ]` (RFC 9110 §7.2): a
 /// reg-name, IPv4 or bracketed IPv6 literal, and an optional port of digits.
@@ -124,10 +151,7 @@ fn valid_host(host: &[u8]) -> bool {
         }
     };
     let name_ok = name.first() == Some(&b'[')
-        || (!name.is_empty()
-            && name
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)));
+        || (!name.is_empty() && name.iter().all(|&b| REG_NAME[usize::from(b)]));
     let port_ok = host.len() == name.len()
         || (!port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit));
     name_ok && port_ok
@@ -218,25 +242,38 @@ pub(crate) fn parse_head(
             }
             return Ok(false);
         };
-        let line_len = memchr::memchr(b'\n', bytes).unwrap_or(0) + 1;
-        if end - line_len > limits.max_request_headers_total_size {
+        // The request line ends where the first field starts (or the
+        // empty line, without fields).
+        let field_start = |at: *const u8| at as usize - bytes.as_ptr() as usize;
+        let first_line_end = request
+            .headers
+            .first()
+            .map_or(end - 2, |f| field_start(f.name.as_ptr()));
+        if end - first_line_end > limits.max_request_headers_total_size {
             return Err(header_limit(limits));
-        }
-        // RFC 9112 §2.2: a bare CR or a bare LF is never a line ending here.
-        if !crlf_only(&bytes[..end]) {
-            return Err(bad("bare LF in the request head"));
         }
         if request.headers.len() > limits.max_request_header_count {
             return Err(too_many(limits));
         }
+        // RFC 9112 §2.2: every line ends with CRLF, never a bare LF.
+        // httparse ends a line at LF or CRLF and rejects any other CR, and a
+        // field line ends where the next one starts; so checking the bytes
+        // before each field, before the empty line and at the end covers
+        // every line ending without a pass over the head. (httparse also
+        // rejects the control characters RFC 9110 §5.5 forbids in values.)
+        let ending_ok = crlf_before(bytes, end)
+            && crlf_before(bytes, end - 2)
+            && request
+                .headers
+                .iter()
+                .all(|f| crlf_before(bytes, field_start(f.name.as_ptr())));
+        if !ending_ok {
+            return Err(bad("bare LF in the request head"));
+        }
         request_line(&request, head)?;
-        let base = bytes.as_ptr() as usize;
         for field in request.headers.iter() {
-            if !field.value.iter().copied().all(value_byte_ok) {
-                return Err(bad("control character in a header value"));
-            }
-            let name = field.name.as_ptr() as usize - base;
-            let value = field.value.as_ptr() as usize - base;
+            let name = field_start(field.name.as_ptr());
+            let value = field_start(field.value.as_ptr());
             spans.push(Span {
                 name: (name as u32, field.name.len() as u32),
                 value: (value as u32, field.value.len() as u32),
@@ -284,11 +321,6 @@ fn header_limit(limits: &Limits) -> Error {
         ),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
     )
-}
-
-/// `true` for bytes allowed in a field value: VCHAR, SP, HTAB, obs-text.
-fn value_byte_ok(b: u8) -> bool {
-    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
 }
 
 /// Checks the request line and copies it into `head` (reusing its strings).
@@ -650,6 +682,22 @@ mod tests {
             status("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n"),
             StatusCode::BAD_REQUEST
         );
+        // A bare LF at each kind of line ending: the request line without
+        // fields, a field line in the middle, the last field line, the
+        // empty line, and a value's trailing whitespace before it.
+        for input in [
+            "GET / HTTP/1.1\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nX: 1\nY: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nX: 1\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\n\n",
+            "GET / HTTP/1.1\r\nHost: h \t\nX: 1\r\n\r\n",
+            "GET / HTTP/1.1\nHost: h\nX: 1\n\n",
+        ] {
+            assert_eq!(status(input), StatusCode::BAD_REQUEST, "{input:?}");
+        }
+        // Trailing whitespace before a CRLF is fine.
+        let head = head("GET / HTTP/1.1\r\nHost: h \t\r\nX: 1\r\n\r\n");
+        assert_eq!(head.headers["host"], "h");
     }
 
     #[test]
@@ -659,6 +707,9 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: h\r\nX(y): 1\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nX: a\x7fb\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nX: a\x00b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789abcdef0123456789abcdef\x1b\r\n\r\n",
             "G@T / HTTP/1.1\r\nHost: h\r\n\r\n",
             "GET /a\x7fb HTTP/1.1\r\nHost: h\r\n\r\n",
             "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n",
