@@ -468,7 +468,8 @@ impl ResponseBody for Released {
 /// last request left it: refill it before reuse. That includes the last
 /// request's [`RequestLifetime`], which may have fired:
 /// [`AppService::call_pooled`](crate::tower::AppService::call_pooled)
-/// replaces it; a server that runs a pooled collection another way must.
+/// [renews](RequestLifetime::renew) it; a server that runs a pooled
+/// collection another way must.
 ///
 /// # Example
 ///

@@ -198,12 +198,18 @@ impl AppService {
 
     /// As [`call_features`](Self::call_features), and once the request's
     /// lifecycle is over its collection goes back to `pool` for the next
-    /// request to refill (see [`FeaturePool`]). The request gets a new
-    /// [`RequestLifetime`]: one left in a reused collection belongs to the
-    /// request before.
-    pub fn call_pooled(&self, features: Features, pool: &Arc<FeaturePool>) -> PipeResponse {
+    /// request to refill (see [`FeaturePool`]). The request gets a
+    /// [`RequestLifetime`] that has not fired: the one a reused collection
+    /// holds, [renewed](RequestLifetime::renew), else a new one.
+    pub fn call_pooled(&self, mut features: Features, pool: &Arc<FeaturePool>) -> PipeResponse {
         // `pipe::call` stores it over whatever the slot holds.
-        let lifetime = RequestLifetime::new();
+        let lifetime = match features.get_mut::<RequestLifetime>() {
+            Some(slot) => {
+                slot.renew();
+                slot.clone()
+            }
+            None => RequestLifetime::new(),
+        };
         crate::pipe::call(
             self.app.clone(),
             features,

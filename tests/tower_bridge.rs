@@ -325,3 +325,59 @@ async fn dispose_runs_after_the_client_went_away() {
         .unwrap();
     assert_eq!(disposed, "request aborted: client left");
 }
+
+#[tokio::test]
+async fn call_pooled_renews_the_lifetime_unless_the_app_kept_it() {
+    use serverbridge::feature::{RequestFeature, RequestLifetime};
+    use serverbridge::{FeaturePool, Features};
+
+    let kept = Arc::new(Mutex::new(None::<RequestLifetime>));
+    let service = {
+        let kept = kept.clone();
+        AppService::new(from_fn(move |ctx: &mut HttpContext| {
+            let kept = kept.clone();
+            Box::pin(async move {
+                let lifetime = ctx.lifetime().cloned().expect("a lifetime");
+                if ctx.request().path == "/keep" {
+                    *kept.lock().unwrap() = Some(lifetime);
+                    return ctx.write("kept").await;
+                }
+                if let Some(old) = kept.lock().unwrap().take() {
+                    old.abort();
+                }
+                ctx.write(format!("fired={}", lifetime.is_cancelled()))
+                    .await
+            })
+        }))
+    };
+    let pool = Arc::new(FeaturePool::default());
+    let request = |features: Option<Features>, path: &str| {
+        let mut features = features.unwrap_or_else(|| {
+            let mut fresh = Features::new();
+            fresh.insert(RequestFeature::default());
+            fresh
+        });
+        let (parts, ()) = Request::get(path).body(()).unwrap().into_parts();
+        let feature = features.get_mut::<RequestFeature>().unwrap();
+        feature.refill(parts, Default::default(), None);
+        features
+    };
+    let read = |response: http::Response<serverbridge::PipeBody>| async move {
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    // Runs twice: the second time the app's clone is gone and the pooled
+    // collection's lifetime is renewed in place, never aborted from before.
+    for _ in 0..2 {
+        let first = service
+            .call_pooled(request(pool.take(), "/keep"), &pool)
+            .await
+            .unwrap();
+        assert_eq!(read(first).await, "kept");
+        let second = service
+            .call_pooled(request(pool.take(), "/next"), &pool)
+            .await
+            .unwrap();
+        assert_eq!(read(second).await, "fired=false");
+    }
+}

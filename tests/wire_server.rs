@@ -15,7 +15,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use http::HeaderValue;
 use serverbridge::application::from_fn;
-use serverbridge::feature::{MaxRequestBodySize, ResponseTrailers, ServerAddress, ServerAddresses};
+use serverbridge::feature::{
+    MaxRequestBodySize, RequestLifetime, ResponseTrailers, ServerAddress, ServerAddresses,
+};
 use serverbridge::server::{HttpServer, Limits};
 use serverbridge::{Application, HttpContext, Result, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -347,6 +349,39 @@ async fn a_response_held_for_a_pipelined_batch_goes_out_before_the_server_waits(
     assert_eq!(start.elapsed(), Duration::ZERO, "held until a timeout");
     client.send("st: h\r\n\r\n").await;
     assert_echo(&client.response().await, "GET", "/2", 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lifetime_the_app_kept_is_not_the_next_requests() {
+    // The connection reuses its request lifetime only when the app kept no
+    // clone: a clone kept past its request (a spawned task's, say) must not
+    // abort the next request on the connection.
+    let kept = Arc::new(std::sync::Mutex::new(None::<RequestLifetime>));
+    let app = {
+        let kept = kept.clone();
+        from_fn(move |ctx: &mut HttpContext| -> BoxFuture<'_, Result<()>> {
+            let kept = kept.clone();
+            Box::pin(async move {
+                let lifetime = ctx.lifetime().cloned().expect("a lifetime");
+                if ctx.request().path == "/keep" {
+                    *kept.lock().unwrap() = Some(lifetime);
+                    return ctx.write("kept").await;
+                }
+                if let Some(old) = kept.lock().unwrap().take() {
+                    old.abort();
+                }
+                let fired = lifetime.is_cancelled();
+                ctx.write(format!("fired={fired}")).await
+            })
+        })
+    };
+    let (mut client, _) = connect(app, Limits::default());
+    // Pipelined, so the connection keeps its features between the two.
+    client.send(get("/keep") + &get("/next")).await;
+    assert_eq!(client.response().await.text(), "kept");
+    let response = client.response().await;
+    assert_eq!(response.text(), "fired=false");
+    assert!(!response.closes());
 }
 
 #[tokio::test(start_paused = true)]

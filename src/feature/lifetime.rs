@@ -114,6 +114,37 @@ impl RequestLifetime {
         child
     }
 
+    /// Makes this a signal that has not fired, for the next request on a
+    /// reused feature collection: in place, with no allocation, when nothing
+    /// else holds it (no clone, no parent); otherwise a new signal, and the
+    /// holders keep the old one. Children of the old signal are let go (as
+    /// when a signal is dropped, they no longer fire with it).
+    ///
+    /// ```
+    /// let mut lifetime = serverbridge::feature::RequestLifetime::new();
+    /// lifetime.abort();
+    /// let held = lifetime.clone();
+    /// lifetime.renew(); // held elsewhere: a new signal
+    /// assert!(held.is_cancelled() && !lifetime.is_cancelled());
+    /// lifetime.abort();
+    /// drop(held);
+    /// lifetime.renew(); // its own: reset in place
+    /// assert!(!lifetime.is_cancelled());
+    /// ```
+    pub fn renew(&mut self) {
+        match Arc::get_mut(&mut self.signal) {
+            Some(signal) => {
+                *signal.fired.get_mut() = false;
+                signal
+                    .children
+                    .get_mut()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+            }
+            None => *self = RequestLifetime::new(),
+        }
+    }
+
     /// Resolves when the request is aborted.
     pub fn cancelled(&self) -> Cancelled<'_> {
         Cancelled {
@@ -209,6 +240,34 @@ mod tests {
         }
         let kept = parent.signal.children.lock().expect("lock").capacity();
         assert!(kept <= 16, "{kept} slots kept for children long gone");
+    }
+
+    #[tokio::test]
+    async fn a_renewed_signal_is_new_to_its_holder_and_old_to_the_rest() {
+        let parent = RequestLifetime::new();
+        let mut child = parent.child();
+        child.renew(); // linked to a parent: replaced, not reset
+        parent.abort();
+        assert!(!child.is_cancelled(), "renewed away from its parent");
+
+        let mut lifetime = RequestLifetime::new();
+        let grandchild = lifetime.child();
+        lifetime.abort();
+        lifetime.renew();
+        assert!(!lifetime.is_cancelled());
+        let waiter = lifetime.cancelled();
+        lifetime.abort();
+        assert_eq!(
+            waiter.now_or_never(),
+            Some(()),
+            "waiters of the renewed signal wake"
+        );
+        drop(grandchild);
+        let mut again = RequestLifetime::new();
+        let kept = again.child();
+        again.renew();
+        again.abort();
+        assert!(!kept.is_cancelled(), "children of the old signal let go");
     }
 
     #[test]

@@ -435,12 +435,7 @@ impl Conn {
     }
 
     /// Prepares the features for the request in `self.head`.
-    fn setup(
-        &mut self,
-        features: &mut Features,
-        config: &ConnConfig,
-        lifetime: RequestLifetime,
-    ) -> Result<()> {
+    fn setup(&mut self, features: &mut Features, config: &ConnConfig) -> Result<()> {
         let limits = &config.limits;
         let head = &mut self.head;
         let shared = &self.shared;
@@ -518,30 +513,35 @@ impl Conn {
         id.0.clear();
         id.0.push_str(&self.id);
         push_sequence(&mut id.0, self.sequence);
-        match features.get_mut::<RequestLifetime>() {
-            Some(slot) => *slot = lifetime,
-            None => {
-                features.insert(lifetime);
-            }
-        }
         Ok(())
     }
 
     /// Runs one exchange; returns whether the connection may carry another.
     async fn exchange(&mut self, config: &ConnConfig, app: &BoxApplication) -> bool {
         let shared = self.shared.clone();
-        // Two handles: the connection's, to fire it when the peer goes
-        // away, and the request's (each clone costs a lock in the token).
-        let lifetime = RequestLifetime::new();
-        *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = Some(lifetime.clone());
         self.exchange.reset(&self.head, &shared);
         shared.write().response_started = false;
         let mut features = match self.features.take() {
             Some(features) if features.revision() == self.revision => features,
             _ => self.build_features(&config.limits),
         };
+        // Two handles: the request's, and the connection's, to fire it when
+        // the peer goes away. The last request's is renewed in place when
+        // the app kept no clone of it.
+        let lifetime = match features.get_mut::<RequestLifetime>() {
+            Some(slot) => {
+                slot.renew();
+                slot.clone()
+            }
+            None => {
+                let lifetime = RequestLifetime::new();
+                features.insert(lifetime.clone());
+                lifetime
+            }
+        };
+        *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = Some(lifetime);
         let http10 = self.head.version == Version::HTTP_10;
-        if let Err(err) = self.setup(&mut features, config, lifetime) {
+        if let Err(err) = self.setup(&mut features, config) {
             tracing::error!(error = %err, "request setup failed");
             return false;
         }
