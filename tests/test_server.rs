@@ -12,8 +12,8 @@ use http::header::HeaderValue;
 use http::{Method, StatusCode, Version};
 use serverbridge::application::from_fn;
 use serverbridge::feature::{
-    Address, ConnectionInfo, MaxRequestBodySize, RequestTrailers, ResponseTrailers,
-    ServerAddresses, TlsInfo,
+    Address, ConnectionInfo, MaxRequestBodySize, RequestLifetime, RequestTrailers,
+    ResponseTrailers, ServerAddresses, TlsInfo,
 };
 use serverbridge::testing::TestServer;
 use serverbridge::{Error, HttpContext, Result, Server};
@@ -641,4 +641,37 @@ async fn dropping_a_whole_response_finishes_its_lifecycle_in_place() {
     assert!(!FINISHED_IN_PLACE.load(std::sync::atomic::Ordering::SeqCst));
     drop(response);
     assert!(FINISHED_IN_PLACE.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_lifetime_an_app_kept_never_aborts_a_later_direct_request() {
+    // Direct mode reuses collections and renews their lifetime in place
+    // when nothing else holds it: a clone the app kept must keep the old
+    // signal to itself.
+    let kept = Arc::new(Mutex::new(None::<RequestLifetime>));
+    let app = {
+        let kept = kept.clone();
+        from_fn(move |ctx: &mut HttpContext| {
+            let kept = kept.clone();
+            Box::pin(async move {
+                let lifetime = ctx.lifetime().cloned().expect("a lifetime");
+                if ctx.request().path == "/keep" {
+                    *kept.lock().unwrap() = Some(lifetime);
+                    return ctx.write("kept").await;
+                }
+                if let Some(old) = kept.lock().unwrap().take() {
+                    old.abort();
+                }
+                ctx.write(format!("fired={}", lifetime.is_cancelled()))
+                    .await
+            })
+        })
+    };
+    let server = TestServer::new(app);
+    for _ in 0..3 {
+        let kept = server.get("/keep").send().await.unwrap();
+        assert_eq!(kept.text().await.unwrap(), "kept");
+        let next = server.get("/next").send().await.unwrap();
+        assert_eq!(next.text().await.unwrap(), "fired=false");
+    }
 }

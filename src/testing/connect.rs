@@ -68,7 +68,7 @@ fn dispatch(server: Arc<TestServer>, info: ConnectionInfo) -> Dispatch {
             test.headers = parts.headers;
             test.body = RequestBody::new(body);
             test.connection = Some(Box::new(info));
-            test.lifetime = lifetime;
+            test.lifetime = lifetime.into();
             let response = test.send().await?;
             Ok(response.into_http().map(crate::body::boxed))
         })

@@ -239,7 +239,7 @@ impl TestServer {
             trailers: None,
             connection: None,
             tls: None,
-            lifetime: RequestLifetime::new(),
+            lifetime: std::sync::OnceLock::new(),
             fault: None,
         }
     }
@@ -357,7 +357,10 @@ pub struct TestRequest<'a> {
     // (a smaller struct is a smaller copy every time).
     pub(super) connection: Option<Box<ConnectionInfo>>,
     pub(super) tls: Option<Box<TlsInfo>>,
-    pub(super) lifetime: RequestLifetime,
+    /// The client's handle on the request's lifetime, made on first use:
+    /// a request nobody can abort from the client side runs on the reused
+    /// collection's lifetime (see [`TestRequest::send`]).
+    pub(super) lifetime: std::sync::OnceLock<RequestLifetime>,
     pub(super) fault: Option<super::Fault>,
 }
 
@@ -458,7 +461,7 @@ impl<'a> TestRequest<'a> {
         match self.fault {
             Some(fault) => {
                 let direct = self.server.mode == Mode::Direct;
-                let lifetime = direct.then(|| self.lifetime.clone());
+                let lifetime = direct.then(|| self.lifetime());
                 super::faults::apply(fault, &mut self.headers, body, lifetime)
             }
             None => body,
@@ -468,10 +471,12 @@ impl<'a> TestRequest<'a> {
     /// The request's lifetime as the client holds it: `abort()` on it is the
     /// client going away (the app's [`RequestLifetime`] fires).
     pub fn lifetime(&self) -> RequestLifetime {
-        self.lifetime.clone()
+        self.lifetime.get_or_init(RequestLifetime::new).clone()
     }
 
-    fn features(mut self) -> Result<(BoxApplication, Features, RequestLifetime)> {
+    /// The app, the request's features, and the client's lifetime handle
+    /// if the test took one.
+    fn features(mut self) -> Result<(BoxApplication, Features, Option<RequestLifetime>)> {
         let server = self.server;
         let app = server.app()?;
         let body = self.take_faulted_body();
@@ -549,7 +554,7 @@ impl<'a> TestRequest<'a> {
                     features.remove::<RequestTrailers>();
                 }
             }
-            return Ok((app, features, self.lifetime));
+            return Ok((app, features, self.lifetime.into_inner()));
         }
         let mut feature = RequestFeature::from_parts_with_target(parts, body, self.uri);
         if tls {
@@ -567,7 +572,7 @@ impl<'a> TestRequest<'a> {
         }
         // The pipe carries trailers to `TestResponse::trailers`.
         features.insert(ResponseTrailers::default());
-        Ok((app, features, self.lifetime))
+        Ok((app, features, self.lifetime.into_inner()))
     }
 
     /// Runs the request; resolves when the app sends the response head.
@@ -576,28 +581,41 @@ impl<'a> TestRequest<'a> {
             return super::wire::send(self).await;
         }
         let pool = self.server.state.pool.clone();
-        let (app, features, lifetime) = self.features()?;
-        let client = lifetime.clone();
-        let response = crate::pipe::call(app, features, lifetime, None, Some(pool));
-        // A client that goes away before the head has no response to get, as
-        // on the wire. The flag is read first and the waiter polled only
-        // while the head is pending: an app that answers at once costs no
-        // waiter registration.
-        let (mut response, mut cancelled) =
-            (std::pin::pin!(response), std::pin::pin!(client.cancelled()));
-        let response = std::future::poll_fn(|cx| {
-            if client.is_cancelled() {
-                return std::task::Poll::Ready(Err(Error::aborted("the test aborted the request")));
+        let (app, mut features, client) = self.features()?;
+        let response = match client {
+            // Nothing on the client side can abort this request before its
+            // head: it runs on the reused collection's lifetime, renewed.
+            None => {
+                let lifetime = match features.get_mut::<RequestLifetime>() {
+                    Some(slot) => {
+                        slot.renew();
+                        slot.clone()
+                    }
+                    None => RequestLifetime::new(),
+                };
+                crate::pipe::call(app, features, lifetime, None, Some(pool)).await?
             }
-            if let std::task::Poll::Ready(response) = response.as_mut().poll(cx) {
-                return std::task::Poll::Ready(response);
+            // A client that goes away before the head has no response to
+            // get, as on the wire. The flag is read first and the waiter
+            // polled only while the head is pending: an app that answers at
+            // once costs no waiter registration.
+            Some(client) => {
+                let response = crate::pipe::call(app, features, client.clone(), None, Some(pool));
+                let (mut response, mut cancelled) =
+                    (std::pin::pin!(response), std::pin::pin!(client.cancelled()));
+                let aborted = || Error::aborted("the test aborted the request");
+                std::future::poll_fn(|cx| {
+                    if client.is_cancelled() {
+                        return std::task::Poll::Ready(Err(aborted()));
+                    }
+                    if let std::task::Poll::Ready(response) = response.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(response);
+                    }
+                    cancelled.as_mut().poll(cx).map(|()| Err(aborted()))
+                })
+                .await?
             }
-            cancelled
-                .as_mut()
-                .poll(cx)
-                .map(|()| Err(Error::aborted("the test aborted the request")))
-        })
-        .await?;
+        };
         let (parts, body) = response.into_parts();
         Ok(TestResponse {
             parts,

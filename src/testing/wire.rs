@@ -83,6 +83,7 @@ pub(super) async fn send(mut request: TestRequest<'_>) -> Result<TestResponse> {
         lifetime,
         ..
     } = request;
+    let lifetime = lifetime.into_inner().unwrap_or_default();
     let parsed: Uri = uri.parse().map_err(|e| {
         Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
     })?;
