@@ -44,9 +44,42 @@ enum End {
     Taken,
 }
 
+/// The frames waiting for the reader, in order. Most responses are one
+/// frame: it waits in `first`, and the queue allocates only for more.
+#[derive(Default)]
+struct Frames {
+    first: Option<Frame<Bytes>>,
+    rest: VecDeque<Frame<Bytes>>,
+}
+
+impl Frames {
+    fn push_back(&mut self, frame: Frame<Bytes>) {
+        // `first` is taken before `rest`, so it may be filled only while
+        // `rest` is empty.
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(frame);
+        } else {
+            self.rest.push_back(frame);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Frame<Bytes>> {
+        self.first.take().or_else(|| self.rest.pop_front())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.first = None;
+        self.rest.clear();
+    }
+}
+
 struct Shared {
     head: Option<http::response::Parts>,
-    frames: VecDeque<Frame<Bytes>>,
+    frames: Frames,
     queued: usize,
     end: End,
     reader_gone: bool,
@@ -185,7 +218,7 @@ pub(crate) fn pipe(
 ) -> (PipeSink, impl FnOnce(Driver) -> PipeResponse) {
     let shared = Arc::new(Mutex::new(Shared {
         head: None,
-        frames: VecDeque::new(),
+        frames: Frames::default(),
         queued: 0,
         end: End::Open,
         reader_gone: false,
@@ -406,7 +439,7 @@ impl PipeBody {
     pub(crate) fn aborted() -> PipeBody {
         let shared = Arc::new(Mutex::new(Shared {
             head: None,
-            frames: VecDeque::new(),
+            frames: Frames::default(),
             queued: 0,
             end: End::Aborted,
             reader_gone: false,
@@ -582,4 +615,33 @@ pub(crate) fn call(
         guard.hold_end = hold_end;
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(frame: Option<Frame<Bytes>>) -> Option<Bytes> {
+        frame.and_then(|f| f.into_data().ok())
+    }
+
+    #[test]
+    fn frames_leave_in_the_order_they_came() {
+        let mut frames = Frames::default();
+        frames.push_back(Frame::data(Bytes::from_static(b"a")));
+        frames.push_back(Frame::data(Bytes::from_static(b"b")));
+        assert_eq!(data(frames.pop_front()).as_deref(), Some(&b"a"[..]));
+        // `first` is free again, but `b` still waits: `c` goes after it.
+        frames.push_back(Frame::data(Bytes::from_static(b"c")));
+        assert_eq!(data(frames.pop_front()).as_deref(), Some(&b"b"[..]));
+        frames.push_back(Frame::data(Bytes::from_static(b"d")));
+        assert_eq!(data(frames.pop_front()).as_deref(), Some(&b"c"[..]));
+        assert_eq!(data(frames.pop_front()).as_deref(), Some(&b"d"[..]));
+        assert!(frames.is_empty() && frames.pop_front().is_none());
+        frames.push_back(Frame::data(Bytes::from_static(b"e")));
+        assert!(frames.rest.capacity() > 0 && frames.rest.is_empty());
+        assert!(!frames.is_empty());
+        frames.clear();
+        assert!(frames.is_empty());
+    }
 }
