@@ -84,6 +84,9 @@ struct Shared {
     end: End,
     reader_gone: bool,
     producer: Option<Waker>,
+    /// The reader's guard is gone: with the collection's link and sink the
+    /// only holders left, the pipe may be reused.
+    guard_dropped: bool,
 }
 
 type SharedRef = Arc<Mutex<Shared>>;
@@ -211,23 +214,50 @@ impl ResponseBody for PipeSink {
 /// The driver: the request's whole lifecycle as one future.
 pub(crate) type Driver = BoxFuture<'static, ()>;
 
-/// Makes a pipe: the sink goes into the request's features, the returned
-/// future yields the response once the app sends its head.
-pub(crate) fn pipe(
-    lifetime: Option<RequestLifetime>,
-) -> (PipeSink, impl FnOnce(Driver) -> PipeResponse) {
-    let shared = Arc::new(Mutex::new(Shared {
-        head: None,
-        frames: Frames::default(),
-        queued: 0,
-        end: End::Open,
-        reader_gone: false,
-        producer: None,
-    }));
-    let sink = PipeSink {
-        shared: shared.clone(),
-    };
-    let make = move |driver: Driver| PipeResponse {
+impl Shared {
+    fn new() -> Self {
+        Shared {
+            head: None,
+            frames: Frames::default(),
+            queued: 0,
+            end: End::Open,
+            reader_gone: false,
+            producer: None,
+            guard_dropped: false,
+        }
+    }
+
+    /// As new, keeping the queue's capacity.
+    fn reset(&mut self) {
+        self.head = None;
+        self.frames.clear();
+        self.queued = 0;
+        self.end = End::Open;
+        self.reader_gone = false;
+        self.producer = None;
+        self.guard_dropped = false;
+    }
+}
+
+/// The pipe of a pooled collection's sink, kept with the collection (a
+/// private feature: no app can reach it) so the next request on the
+/// collection can reuse the pipe and the sink in place.
+struct PipeLink {
+    shared: SharedRef,
+    /// Where the sink's box is: the collection's sink is this pipe's only
+    /// if its box is still this one.
+    sink: usize,
+}
+
+/// The address of a sink's box, to tell whether a slot still holds it.
+fn sink_address(sink: &(dyn ResponseBody + 'static)) -> usize {
+    (sink as *const dyn ResponseBody).cast::<()>() as usize
+}
+
+/// The guard over a pipe: the future that yields the response once the app
+/// sends its head.
+fn guard(shared: SharedRef, lifetime: Option<RequestLifetime>, driver: Driver) -> PipeResponse {
+    PipeResponse {
         guard: Some(Guard {
             driver: Some(driver),
             shared,
@@ -235,8 +265,7 @@ pub(crate) fn pipe(
             done: false,
             hold_end: false,
         }),
-    };
-    (sink, make)
+    }
 }
 
 /// Owns the driver; on drop before the driver is done, fires the lifetime and
@@ -274,6 +303,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        lock(&self.shared).guard_dropped = true;
         let Some(mut driver) = self.driver.take() else {
             return;
         };
@@ -438,12 +468,8 @@ impl PipeBody {
     /// in for a service error, so a host drops the connection.
     pub(crate) fn aborted() -> PipeBody {
         let shared = Arc::new(Mutex::new(Shared {
-            head: None,
-            frames: Frames::default(),
-            queued: 0,
             end: End::Aborted,
-            reader_gone: false,
-            producer: None,
+            ..Shared::new()
         }));
         PipeBody {
             guard: Guard {
@@ -458,32 +484,6 @@ impl PipeBody {
     }
 }
 
-/// The response body of a pooled collection between requests: a request
-/// never sees it (the next one's pipe replaces it), so every call fails.
-#[derive(Debug)]
-struct Released;
-
-#[async_trait]
-impl ResponseBody for Released {
-    async fn start(&mut self, _head: ResponseHead<'_>) -> Result<()> {
-        Err(reader_gone())
-    }
-
-    async fn write(&mut self, _data: Bytes) -> Result<()> {
-        Err(reader_gone())
-    }
-
-    async fn flush(&mut self) -> Result<()> {
-        Err(reader_gone())
-    }
-
-    async fn complete(&mut self, _trailers: Option<HeaderMap>) -> Result<()> {
-        Err(reader_gone())
-    }
-
-    fn abort(&mut self, _reason: &Error) {}
-}
-
 /// Feature collections of finished requests, kept for the next ones: a
 /// server that refills a collection in place instead of building one per
 /// request saves an allocation per feature (the built-in server does the
@@ -496,7 +496,9 @@ impl ResponseBody for Released {
 /// server built it (an app that inserted or removed a feature made the
 /// collection its own), and comes back emptied of the request: the request
 /// body is empty and its header map cleared (capacity kept), the response
-/// is reset, the response body is a placeholder the next call replaces.
+/// is reset, and the response body is the last request's sink, shut (every
+/// call fails as closed) until the next `call_pooled` opens its pipe again:
+/// in place once the last response's reader is gone, else with a new pipe.
 /// What else the server put in (a request id, a body size limit) is as the
 /// last request left it: refill it before reuse. That includes the last
 /// request's [`RequestLifetime`], which may have fired:
@@ -548,21 +550,21 @@ impl FeaturePool {
     /// Takes back a finished request's features if the app left their set
     /// as the server built it (`revision`: an app that inserted or removed a
     /// feature made them its own). What the request held is released now,
-    /// not when the collection is next used: the body, the sink (and with it
-    /// the response pipe), the headers, pending callbacks.
+    /// not when the collection is next used: the body, the headers, pending
+    /// callbacks. The sink and its pipe stay, shut, for the next request
+    /// (see [`call`]).
     fn recycle(&self, mut features: Features, revision: u64) {
         use crate::feature::{RequestFeature, ResponseFeature, ResponseTrailers};
         if features.revision() != revision {
             return;
         }
-        // The sink goes (and with it the pipe) but its slot stays: the
-        // next request's sink replaces a placeholder that cost no allocation.
-        if features
-            .insert_dyn::<dyn ResponseBody>(Box::new(Released))
-            .is_none()
-        {
+        // The sink and its pipe stay for the next request to reuse; until
+        // then the sink fails every call, as if its reader were gone (the
+        // reader of this response may still be taking its last frames).
+        let Some(link) = features.get::<PipeLink>() else {
             return;
-        }
+        };
+        lock(&link.shared).reader_gone = true;
         let Some(request) = features.get_mut::<RequestFeature>() else {
             return;
         };
@@ -598,8 +600,40 @@ pub(crate) fn call(
         features.insert(ResponseFeature::default());
     }
     features.insert(lifetime.clone());
-    let (sink, make) = pipe(Some(lifetime));
-    features.insert_dyn::<dyn ResponseBody>(Box::new(sink));
+    // A pooled collection's pipe is reused in place when its last reader
+    // is gone and the collection's sink is still its own (the same box, and
+    // the pipe held by nothing else but the link and that sink). Otherwise
+    // a new pipe and sink.
+    let reusable = features.get::<PipeLink>().and_then(|link| {
+        let own_sink = features
+            .get_dyn::<dyn ResponseBody>()
+            .is_some_and(|sink| sink_address(sink) == link.sink);
+        let mut shared = lock(&link.shared);
+        let reuse = own_sink && shared.guard_dropped && Arc::strong_count(&link.shared) == 2;
+        if reuse {
+            shared.reset();
+        }
+        drop(shared);
+        reuse.then(|| link.shared.clone())
+    });
+    let shared = match reusable {
+        Some(shared) => shared,
+        None => {
+            let shared = Arc::new(Mutex::new(Shared::new()));
+            let sink: Box<dyn ResponseBody> = Box::new(PipeSink {
+                shared: shared.clone(),
+            });
+            let address = sink_address(&*sink);
+            features.insert_dyn::<dyn ResponseBody>(sink);
+            if pool.is_some() {
+                features.insert(PipeLink {
+                    shared: shared.clone(),
+                    sink: address,
+                });
+            }
+            shared
+        }
+    };
     let hold_end = on_done.is_some();
     let revision = features.revision();
     let driver: Driver = Box::pin(async move {
@@ -610,7 +644,7 @@ pub(crate) fn call(
             pool.recycle(outcome.features, revision);
         }
     });
-    let mut response = make(driver);
+    let mut response = guard(shared, Some(lifetime), driver);
     if let Some(guard) = response.guard.as_mut() {
         guard.hold_end = hold_end;
     }

@@ -675,3 +675,32 @@ async fn a_lifetime_an_app_kept_never_aborts_a_later_direct_request() {
         assert_eq!(next.text().await.unwrap(), "fired=false");
     }
 }
+
+#[tokio::test]
+async fn a_response_still_being_read_keeps_its_pipe_while_later_requests_run() {
+    // Finished requests' collections are reused with their response pipe;
+    // a pipe whose reader still holds the body must never be.
+    let app = from_fn(|ctx: &mut HttpContext| {
+        Box::pin(async move {
+            let path = ctx.request().path.clone();
+            ctx.write(format!("first half of {path}; ")).await?;
+            ctx.write(format!("second half of {path}")).await
+        })
+    });
+    let server = TestServer::new(app);
+    let mut held = Vec::new();
+    for i in 0..4 {
+        held.push(server.get(&format!("/{i}")).send().await.unwrap());
+        let quick = server.get("/quick").send().await.unwrap();
+        assert_eq!(
+            quick.text().await.unwrap(),
+            "first half of /quick; second half of /quick"
+        );
+    }
+    for (i, response) in held.into_iter().enumerate() {
+        assert_eq!(
+            response.text().await.unwrap(),
+            format!("first half of /{i}; second half of /{i}")
+        );
+    }
+}

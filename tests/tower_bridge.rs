@@ -381,3 +381,29 @@ async fn call_pooled_renews_the_lifetime_unless_the_app_kept_it() {
         assert_eq!(read(second).await, "fired=false");
     }
 }
+
+#[tokio::test]
+async fn a_pooled_collections_sink_is_shut_until_the_next_call() {
+    use serverbridge::feature::{RequestFeature, ResponseBody};
+    use serverbridge::{FeaturePool, Features};
+
+    let service = AppService::new(from_fn(|ctx: &mut HttpContext| {
+        Box::pin(async move { ctx.write("hi").await })
+    }));
+    let pool = Arc::new(FeaturePool::default());
+    let mut features = Features::new();
+    features.insert(RequestFeature::default());
+    let response = service.call_pooled(features, &pool).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "hi");
+    let mut idle = pool.take().expect("recycled");
+    let sink = idle
+        .get_dyn_mut::<dyn ResponseBody>()
+        .expect("the slot stays");
+    let err = sink.write(Bytes::from_static(b"stale")).await.unwrap_err();
+    assert!(err.is_closed(), "{err}");
+    // The next call opens it again.
+    let response = service.call_pooled(idle, &pool).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "hi");
+}
