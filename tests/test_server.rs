@@ -704,3 +704,44 @@ async fn a_response_still_being_read_keeps_its_pipe_while_later_requests_run() {
         );
     }
 }
+
+#[tokio::test]
+async fn each_direct_response_has_exactly_its_own_headers() {
+    // Direct mode refills a header map the last reader gave back: nothing
+    // of the response before may show through.
+    let app = from_fn(|ctx: &mut HttpContext| {
+        Box::pin(async move {
+            let path = ctx.request().path.clone();
+            let headers = &mut ctx.response_mut().headers;
+            if path == "/a" {
+                headers.append("x-a", HeaderValue::from_static("1"));
+                headers.append("x-a", HeaderValue::from_static("2"));
+                headers.insert("x-only-a", HeaderValue::from_static("yes"));
+            } else {
+                headers.insert("x-b", HeaderValue::from_static("3"));
+            }
+            ctx.write(path).await
+        })
+    });
+    let server = TestServer::new(app);
+    for _ in 0..3 {
+        for path in ["/a", "/b"] {
+            let response = server.get(path).send().await.unwrap();
+            let mut seen: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            seen.sort();
+            let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+            let mut expected = match path {
+                "/a" => vec![pair("x-a", "1"), pair("x-a", "2"), pair("x-only-a", "yes")],
+                _ => vec![pair("x-b", "3")],
+            };
+            expected.push(pair("content-length", "2"));
+            expected.sort();
+            assert_eq!(seen, expected, "{path}");
+            assert_eq!(response.text().await.unwrap(), path);
+        }
+    }
+}
