@@ -352,6 +352,64 @@ async fn a_response_held_for_a_pipelined_batch_goes_out_before_the_server_waits(
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_held_back_response_goes_out_while_the_next_request_waits() {
+    // `/slow` waits for the test; the response to `/1`, held back to share
+    // a write with it, must not wait too.
+    let (release, released) = oneshot::channel::<()>();
+    let released = Arc::new(std::sync::Mutex::new(Some(released)));
+    let app = from_fn(move |ctx: &mut HttpContext| -> BoxFuture<'_, Result<()>> {
+        let released = released.clone();
+        Box::pin(async move {
+            if ctx.request().path == "/slow" {
+                let wait = released.lock().unwrap().take().expect("once");
+                let _ = wait.await;
+            }
+            echo(ctx).await
+        })
+    });
+    let (mut client, _) = connect(app, Limits::default());
+    let start = Instant::now();
+    client.send(get("/1") + &get("/slow")).await;
+    assert_echo(&client.response().await, "GET", "/1", 0);
+    assert_eq!(start.elapsed(), Duration::ZERO, "held until /slow answered");
+    release.send(()).expect("the app waits");
+    assert_echo(&client.response().await, "GET", "/slow", 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_aborted_request_still_lets_the_responses_before_it_out() {
+    // `/abort` ends its connection; `/1`'s complete response, held back to
+    // share a write with it, is still owed to the client.
+    let app = from_fn(|ctx: &mut HttpContext| -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if ctx.request().path == "/abort" {
+                ctx.response_mut()
+                    .headers
+                    .insert("x-partial", HeaderValue::from_static("yes"));
+                ctx.write("never sent").await?;
+                ctx.abort();
+                return Ok(());
+            }
+            echo(ctx).await
+        })
+    });
+    let (mut client, _) = connect(app, Limits::default());
+    client.send(get("/1") + &get("/abort")).await;
+    let bytes = client.read_until_close().await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with(&echo_body("GET", "/1", "", 0)),
+        "{}",
+        escape(&bytes)
+    );
+    assert!(
+        !text.contains("x-partial") && !text.contains("never sent"),
+        "{}",
+        escape(&bytes)
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lifetime_the_app_kept_is_not_the_next_requests() {
     // The connection reuses its request lifetime only when the app kept no
     // clone: a clone kept past its request (a spawned task's, say) must not

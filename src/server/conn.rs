@@ -520,7 +520,13 @@ impl Conn {
     async fn exchange(&mut self, config: &ConnConfig, app: &BoxApplication) -> bool {
         let shared = self.shared.clone();
         self.exchange.reset(&self.head, &shared);
-        shared.write().response_started = false;
+        // Responses held back to share a write with this one (pipelining):
+        // how many bytes, and how much had gone out before this request.
+        let (held, flushed_before) = {
+            let mut write = shared.write();
+            write.response_started = false;
+            (write.buf.len(), write.flushed)
+        };
         let mut features = match self.features.take() {
             Some(features) if features.revision() == self.revision => features,
             _ => self.build_features(&config.limits),
@@ -556,10 +562,16 @@ impl Conn {
         let outcome = {
             let mut run = pin!(run_request(&**app, features));
             let mut watching = true;
+            let mut holding = held > 0;
             loop {
                 tokio::select! {
                     biased;
                     outcome = &mut run => break Some(outcome),
+                    // The app waits (for body bytes, for anything): what was
+                    // held back goes out now rather than after it.
+                    _ = std::future::poll_fn(|cx| shared.poll_flush(cx)), if holding => {
+                        holding = false;
+                    }
                     _ = WatchPeer { shared: &shared }, if watching => {
                         watching = false;
                         shared.peer_gone();
@@ -597,8 +609,19 @@ impl Conn {
             self.features = None;
         }
         if !outcome.completed || self.exchange.aborted.load(Ordering::Relaxed) {
-            // Drop what is queued: an aborted response must not look complete.
-            shared.write().buf.clear();
+            // Drop what this response queued (an aborted response must not
+            // look complete), but not the complete responses held back
+            // before it: those are still owed, then the connection closes.
+            let owed = {
+                let mut write = shared.write();
+                let gone = usize::try_from(write.flushed - flushed_before).unwrap_or(usize::MAX);
+                let owed = held.saturating_sub(gone);
+                write.buf.truncate(owed);
+                owed
+            };
+            if owed > 0 {
+                let _ = shared.flush().await;
+            }
             if let Some(io) = shared.write().io.take() {
                 drop(io);
             }

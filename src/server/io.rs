@@ -86,6 +86,9 @@ pub(crate) struct WriteSide {
     /// The current response's head went into `buf`.
     pub(crate) response_started: bool,
     pub(crate) failed: bool,
+    /// Bytes written out of `buf` so far: tells how much of what was in it
+    /// at some point has gone out since.
+    pub(crate) flushed: u64,
 }
 
 /// One connection's I/O.
@@ -125,6 +128,7 @@ impl Shared {
                 buf: BytesMut::new(),
                 response_started: false,
                 failed: false,
+                flushed: 0,
             }),
             upgraded: AtomicBool::new(false),
             lifetime: Mutex::new(None),
@@ -166,7 +170,10 @@ impl Shared {
                     write.failed = true;
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
-                Poll::Ready(Ok(n)) => write.buf.advance(n),
+                Poll::Ready(Ok(n)) => {
+                    write.buf.advance(n);
+                    write.flushed += n as u64;
+                }
                 Poll::Ready(Err(e)) => {
                     write.failed = true;
                     return Poll::Ready(Err(e));
