@@ -9,8 +9,11 @@
 //! - the server owns framing: an app's `Transfer-Encoding` and `Connection`
 //!   fields are dropped and replaced by the server's, and an app's
 //!   `Connection: close` makes the connection close;
-//! - a known `Content-Length` frames the body; without one the body is
-//!   chunked on HTTP/1.1 and delimited by the close on HTTP/1.0;
+//! - a known `Content-Length` frames the body (a field that does not parse,
+//!   or a second one, is dropped); without one the body is chunked on
+//!   HTTP/1.1 and delimited by the close on HTTP/1.0;
+//! - a reason phrase with characters a status line cannot carry (CR, LF,
+//!   other controls) is replaced by the standard one;
 //! - HEAD, 1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1), and a
 //!   2xx to CONNECT has neither body nor framing fields (RFC 9112 §6.3);
 //! - a response without `Date` gets one (RFC 9110 §6.6.1).
@@ -70,7 +73,8 @@ pub struct HeadContext {
     /// The request was HTTP/1.0: no chunked framing.
     pub http10: bool,
     /// The connection closes after this response (the client asked, a
-    /// limit, a graceful stop): the head says `Connection: close`.
+    /// limit, a graceful stop): the head says `Connection: close` (except a
+    /// `101`, which always says `Connection: upgrade`).
     pub closing: bool,
     /// An HTTP/1.0 client asked for keep-alive and gets it.
     pub keep_alive_10: bool,
@@ -85,7 +89,8 @@ pub struct HeadContext {
 pub struct EncodedHead {
     /// How the body that follows must be framed.
     pub framing: BodyFraming,
-    /// The connection must close after this response (the head says so).
+    /// The connection must close after this response (the head says so,
+    /// unless it is a `101`: then the connection belongs to the upgrade).
     pub closing: bool,
 }
 
@@ -110,6 +115,17 @@ pub fn encode_head<B: BufMut + ?Sized>(
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');
+    // RFC 9112 §4: HTAB, SP, visible characters and obs-text only; a reason
+    // that could end the line (or carry anything else) is replaced by the
+    // standard one, never written.
+    let reason_ok = reason
+        .bytes()
+        .all(|b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80);
+    let reason = if reason_ok {
+        reason
+    } else {
+        status.canonical_reason().unwrap_or("")
+    };
     out.put_slice(reason.as_bytes());
     out.put_slice(b"\r\n");
     // One pass: write the fields and note what framing needs.
@@ -126,8 +142,13 @@ pub fn encode_head<B: BufMut + ?Sized>(
             continue;
         }
         if name == CONTENT_LENGTH {
-            if length.is_none() {
-                length = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            // One valid length frames the body; a field that does not parse,
+            // or a second one, is dropped (never a length next to chunked,
+            // never two lengths).
+            let parsed = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            match (length, parsed) {
+                (None, Some(n)) => length = Some(n),
+                _ => continue,
             }
             if tunnel {
                 continue;
@@ -383,6 +404,65 @@ mod tests {
         own.insert(SERVER, HeaderValue::from_static("mine"));
         let (out, _) = encode(StatusCode::OK, &own, cx);
         assert_eq!(out, b"HTTP/1.1 200 OK\r\ndate: x\r\nserver: mine\r\n\r\n");
+    }
+
+    #[test]
+    fn a_reason_that_could_break_the_line_is_replaced() {
+        let mut out = Vec::new();
+        let cx = HeadContext {
+            head_request: true,
+            ..HeadContext::default()
+        };
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            "OK\r\nSet-Cookie: x=1",
+            &dated(),
+            cx,
+        );
+        assert!(
+            out.starts_with(b"HTTP/1.1 200 OK\r\ndate: x\r\n"),
+            "{out:?}"
+        );
+        out.clear();
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            "Fine\tand d\u{e9}j\u{e0} vu",
+            &dated(),
+            cx,
+        );
+        assert!(out.starts_with("HTTP/1.1 200 Fine\tand d\u{e9}j\u{e0} vu\r\n".as_bytes()));
+    }
+
+    #[test]
+    fn only_one_valid_content_length_goes_out() {
+        let cases: [(&[&str], Option<u64>); 4] = [
+            (&["abc"], None),
+            (&["10 "], None),
+            (&["5", "5"], Some(5)),
+            (&["x", "7", "8"], Some(7)),
+        ];
+        for (fields, length) in cases {
+            let mut headers = dated();
+            for field in fields {
+                headers.append(CONTENT_LENGTH, HeaderValue::from_str(field).unwrap());
+            }
+            let (out, head) = encode(StatusCode::OK, &headers, HeadContext::default());
+            let text = String::from_utf8(out).unwrap();
+            let lengths = text.matches("content-length").count();
+            match length {
+                Some(n) => {
+                    assert_eq!(head.framing, BodyFraming::Length(n), "{fields:?}");
+                    assert_eq!(lengths, 1, "{text}");
+                    assert!(!text.contains("transfer-encoding"), "{text}");
+                }
+                None => {
+                    assert_eq!(head.framing, BodyFraming::Chunked, "{fields:?}");
+                    assert_eq!(lengths, 0, "{text}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -131,8 +131,14 @@ impl PipeSink {
         Ok(())
     }
 
+    /// Ends the body. Nothing to do once the reader is gone (or the pipe
+    /// is shut in a pooled collection, where the last reader may still be
+    /// taking its frames and must see them end as they did).
     fn complete_sync(&mut self, trailers: Option<HeaderMap>) {
         let mut shared = lock(&self.shared);
+        if shared.reader_gone {
+            return;
+        }
         if let Some(trailers) = trailers {
             shared.frames.push_back(Frame::trailers(trailers));
         }
@@ -197,7 +203,10 @@ impl ResponseBody for PipeSink {
     }
 
     fn abort(&mut self, _reason: &Error) {
-        lock(&self.shared).end = End::Aborted;
+        let mut shared = lock(&self.shared);
+        if !shared.reader_gone {
+            shared.end = End::Aborted;
+        }
     }
 
     /// Hands the body to the reader as it is: no copy, no extra task.
@@ -496,9 +505,10 @@ impl PipeBody {
 /// server built it (an app that inserted or removed a feature made the
 /// collection its own), and comes back emptied of the request: the request
 /// body is empty and its header map cleared (capacity kept), the response
-/// is reset, and the response body is the last request's sink, shut (every
-/// call fails as closed) until the next `call_pooled` opens its pipe again:
-/// in place once the last response's reader is gone, else with a new pipe.
+/// is reset, and the response body is the last request's sink, shut until
+/// the next `call_pooled` opens its pipe again (in place once the last
+/// response's reader is gone, else with a new pipe): `start`, `write` and
+/// `send_body` fail as closed, `flush`, `complete` and `abort` do nothing.
 /// What else the server put in (a request id, a body size limit) is as the
 /// last request left it: refill it before reuse. That includes the last
 /// request's [`RequestLifetime`], which may have fired:
@@ -585,9 +595,10 @@ impl FeaturePool {
     }
 }
 
-/// Runs `app` on `features` (which must hold the request, not the response
-/// sink) with a fresh pipe, calling `on_done` with the outcome once the whole
-/// lifecycle ran.
+/// Runs `app` on `features` (which must hold the request) with a pipe,
+/// calling `on_done` with the outcome once the whole lifecycle ran. The
+/// pipe is new, with a new sink in `features` (replacing any), unless
+/// `features` come from `pool` with their last pipe free to reuse.
 pub(crate) fn call(
     app: crate::application::BoxApplication,
     mut features: Features,

@@ -56,6 +56,8 @@ pub(crate) struct RequestHead {
     pub(crate) upgrade: bool,
     /// Scratch space for the parser (kept for its capacity).
     spans: Vec<Span>,
+    /// How many bytes of a partial head were seen (0: none yet).
+    scanned: usize,
 }
 
 impl Default for RequestHead {
@@ -73,6 +75,7 @@ impl Default for RequestHead {
             expect_continue: false,
             upgrade: false,
             spans: Vec::new(),
+            scanned: 0,
         }
     }
 }
@@ -86,6 +89,17 @@ struct Span {
 
 fn bad(message: &str) -> Error {
     Error::parse(message.to_owned(), StatusCode::BAD_REQUEST)
+}
+
+/// Whether `bytes` hold what ends a head: an empty line after a line
+/// ending (`\n\n` or `\n\r\n`; which endings are allowed is checked once
+/// the head is parsed).
+fn may_end_head(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', bytes).any(|i| match bytes.get(i + 1) {
+        Some(b'\n') => true,
+        Some(b'\r') => bytes.get(i + 2) == Some(&b'\n'),
+        _ => false,
+    })
 }
 
 /// Whether the line ending just before `at` is CRLF.
@@ -221,6 +235,20 @@ pub(crate) fn parse_head(
     }
     let partial_past_limit =
         || bytes.len() > limits.max_request_line_size + limits.max_request_headers_total_size;
+    // A head that was partial before is parsed again only once the bytes
+    // since may end it: a head trickled in small pieces costs a scan of
+    // each piece, not a parse of everything so far per piece. (The two
+    // bytes before are scanned again: an end may straddle the pieces.)
+    if head.scanned > 0 {
+        let from = head.scanned.saturating_sub(2).min(bytes.len());
+        if !may_end_head(&bytes[from..]) {
+            head.scanned = bytes.len();
+            if partial_past_limit() {
+                return Err(header_limit(limits));
+            }
+            return Ok(false);
+        }
+    }
     // Uninitialised slots: no 4 KiB memset per request.
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let capacity = limits.max_request_header_count.min(slots.len() - 1) + 1;
@@ -240,8 +268,11 @@ pub(crate) fn parse_head(
             if partial_past_limit() {
                 return Err(header_limit(limits));
             }
+            head.scanned = bytes.len();
+            head.spans = spans;
             return Ok(false);
         };
+        head.scanned = 0;
         // The request line ends where the first field starts (or the
         // empty line, without fields).
         let field_start = |at: *const u8| at as usize - bytes.as_ptr() as usize;
@@ -617,6 +648,56 @@ mod tests {
     fn partial_heads_wait_for_more() {
         assert!(parse("GET / HTTP/1.1\r\nHost: h\r\n").unwrap().is_none());
         assert!(parse("GET / HTT").unwrap().is_none());
+    }
+
+    /// Feeds `input` one byte at a time, as a trickling client would; the
+    /// outcome once a whole head is there (`None`: still waiting at the end).
+    fn trickle(input: &str) -> Option<Result<RequestHead>> {
+        let (mut buf, mut head) = (BytesMut::new(), RequestHead::default());
+        for (i, byte) in input.bytes().enumerate() {
+            buf.extend_from_slice(&[byte]);
+            match parse_head(&mut buf, &Limits::default(), true, &mut head) {
+                Ok(false) => {}
+                Ok(true) => {
+                    assert_eq!(i + 1, input.len(), "done before the last byte");
+                    return Some(Ok(head));
+                }
+                Err(err) => return Some(Err(err)),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_trickled_head_is_parsed_when_its_last_byte_comes() {
+        let h = trickle("GET /a?b HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n")
+            .expect("complete")
+            .unwrap();
+        assert_eq!((h.path.as_str(), h.query.as_str()), ("/a", "b"));
+        assert_eq!(h.headers["x-a"], "1");
+        assert_eq!(h.scanned, 0, "reset for the next head");
+        // Ends found across any split, and still checked once parsed.
+        let bare = trickle("GET / HTTP/1.1\r\nHost: h\r\n\n").expect("complete");
+        assert_eq!(bare.unwrap_err().status(), Some(StatusCode::BAD_REQUEST));
+        let bare = trickle("GET / HTTP/1.1\r\nHost: h\n\n").expect("complete");
+        assert_eq!(bare.unwrap_err().status(), Some(StatusCode::BAD_REQUEST));
+        assert!(trickle("GET / HTTP/1.1\r\nHost: h\r\n\r").is_none());
+        // Too long without an end: 431 while trickling too.
+        let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(40 * 1024));
+        let err = trickle(&long).expect("rejected").unwrap_err();
+        assert_eq!(
+            err.status(),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+    }
+
+    #[test]
+    fn head_ends_are_found_in_any_piece() {
+        assert!(may_end_head(b"x\n\n"));
+        assert!(may_end_head(b"\n\r\n"));
+        assert!(!may_end_head(b"a\r\nb\r\n\r"));
+        assert!(!may_end_head(b"\n\rx"));
+        assert!(!may_end_head(b""));
     }
 
     #[test]
