@@ -1,7 +1,8 @@
 //! Where a server listens (feature `listen`, part of `server`): the
 //! endpoints a server is given and the listeners they become once bound.
-//! The built-in server and the hyper adapter share them, so port 0, unix
-//! sockets and already-open listeners behave the same on both.
+//! The built-in server, the hyper and actix adapters and the tower host
+//! share them, so port 0, unix sockets and already-open listeners behave the
+//! same on each (the TCP-only ones refuse unix addresses by name).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,6 +56,40 @@ impl Endpoint {
             other => Err(Error::config(format!(
                 "{other}: {server} listens on TCP and unix sockets only"
             ))),
+        }
+    }
+
+    /// As [`from_address`](Self::from_address), for a server that listens
+    /// on TCP only (a tower host, the actix adapter).
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming `server` for anything but
+    /// `http://IP:PORT`.
+    pub fn tcp_from_address(address: &ServerAddress, server: &str) -> Result<Endpoint> {
+        match address {
+            ServerAddress::Tcp { scheme, addr } if scheme == "http" => Ok(Endpoint::Tcp(*addr)),
+            other => Err(Error::config(format!(
+                "{other}: {server} listens on http://IP:PORT addresses only"
+            ))),
+        }
+    }
+
+    /// Binds a TCP endpoint as a std listener, for a server that hands
+    /// listeners to its own runtime (actix); an adopted listener is cloned,
+    /// so the endpoint can be bound again after a stop.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding or cloning; a configuration error for a
+    /// unix endpoint.
+    pub fn bind_std_tcp(&self) -> Result<std::net::TcpListener> {
+        match self {
+            Endpoint::Tcp(addr) => Ok(std::net::TcpListener::bind(addr)?),
+            Endpoint::TcpListener(listener) => Ok(listener.try_clone()?),
+            Endpoint::Unix(_) | Endpoint::UnixListener(_) => {
+                Err(Error::config("a unix socket where only TCP is served"))
+            }
         }
     }
 
@@ -116,5 +151,42 @@ impl Listener {
             },
             Listener::Unix(_, path) => ServerAddress::Unix(path.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_only_servers_take_plain_http_addresses_and_refuse_the_rest() {
+        let tcp = ServerAddress::parse("http://127.0.0.1:0").unwrap();
+        assert!(matches!(
+            Endpoint::tcp_from_address(&tcp, "the x server"),
+            Ok(Endpoint::Tcp(addr)) if addr.port() == 0
+        ));
+        let https = ServerAddress::Tcp {
+            scheme: "https".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+        };
+        for address in [ServerAddress::parse("unix:/tmp/x.sock").unwrap(), https] {
+            let refused = address.to_string();
+            let err = Endpoint::tcp_from_address(&address, "the x server").unwrap_err();
+            assert!(err.is_config(), "{refused}: {err}");
+            assert!(err.to_string().contains("the x server"), "{err}");
+        }
+    }
+
+    #[test]
+    fn std_tcp_listeners_bind_and_adopt_but_never_from_unix() {
+        let bound = Endpoint::Tcp(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .bind_std_tcp()
+            .unwrap();
+        let port = bound.local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        let adopted = Endpoint::TcpListener(bound).bind_std_tcp().unwrap();
+        assert_eq!(adopted.local_addr().unwrap().port(), port);
+        let unix = Endpoint::Unix(PathBuf::from("/tmp/never-bound.sock"));
+        assert!(unix.bind_std_tcp().unwrap_err().is_config());
     }
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::AppService;
 use crate::application::{Application, BoxApplication};
 use crate::context::HttpContext;
+use crate::endpoint::{Endpoint, Listener};
 use crate::error::{Error, Result};
 use crate::feature::{ServerAddress, ServerAddresses};
 use crate::features::Features;
@@ -47,13 +48,6 @@ impl Future for Shutdown {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.stopping.as_mut().poll(cx)
     }
-}
-
-/// Where to listen.
-#[derive(Debug)]
-enum Endpoint {
-    Tcp(SocketAddr),
-    Listener(std::net::TcpListener),
 }
 
 struct Running {
@@ -163,7 +157,7 @@ where
 
     /// Serves an already-open TCP listener.
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
-        self.endpoints.push(Endpoint::Listener(listener));
+        self.endpoints.push(Endpoint::TcpListener(listener));
         self
     }
 
@@ -175,16 +169,8 @@ where
     /// A configuration error for a unix path or a scheme other than `http`.
     pub fn bind_addresses(mut self, addresses: &[ServerAddress]) -> Result<Self> {
         for address in addresses {
-            match address {
-                ServerAddress::Tcp { scheme, addr } if scheme == "http" => {
-                    self.endpoints.push(Endpoint::Tcp(*addr));
-                }
-                other => {
-                    return Err(Error::config(format!(
-                        "{other}: the tower host listens on http://IP:PORT addresses only"
-                    )))
-                }
-            }
+            self.endpoints
+                .push(Endpoint::tcp_from_address(address, "the tower host")?);
         }
         Ok(self)
     }
@@ -212,14 +198,12 @@ where
         // task behind.
         let mut listeners = Vec::new();
         for endpoint in std::mem::take(&mut self.endpoints) {
-            let listener = match endpoint {
-                Endpoint::Tcp(addr) => TcpListener::bind(addr).await?,
-                Endpoint::Listener(listener) => {
-                    listener.set_nonblocking(true)?;
-                    TcpListener::from_std(listener)?
+            match endpoint.bind().await? {
+                Listener::Tcp(listener, local) => listeners.push((local, listener)),
+                Listener::Unix(..) => {
+                    return Err(Error::config("the tower host listens on TCP only"))
                 }
-            };
-            listeners.push((listener.local_addr()?, listener));
+            }
         }
         let running = Running {
             stopping: CancellationToken::new(),

@@ -11,6 +11,7 @@ use actix_web::dev::{fn_service, ServerHandle};
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serverbridge::application::BoxApplication;
+use serverbridge::endpoint::Endpoint;
 use serverbridge::feature::{
     MaxRequestBodySize, RequestTrailers, ResponseTrailers, ServerAddress, ServerAddresses,
 };
@@ -83,12 +84,6 @@ pub struct ActixServer {
     running: Option<Running>,
 }
 
-#[derive(Debug)]
-enum Endpoint {
-    Tcp(SocketAddr),
-    Listener(std::net::TcpListener),
-}
-
 impl fmt::Debug for ActixServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActixServer")
@@ -132,7 +127,7 @@ impl ActixServer {
 
     /// Serves an already-open TCP listener.
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
-        self.endpoints.push(Endpoint::Listener(listener));
+        self.endpoints.push(Endpoint::TcpListener(listener));
         self
     }
 
@@ -144,16 +139,8 @@ impl ActixServer {
     /// A configuration error for a unix path or a scheme other than `http`.
     pub fn bind_addresses(mut self, addresses: &[ServerAddress]) -> Result<Self> {
         for address in addresses {
-            match address {
-                ServerAddress::Tcp { scheme, addr } if scheme == "http" => {
-                    self.endpoints.push(Endpoint::Tcp(*addr));
-                }
-                other => {
-                    return Err(Error::config(format!(
-                        "{other}: the actix adapter listens on http://IP:PORT addresses only"
-                    )))
-                }
-            }
+            self.endpoints
+                .push(Endpoint::tcp_from_address(address, "the actix adapter")?);
         }
         Ok(self)
     }
@@ -204,11 +191,7 @@ impl Server for ActixServer {
         // behind, and port 0 is resolved from the sockets themselves.
         let mut listeners = Vec::new();
         for endpoint in &self.endpoints {
-            let listener = match endpoint {
-                Endpoint::Tcp(addr) => std::net::TcpListener::bind(addr)?,
-                Endpoint::Listener(listener) => listener.try_clone()?,
-            };
-            listeners.push(listener);
+            listeners.push(endpoint.bind_std_tcp()?);
         }
         let locals = listeners
             .iter()
