@@ -3,6 +3,9 @@
 
 #![cfg(feature = "test-util")]
 
+#[path = "support/keeper.rs"]
+mod keeper;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,8 +15,8 @@ use http::header::HeaderValue;
 use http::{Method, StatusCode, Version};
 use serverbridge::application::from_fn;
 use serverbridge::feature::{
-    Address, ConnectionInfo, MaxRequestBodySize, RequestLifetime, RequestTrailers,
-    ResponseTrailers, ServerAddresses, TlsInfo,
+    Address, ConnectionInfo, MaxRequestBodySize, RequestTrailers, ResponseTrailers,
+    ServerAddresses, TlsInfo,
 };
 use serverbridge::testing::TestServer;
 use serverbridge::{Error, HttpContext, Result, Server};
@@ -648,25 +651,7 @@ async fn a_lifetime_an_app_kept_never_aborts_a_later_direct_request() {
     // Direct mode reuses collections and renews their lifetime in place
     // when nothing else holds it: a clone the app kept must keep the old
     // signal to itself.
-    let kept = Arc::new(Mutex::new(None::<RequestLifetime>));
-    let app = {
-        let kept = kept.clone();
-        from_fn(move |ctx: &mut HttpContext| {
-            let kept = kept.clone();
-            Box::pin(async move {
-                let lifetime = ctx.lifetime().cloned().expect("a lifetime");
-                if ctx.request().path == "/keep" {
-                    *kept.lock().unwrap() = Some(lifetime);
-                    return ctx.write("kept").await;
-                }
-                if let Some(old) = kept.lock().unwrap().take() {
-                    old.abort();
-                }
-                ctx.write(format!("fired={}", lifetime.is_cancelled()))
-                    .await
-            })
-        })
-    };
+    let app = keeper::lifetime_keeper();
     let server = TestServer::new(app);
     for _ in 0..3 {
         let kept = server.get("/keep").send().await.unwrap();

@@ -3,6 +3,9 @@
 
 #![cfg(feature = "test-util")]
 
+#[path = "support/keeper.rs"]
+mod keeper;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -328,28 +331,10 @@ async fn dispose_runs_after_the_client_went_away() {
 
 #[tokio::test]
 async fn call_pooled_renews_the_lifetime_unless_the_app_kept_it() {
-    use serverbridge::feature::{RequestFeature, RequestLifetime};
+    use serverbridge::feature::RequestFeature;
     use serverbridge::{FeaturePool, Features};
 
-    let kept = Arc::new(Mutex::new(None::<RequestLifetime>));
-    let service = {
-        let kept = kept.clone();
-        AppService::new(from_fn(move |ctx: &mut HttpContext| {
-            let kept = kept.clone();
-            Box::pin(async move {
-                let lifetime = ctx.lifetime().cloned().expect("a lifetime");
-                if ctx.request().path == "/keep" {
-                    *kept.lock().unwrap() = Some(lifetime);
-                    return ctx.write("kept").await;
-                }
-                if let Some(old) = kept.lock().unwrap().take() {
-                    old.abort();
-                }
-                ctx.write(format!("fired={}", lifetime.is_cancelled()))
-                    .await
-            })
-        }))
-    };
+    let service = AppService::new(keeper::lifetime_keeper());
     let pool = Arc::new(FeaturePool::default());
     let request = |features: Option<Features>, path: &str| {
         let mut features = features.unwrap_or_else(|| {

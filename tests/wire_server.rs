@@ -6,6 +6,8 @@
 
 #![cfg(feature = "server")]
 
+#[path = "support/keeper.rs"]
+mod keeper;
 #[path = "support/wire.rs"]
 mod wire;
 
@@ -15,9 +17,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use http::HeaderValue;
 use serverbridge::application::from_fn;
-use serverbridge::feature::{
-    MaxRequestBodySize, RequestLifetime, ResponseTrailers, ServerAddress, ServerAddresses,
-};
+use serverbridge::feature::{MaxRequestBodySize, ResponseTrailers, ServerAddress, ServerAddresses};
 use serverbridge::server::{HttpServer, Limits};
 use serverbridge::{Application, HttpContext, Result, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -414,25 +414,7 @@ async fn a_lifetime_the_app_kept_is_not_the_next_requests() {
     // The connection reuses its request lifetime only when the app kept no
     // clone: a clone kept past its request (a spawned task's, say) must not
     // abort the next request on the connection.
-    let kept = Arc::new(std::sync::Mutex::new(None::<RequestLifetime>));
-    let app = {
-        let kept = kept.clone();
-        from_fn(move |ctx: &mut HttpContext| -> BoxFuture<'_, Result<()>> {
-            let kept = kept.clone();
-            Box::pin(async move {
-                let lifetime = ctx.lifetime().cloned().expect("a lifetime");
-                if ctx.request().path == "/keep" {
-                    *kept.lock().unwrap() = Some(lifetime);
-                    return ctx.write("kept").await;
-                }
-                if let Some(old) = kept.lock().unwrap().take() {
-                    old.abort();
-                }
-                let fired = lifetime.is_cancelled();
-                ctx.write(format!("fired={fired}")).await
-            })
-        })
-    };
+    let app = keeper::lifetime_keeper();
     let (mut client, _) = connect(app, Limits::default());
     // Pipelined, so the connection keeps its features between the two.
     client.send(get("/keep") + &get("/next")).await;
