@@ -308,10 +308,12 @@ async fn read_head(
         let ended = {
             let mut read = shared.read();
             if !read.buf.is_empty() {
-                started.get_or_insert_with(Instant::now);
                 if parse_head(&mut read.buf, limits, true, head)? {
                     return Ok(true);
                 }
+                // The headers timeout runs from the first byte of a head
+                // that is not all here (a whole one needs no clock).
+                started.get_or_insert_with(Instant::now);
             }
             read.eof || read.failed
         };
