@@ -23,6 +23,10 @@
 //!   SIGINT/SIGTERM. [`tower::TowerHost`] runs an Application on a tower host
 //!   you do not control (`axum::serve`).
 //! - [`lint::Lint`]: middleware that checks both sides against SPEC.md.
+//! - For server authors: [`server::HttpServer`] (feature `server`, default),
+//!   the built-in HTTP/1.1 server; [`endpoint`] (feature `listen`): where a
+//!   server listens; [`http1`] (feature `http1`): HTTP/1.1 response framing;
+//!   [`FeaturePool`]: reuse of finished requests' features.
 //! - [`testing::TestServer`] (feature `test-util`): an in-memory server.
 //! - [`conformance`] (feature `conformance`): the kit that checks a server
 //!   against the contract, check by check.
