@@ -145,7 +145,11 @@ pub fn encode_head<B: BufMut + ?Sized>(
             // One valid length frames the body; a field that does not parse,
             // or a second one, is dropped (never a length next to chunked,
             // never two lengths).
-            let parsed = value.to_str().ok().and_then(|v| v.parse::<u64>().ok());
+            // `1*DIGIT` (RFC 9110 §8.6): no sign, no space.
+            let digits = value.as_bytes();
+            let parsed = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+                .then(|| value.to_str().ok()?.parse::<u64>().ok())
+                .flatten();
             match (length, parsed) {
                 (None, Some(n)) => length = Some(n),
                 _ => continue,
@@ -437,9 +441,11 @@ mod tests {
 
     #[test]
     fn only_one_valid_content_length_goes_out() {
-        let cases: [(&[&str], Option<u64>); 4] = [
+        let cases: [(&[&str], Option<u64>); 6] = [
             (&["abc"], None),
             (&["10 "], None),
+            (&["+5"], None),
+            (&["99999999999999999999"], None),
             (&["5", "5"], Some(5)),
             (&["x", "7", "8"], Some(7)),
         ];

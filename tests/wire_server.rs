@@ -410,6 +410,41 @@ async fn an_aborted_request_still_lets_the_responses_before_it_out() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn only_the_held_back_responses_go_out_while_the_next_app_waits() {
+    // `/fail` starts its response (head and a chunk in the server's write
+    // buffer, not flushed), waits, then fails: `/1`'s held-back response goes
+    // out while it waits, `/fail`'s bytes never do.
+    let app = from_fn(|ctx: &mut HttpContext| -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if ctx.request().path == "/fail" {
+                ctx.response_mut()
+                    .headers
+                    .insert("x-partial", HeaderValue::from_static("yes"));
+                ctx.start().await?;
+                ctx.write("half a body").await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return Err(serverbridge::Error::app_msg("failed mid-response"));
+            }
+            echo(ctx).await
+        })
+    });
+    let (mut client, _) = connect(app, Limits::default());
+    client.send(get("/1") + &get("/fail")).await;
+    let bytes = client.read_until_close().await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with(&echo_body("GET", "/1", "", 0)),
+        "{}",
+        escape(&bytes)
+    );
+    assert!(
+        !text.contains("x-partial") && !text.contains("half a body"),
+        "{}",
+        escape(&bytes)
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lifetime_the_app_kept_is_not_the_next_requests() {
     // The connection reuses its request lifetime only when the app kept no
     // clone: a clone kept past its request (a spawned task's, say) must not

@@ -6,6 +6,7 @@
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::{BufMut, BytesMut};
 use http::uri::Scheme;
@@ -565,20 +566,34 @@ impl Conn {
             let mut run = pin!(run_request(&**app, features));
             let mut watching = true;
             let mut holding = held > 0;
-            loop {
-                tokio::select! {
-                    biased;
-                    outcome = &mut run => break Some(outcome),
-                    // The app waits (for body bytes, for anything): what was
-                    // held back goes out now rather than after it.
-                    _ = std::future::poll_fn(|cx| shared.poll_flush(cx)), if holding => {
-                        holding = false;
+            let held_mark = flushed_before + held as u64;
+            // Most apps answer at once: one poll, and no select to set up.
+            let first =
+                std::future::poll_fn(|cx| Poll::Ready(std::future::Future::poll(run.as_mut(), cx)))
+                    .await;
+            if let Poll::Ready(outcome) = first {
+                Some(outcome)
+            } else {
+                loop {
+                    tokio::select! {
+                        biased;
+                        outcome = &mut run => break Some(outcome),
+                        // The app waits (for body bytes, for anything): what was
+                        // held back goes out now rather than after it. Only that:
+                        // this response's own bytes go out as they would have
+                        // without a batch (an abort may still drop them).
+                        flushed = std::future::poll_fn(|cx| shared.poll_flush_until(cx, held_mark)), if holding => {
+                            holding = false;
+                            if flushed.is_err() {
+                                shared.peer_gone();
+                            }
+                        }
+                        _ = WatchPeer { shared: &shared }, if watching => {
+                            watching = false;
+                            shared.peer_gone();
+                        }
+                        _ = config.abort.cancelled() => break None,
                     }
-                    _ = WatchPeer { shared: &shared }, if watching => {
-                        watching = false;
-                        shared.peer_gone();
-                    }
-                    _ = config.abort.cancelled() => break None,
                 }
             }
         };
@@ -622,7 +637,10 @@ impl Conn {
                 owed
             };
             if owed > 0 {
-                let _ = shared.flush().await;
+                tokio::select! {
+                    _ = shared.flush() => {}
+                    _ = config.abort.cancelled() => {}
+                }
             }
             if let Some(io) = shared.write().io.take() {
                 drop(io);

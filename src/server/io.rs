@@ -159,13 +159,22 @@ impl Shared {
 
     /// Writes out the whole write buffer and flushes.
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush_until(cx, u64::MAX)
+    }
+
+    /// Writes out the buffer until `mark` bytes in all have gone out of it
+    /// (see [`WriteSide::flushed`]), or all of it, and flushes: the bytes
+    /// after the mark stay buffered.
+    pub(crate) fn poll_flush_until(&self, cx: &mut Context<'_>, mark: u64) -> Poll<io::Result<()>> {
         let mut write = self.write();
         let write = &mut *write;
         let Some(io) = write.io.as_mut() else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
-        while !write.buf.is_empty() {
-            match Pin::new(&mut *io).poll_write(cx, &write.buf) {
+        while !write.buf.is_empty() && write.flushed < mark {
+            let owed = usize::try_from(mark - write.flushed).unwrap_or(usize::MAX);
+            let chunk = &write.buf[..owed.min(write.buf.len())];
+            match Pin::new(&mut *io).poll_write(cx, chunk) {
                 Poll::Ready(Ok(0)) => {
                     write.failed = true;
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
