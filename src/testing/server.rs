@@ -335,13 +335,10 @@ fn push_request_id(id: &mut String, connection: &str, n: u64) {
     id.push_str(connection);
     id.push(':');
     let digits = if n > u64::from(u32::MAX) { 16 } else { 8 };
-    // Digits into a stack buffer, then one copy (not a push per char).
-    let mut buf = [0u8; 16];
-    for (i, slot) in buf[..digits].iter_mut().enumerate() {
-        let shift = (digits - 1 - i) * 4;
-        *slot = HEX[((n >> shift) & 0xF) as usize];
+    id.reserve(digits);
+    for i in (0..digits).rev() {
+        id.push(char::from(HEX[((n >> (i * 4)) & 0xF) as usize]));
     }
-    id.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
 }
 
 /// A request being built; [`send`](TestRequest::send) runs it.
@@ -759,5 +756,16 @@ impl TestResponse {
     /// The response as an `http::Response` with a streaming body.
     pub fn into_http(self) -> http::Response<TestBody> {
         http::Response::from_parts(self.parts, self.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_eight_uppercase_hex_digits_then_sixteen() {
+        assert_eq!(super::request_id("T1", 1), "T1:00000001");
+        assert_eq!(super::request_id("T1", 0xABC_DEF), "T1:00ABCDEF");
+        assert_eq!(super::request_id("T1", u64::from(u32::MAX)), "T1:FFFFFFFF");
+        assert_eq!(super::request_id("T1", 1 << 40), "T1:0000010000000000");
     }
 }
