@@ -321,6 +321,37 @@ impl Features {
         self.lookup(key::<T>())?.downcast_ref::<T>()
     }
 
+    /// The local feature of type `T` made ready for the next request: reset
+    /// in place by `reset` when the collection has it (a reused one), else
+    /// made by `fresh` and inserted. Returns a clone: the handle a server
+    /// keeps for itself (a body size limit, a lifetime).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::feature::RequestLifetime;
+    ///
+    /// let mut features = serverbridge::Features::new();
+    /// let first = features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
+    /// first.abort();
+    /// drop(first);
+    /// let next = features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
+    /// assert!(!next.is_cancelled());
+    /// ```
+    pub fn reset_or_insert<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        reset: impl FnOnce(&mut T),
+        fresh: impl FnOnce() -> T,
+    ) -> T {
+        if let Some(slot) = self.get_mut::<T>() {
+            reset(slot);
+            return slot.clone();
+        }
+        let value = fresh();
+        self.insert(value.clone());
+        value
+    }
+
     /// The local feature of type `T`, mutably. Defaults are read-only and never
     /// returned here.
     ///

@@ -202,14 +202,7 @@ impl AppService {
     /// [`RequestLifetime`] that has not fired: the one a reused collection
     /// holds, [renewed](RequestLifetime::renew), else a new one.
     pub fn call_pooled(&self, mut features: Features, pool: &Arc<FeaturePool>) -> PipeResponse {
-        // `pipe::call` stores it over whatever the slot holds.
-        let lifetime = match features.get_mut::<RequestLifetime>() {
-            Some(slot) => {
-                slot.renew();
-                slot.clone()
-            }
-            None => RequestLifetime::new(),
-        };
+        let lifetime = features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
         crate::pipe::call(
             self.app.clone(),
             features,

@@ -537,17 +537,7 @@ impl Conn {
         // Two handles: the request's, and the connection's, to fire it when
         // the peer goes away. The last request's is renewed in place when
         // the app kept no clone of it.
-        let lifetime = match features.get_mut::<RequestLifetime>() {
-            Some(slot) => {
-                slot.renew();
-                slot.clone()
-            }
-            None => {
-                let lifetime = RequestLifetime::new();
-                features.insert(lifetime.clone());
-                lifetime
-            }
-        };
+        let lifetime = features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
         *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = Some(lifetime);
         let http10 = self.head.version == Version::HTTP_10;
         if let Err(err) = self.setup(&mut features, config) {

@@ -503,15 +503,13 @@ impl<'a> TestRequest<'a> {
             }
         }
         ensure_host(&mut self.headers, &uri, self.version);
-        let limit = match reused
-            .as_mut()
-            .and_then(|f| f.get_mut::<MaxRequestBodySize>())
-        {
-            Some(limit) => {
-                limit.reset(server.max_request_body_size);
-                limit.clone()
-            }
-            None => MaxRequestBodySize::new(server.max_request_body_size),
+        let max = server.max_request_body_size;
+        let limit = match reused.as_mut() {
+            Some(features) => features.reset_or_insert(
+                |limit: &mut MaxRequestBodySize| limit.reset(max),
+                || MaxRequestBodySize::new(max),
+            ),
+            None => MaxRequestBodySize::new(max),
         };
         let mut body = body.with_limit(limit.clone());
         // A body that is over before it starts carries no trailers (as on
@@ -583,13 +581,8 @@ impl<'a> TestRequest<'a> {
             // Nothing on the client side can abort this request before its
             // head: it runs on the reused collection's lifetime, renewed.
             None => {
-                let lifetime = match features.get_mut::<RequestLifetime>() {
-                    Some(slot) => {
-                        slot.renew();
-                        slot.clone()
-                    }
-                    None => RequestLifetime::new(),
-                };
+                let lifetime =
+                    features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
                 crate::pipe::call(app, features, lifetime, None, Some(pool)).await?
             }
             // A client that goes away before the head has no response to

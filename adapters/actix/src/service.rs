@@ -141,13 +141,11 @@ fn into_request(
     let headers = convert::request_headers(&head.headers)?;
     let length = declared_length(&headers);
     let mut features = collection(worker);
-    let limit = match features.get_mut::<MaxRequestBodySize>() {
-        Some(limit) => {
-            limit.reset(worker.max_request_body_size);
-            limit.clone()
-        }
-        None => MaxRequestBodySize::new(worker.max_request_body_size),
-    };
+    let max = worker.max_request_body_size;
+    let limit = features.reset_or_insert(
+        |limit: &mut MaxRequestBodySize| limit.reset(max),
+        || MaxRequestBodySize::new(max),
+    );
     // A request without a body gets no stream and no trailers.
     let body = match payload {
         Payload::None => None,

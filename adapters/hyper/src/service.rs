@@ -108,13 +108,11 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             && connection_has_upgrade(&parts.headers);
 
         let mut features = self.collection();
-        let limit = match features.get_mut::<MaxRequestBodySize>() {
-            Some(limit) => {
-                limit.reset(self.max_request_body_size);
-                limit.clone()
-            }
-            None => MaxRequestBodySize::new(self.max_request_body_size),
-        };
+        let max = self.max_request_body_size;
+        let limit = features.reset_or_insert(
+            |limit: &mut MaxRequestBodySize| limit.reset(max),
+            || MaxRequestBodySize::new(max),
+        );
         // A request without a body gets no boxed stream and no trailers:
         // GETs stay cheap.
         let body = if has_body {
