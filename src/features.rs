@@ -338,6 +338,7 @@ impl Features {
     /// let next = features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
     /// assert!(!next.is_cancelled());
     /// ```
+    #[inline]
     pub fn reset_or_insert<T: Clone + Send + Sync + 'static>(
         &mut self,
         reset: impl FnOnce(&mut T),
