@@ -263,20 +263,6 @@ fn sink_address(sink: &(dyn ResponseBody + 'static)) -> usize {
     (sink as *const dyn ResponseBody).cast::<()>() as usize
 }
 
-/// The guard over a pipe: the future that yields the response once the app
-/// sends its head.
-fn guard(shared: SharedRef, lifetime: Option<RequestLifetime>, driver: Driver) -> PipeResponse {
-    PipeResponse {
-        guard: Some(Guard {
-            driver: Some(driver),
-            shared,
-            lifetime,
-            done: false,
-            hold_end: false,
-        }),
-    }
-}
-
 /// Owns the driver; on drop before the driver is done, fires the lifetime and
 /// lets the driver finish on its own.
 struct Guard {
@@ -655,11 +641,15 @@ pub(crate) fn call(
             pool.recycle(outcome.features, revision);
         }
     });
-    let mut response = guard(shared, Some(lifetime), driver);
-    if let Some(guard) = response.guard.as_mut() {
-        guard.hold_end = hold_end;
+    PipeResponse {
+        guard: Some(Guard {
+            driver: Some(driver),
+            shared,
+            lifetime: Some(lifetime),
+            done: false,
+            hold_end,
+        }),
     }
-    response
 }
 
 #[cfg(test)]
