@@ -174,7 +174,7 @@ pub fn encode_head<B: BufMut + ?Sized>(
         BodyFraming::Chunked
     };
     if !has_date {
-        put_field(out, b"date", date().as_bytes());
+        put_date(out);
     }
     if let (false, Some(server)) = (has_server, cx.default_server) {
         put_field(out, b"server", server.as_bytes());
@@ -254,26 +254,94 @@ pub fn last_chunk<B: BufMut + ?Sized>(out: &mut B, trailers: Option<&HeaderMap>)
     out.put_slice(b"\r\n");
 }
 
+/// The formatted date of the current second, per thread.
+struct DateCache {
+    second: u64,
+    value: HeaderValue,
+    /// Set while a server's poll runs under [`with_poll_date`]: heads
+    /// encoded in it use the date read when the poll began.
+    pinned: bool,
+}
+
+impl DateCache {
+    /// Reads the clock; formats the date again when the second changed.
+    fn refresh(&mut self) {
+        let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if self.second != second {
+            let text = httpdate::fmt_http_date(now);
+            self.value = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""));
+            self.second = second;
+        }
+    }
+}
+
 thread_local! {
-    static DATE_CACHE: RefCell<(u64, HeaderValue)> =
-        const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+    static DATE_CACHE: RefCell<DateCache> = const {
+        RefCell::new(DateCache {
+            second: u64::MAX,
+            value: HeaderValue::from_static(""),
+            pinned: false,
+        })
+    };
 }
 
 /// The current time as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`),
 /// formatted once per second per thread (every response in that second
 /// shares it; cloning the value is a reference count, not a copy).
 pub fn date() -> HeaderValue {
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     DATE_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.0 != second {
-            let text = httpdate::fmt_http_date(now);
-            cache.1 = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""));
-            cache.0 = second;
-        }
-        cache.1.clone()
+        cache.refresh();
+        cache.value.clone()
     })
+}
+
+/// Appends the `Date` field: the date read when the current dated poll
+/// began (see [`with_poll_date`]), else the clock's now.
+fn put_date<B: BufMut + ?Sized>(out: &mut B) {
+    DATE_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.pinned {
+            cache.refresh();
+        }
+        put_field(out, b"date", cache.value.as_bytes());
+    });
+}
+
+/// Runs `poll` (one poll of a connection) with the clock read once: every
+/// head encoded during it carries that date. A pipelined batch answered in
+/// one poll reads the clock once instead of once per response (hyper does
+/// the same per connection poll); a response written outside such a poll
+/// (from another task) reads the clock itself.
+#[cfg(feature = "server")]
+pub(crate) fn with_poll_date<R>(poll: impl FnOnce() -> R) -> R {
+    /// Restores the pin on the way out, a panicking poll included.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let was = self.0;
+            DATE_CACHE.with(|cache| cache.borrow_mut().pinned = was);
+        }
+    }
+    let was = DATE_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.refresh();
+        std::mem::replace(&mut cache.pinned, true)
+    });
+    let _restore = Restore(was);
+    poll()
+}
+
+/// Makes this thread's cached date `stale`, a marker any clock read would
+/// replace (its second is long past).
+#[cfg(test)]
+pub(crate) fn plant_stale_date() {
+    DATE_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.second = 0;
+        cache.value = HeaderValue::from_static("stale");
+    });
 }
 
 #[cfg(test)]
@@ -493,5 +561,37 @@ mod tests {
         let text = value.to_str().unwrap();
         assert_eq!(text.len(), 29, "{text}");
         assert!(httpdate::parse_http_date(text).is_ok());
+    }
+
+    fn encoded_date() -> String {
+        let (out, _) = encode(StatusCode::OK, &HeaderMap::new(), HeadContext::default());
+        let text = String::from_utf8(out).unwrap();
+        let line = text.lines().find(|l| l.starts_with("date: ")).unwrap();
+        line["date: ".len()..].to_owned()
+    }
+
+    #[cfg(feature = "server")]
+    #[test]
+    fn a_dated_poll_reads_the_clock_once_for_every_head_in_it() {
+        let dates = with_poll_date(|| {
+            let first = encoded_date();
+            // A head encoded later in the same poll does not read the clock.
+            plant_stale_date();
+            (first, encoded_date())
+        });
+        assert!(httpdate::parse_http_date(&dates.0).is_ok(), "{dates:?}");
+        assert_eq!(dates.1, "stale");
+        // Outside a poll, every head reads the clock.
+        plant_stale_date();
+        assert!(httpdate::parse_http_date(&encoded_date()).is_ok());
+    }
+
+    #[cfg(feature = "server")]
+    #[test]
+    fn a_panicking_poll_leaves_heads_reading_the_clock() {
+        let panicked = std::panic::catch_unwind(|| with_poll_date(|| panic!("app")));
+        assert!(panicked.is_err());
+        plant_stale_date();
+        assert!(httpdate::parse_http_date(&encoded_date()).is_ok());
     }
 }

@@ -259,7 +259,12 @@ pub(crate) async fn serve<T>(
             shutdown(&shared).await;
         }
     };
-    tracing::Instrument::instrument(run, span).await;
+    // Every head encoded in one poll carries the date read when it began.
+    let mut run = pin!(run);
+    let dated = std::future::poll_fn(|cx| {
+        crate::http1::with_poll_date(|| std::future::Future::poll(run.as_mut(), cx))
+    });
+    tracing::Instrument::instrument(dated, span).await;
 }
 
 async fn shutdown(shared: &Shared) {
@@ -740,4 +745,42 @@ async fn drain(shared: &Shared, limits: &Limits) -> bool {
         shared.read().body = None;
     }
     reusable
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::feature::ConnectionInfo;
+    use crate::server::{HttpServer, Limits};
+    use crate::{HttpContext, Result};
+
+    /// Plants a marker date mid-poll: a head encoded later in the same poll
+    /// carries it only if the connection read the clock once, at the start
+    /// of the poll, and not per response.
+    async fn plants_a_date(ctx: &mut HttpContext) -> Result<()> {
+        crate::http1::plant_stale_date();
+        ctx.write("ok").await
+    }
+
+    #[tokio::test]
+    async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let conn = tokio::spawn(HttpServer::serve_connection(
+            server,
+            ConnectionInfo::default(),
+            Arc::new(plants_a_date),
+            Limits::default(),
+        ));
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        client.read_to_string(&mut response).await.unwrap();
+        conn.await.unwrap();
+        assert!(response.contains("\r\ndate: stale\r\n"), "{response}");
+    }
 }
