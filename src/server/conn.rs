@@ -203,6 +203,7 @@ pub(crate) async fn serve<T>(
         Box::new(write),
         BytesMut::new(),
         response_rate,
+        config.abort.clone(),
     );
     let id = connection
         .get::<ConnectionInfo>()
@@ -594,6 +595,10 @@ impl Conn {
         };
         *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let Some(mut outcome) = outcome else {
+            // A hard stop mid-request: the response is cut off, and what
+            // it buffered must not go out (an end-of-stream after it would
+            // make a close-delimited body look complete).
+            shared.write().io.take();
             return false;
         };
         if shared.upgraded.load(Ordering::Acquire) {
@@ -620,7 +625,12 @@ impl Conn {
         } else {
             self.features = None;
         }
-        if !outcome.completed || self.exchange.aborted.load(Ordering::Relaxed) {
+        // A write that failed (the client went away, or read too slowly)
+        // ends the connection even when the app carried on: requests
+        // already buffered behind this one must not run for a client that
+        // is gone.
+        let write_failed = shared.write().failed;
+        if !outcome.completed || write_failed || self.exchange.aborted.load(Ordering::Relaxed) {
             // Drop what this response queued (an aborted response must not
             // look complete), but not the complete responses held back
             // before it: those are still owed, then the connection closes.
@@ -748,39 +758,5 @@ async fn drain(shared: &Shared, limits: &Limits) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    use crate::feature::ConnectionInfo;
-    use crate::server::{HttpServer, Limits};
-    use crate::{HttpContext, Result};
-
-    /// Plants a marker date mid-poll: a head encoded later in the same poll
-    /// carries it only if the connection read the clock once, at the start
-    /// of the poll, and not per response.
-    async fn plants_a_date(ctx: &mut HttpContext) -> Result<()> {
-        crate::http1::plant_stale_date();
-        ctx.write("ok").await
-    }
-
-    #[tokio::test]
-    async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
-        let (mut client, server) = tokio::io::duplex(4096);
-        let conn = tokio::spawn(HttpServer::serve_connection(
-            server,
-            ConnectionInfo::default(),
-            Arc::new(plants_a_date),
-            Limits::default(),
-        ));
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut response = String::new();
-        client.read_to_string(&mut response).await.unwrap();
-        conn.await.unwrap();
-        assert!(response.contains("\r\ndate: stale\r\n"), "{response}");
-    }
-}
+#[path = "conn_tests.rs"]
+mod tests;

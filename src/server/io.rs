@@ -17,6 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 // `BytesMut::try_reclaim` needs bytes 1.7 or later.
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::CancellationToken;
 
 use super::conn::Exchange;
 use super::decode::{Decoded, Decoder};
@@ -102,6 +103,9 @@ pub(crate) struct Shared {
     /// The minimum response rate, adjustable per request through the
     /// feature that shares this setting.
     pub(crate) response_rate: MinResponseDataRate,
+    /// The server's hard stop: a write waiting for a client that does not
+    /// read gives up when it fires.
+    abort: CancellationToken,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,6 +118,7 @@ impl Shared {
         write: BoxWrite,
         buf: BytesMut,
         response_rate: MinResponseDataRate,
+        abort: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Shared {
             read: Mutex::new(ReadSide {
@@ -133,6 +138,7 @@ impl Shared {
             upgraded: AtomicBool::new(false),
             lifetime: Mutex::new(None),
             response_rate,
+            abort,
         })
     }
 
@@ -228,29 +234,49 @@ impl Shared {
 
     /// Runs a write of `bytes` under the minimum response rate: it may take
     /// `max(grace, bytes / rate)`; a client that reads slower than that times
-    /// out, and the connection is dropped.
+    /// out, and the connection is dropped. A hard stop ends the wait too.
+    /// Either way the write side is marked failed: the connection carries
+    /// no further request.
     async fn within_rate(
         &self,
         bytes: u64,
         write: impl Future<Output = io::Result<()>>,
     ) -> io::Result<()> {
-        let Some(rate) = self.response_rate.get() else {
-            return write.await;
+        let mut write = std::pin::pin!(write);
+        // Most writes finish at once: no timer and no abort waiter for them.
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        if let Poll::Ready(done) = first {
+            return done;
+        }
+        // `None`: the rate's budget ran out.
+        let bounded = async {
+            match self.response_rate.get() {
+                None => Some(write.await),
+                Some(rate) => {
+                    let per_second = rate.bytes_per_second.max(1) as f64;
+                    let budget = rate
+                        .grace
+                        .max(Duration::from_secs_f64(bytes as f64 / per_second));
+                    tokio::time::timeout(budget, write).await.ok()
+                }
+            }
         };
-        let per_second = rate.bytes_per_second.max(1) as f64;
-        let budget = rate
-            .grace
-            .max(Duration::from_secs_f64(bytes as f64 / per_second));
-        match tokio::time::timeout(budget, write).await {
-            Ok(done) => done,
-            Err(_) => {
-                self.write().failed = true;
-                Err(io::Error::new(
+        let failure = tokio::select! {
+            biased;
+            _ = self.abort.cancelled() => io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the server stopped before the client read the response",
+            ),
+            done = bounded => match done {
+                Some(done) => return done,
+                None => io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the client reads the response slower than the minimum data rate",
-                ))
-            }
-        }
+                ),
+            },
+        };
+        self.write().failed = true;
+        Err(failure)
     }
 
     /// Gives back the buffers of an idle connection (nothing buffered either

@@ -1,0 +1,142 @@
+//! Connection-loop tests that need the crate's insides (the hard-stop
+//! token, the cached date): byte-level behaviour over an in-memory duplex.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{serve, ConnConfig};
+use crate::feature::ConnectionInfo;
+use crate::server::{HttpServer, Limits};
+use crate::{Features, HttpContext, Result};
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+/// Plants a marker date mid-poll: a head encoded later in the same poll
+/// carries it only if the connection read the clock once, at the start
+/// of the poll, and not per response.
+async fn plants_a_date(ctx: &mut HttpContext) -> Result<()> {
+    crate::http1::plant_stale_date();
+    ctx.write("ok").await
+}
+
+#[tokio::test]
+async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
+    let (mut client, server) = tokio::io::duplex(4096);
+    let conn = tokio::spawn(HttpServer::serve_connection(
+        server,
+        ConnectionInfo::default(),
+        Arc::new(plants_a_date),
+        Limits::default(),
+    ));
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    client.read_to_string(&mut response).await.unwrap();
+    conn.await.unwrap();
+    assert!(response.contains("\r\ndate: stale\r\n"), "{response}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_stops_the_requests_buffered_behind_it() {
+    // Request 1 answers at once (its response is held for the batch),
+    // request 2 waits, and meanwhile the held response fails to go out:
+    // the client is gone. Request 2 finishes anyway; request 3, already
+    // buffered, must not run.
+    struct SecondWaits(AtomicUsize);
+    impl crate::Application for SecondWaits {
+        fn process_request<'a>(
+            &'a self,
+            ctx: &'a mut HttpContext,
+        ) -> futures::future::BoxFuture<'a, Result<()>> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if n == 1 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                ctx.write("done").await
+            })
+        }
+    }
+    let app = Arc::new(SecondWaits(AtomicUsize::new(0)));
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    client.write_all(&GET.repeat(3)).await.unwrap();
+    drop(client);
+    HttpServer::serve_connection(
+        server,
+        ConnectionInfo::default(),
+        app.clone(),
+        Limits::default(),
+    )
+    .await;
+    assert_eq!(app.0.load(Ordering::SeqCst), 2);
+}
+
+/// Serves one request whose response cannot go out (the client never
+/// reads), then stops hard: the connection must end.
+async fn hard_stop_with_an_unread_response<A: crate::Application>(app: A) {
+    // No minimum response rate: only the hard stop can end the wait.
+    let mut limits = Limits::default();
+    limits.min_response_data_rate = None;
+    let config = Arc::new(ConnConfig::new(limits, Arc::new(Features::new())));
+    let abort = config.abort.clone();
+    // A pipe far smaller than the response.
+    let (mut client, server) = tokio::io::duplex(1024);
+    client.write_all(GET).await.unwrap();
+    let conn = tokio::spawn(serve(server, Features::new(), Arc::new(app), config));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!conn.is_finished(), "the response cannot have gone out");
+    abort.cancel();
+    tokio::time::timeout(Duration::from_secs(60), conn)
+        .await
+        .expect("the connection ends at the hard stop")
+        .unwrap();
+    drop(client);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hard_stop_ends_a_flush_after_the_app_finished() {
+    // Small enough to be buffered, and flushed by the connection loop.
+    async fn small(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write(vec![b'x'; 8 * 1024]).await
+    }
+    hard_stop_with_an_unread_response(small).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hard_stop_ends_a_write_while_the_app_runs() {
+    // Large enough to be written straight through, by the app's write.
+    async fn large(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write(vec![b'x'; 32 * 1024]).await
+    }
+    hard_stop_with_an_unread_response(large).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hard_stop_sends_nothing_more_of_the_cut_off_response() {
+    // HTTP/1.0 without a length: the body ends with the connection, so
+    // bytes sent after the stop, then the close, would look complete.
+    async fn cut_off(ctx: &mut HttpContext) -> Result<()> {
+        ctx.start().await?;
+        ctx.write("partial").await?;
+        std::future::pending().await
+    }
+    let config = Arc::new(ConnConfig::new(
+        Limits::default(),
+        Arc::new(Features::new()),
+    ));
+    let abort = config.abort.clone();
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    client.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let conn = tokio::spawn(serve(server, Features::new(), Arc::new(cut_off), config));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    abort.cancel();
+    conn.await.unwrap();
+    let mut received = String::new();
+    client.read_to_string(&mut received).await.unwrap();
+    assert!(!received.contains("partial"), "{received}");
+}
