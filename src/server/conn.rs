@@ -463,10 +463,17 @@ impl Conn {
                 shared.read().body = Some(BodyState {
                     decoder: Decoder::length(n),
                     send_continue: head.expect_continue,
+                    request: self.sequence,
                 });
                 let hint = SizeHint::with_exact(n);
                 (
-                    RequestBody::new(body_source(shared, &self.exchange, hint, &limit)),
+                    RequestBody::new(body_source(
+                        shared,
+                        &self.exchange,
+                        hint,
+                        &limit,
+                        self.sequence,
+                    )),
                     false,
                 )
             }
@@ -477,6 +484,7 @@ impl Conn {
                         limits.max_request_headers_total_size,
                     ),
                     send_continue: head.expect_continue,
+                    request: self.sequence,
                 });
                 (
                     RequestBody::new(body_source(
@@ -484,6 +492,7 @@ impl Conn {
                         &self.exchange,
                         SizeHint::default(),
                         &limit,
+                        self.sequence,
                     )),
                     true,
                 )
@@ -672,6 +681,7 @@ fn body_source(
     exchange: &Exchange,
     hint: SizeHint,
     limit: &MaxRequestBodySize,
+    request: u64,
 ) -> Http1Body {
     Http1Body {
         shared: shared.clone(),
@@ -680,6 +690,8 @@ fn body_source(
         seen: 0,
         close: ConnectionClose::from_flag(exchange.close_requested.clone()),
         rate: Some(MinRate::new(exchange.request_rate.clone())),
+        request,
+        ended: false,
     }
 }
 

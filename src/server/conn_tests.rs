@@ -140,3 +140,62 @@ async fn a_hard_stop_sends_nothing_more_of_the_cut_off_response() {
     client.read_to_string(&mut received).await.unwrap();
     assert!(!received.contains("partial"), "{received}");
 }
+
+#[tokio::test]
+async fn a_body_kept_past_its_request_never_reads_the_next_ones() {
+    // Request 1's app keeps its unread body; request 2's app reads that kept
+    // body first, then its own. The kept one must fail, not hand out
+    // request 2's bytes, and request 2 must get all of its own.
+    struct KeepsTheFirstBody {
+        kept: std::sync::Mutex<Option<crate::body::RequestBody>>,
+        kept_read: std::sync::Mutex<Option<Result<bytes::Bytes>>>,
+    }
+    impl crate::Application for KeepsTheFirstBody {
+        fn process_request<'a>(
+            &'a self,
+            ctx: &'a mut HttpContext,
+        ) -> futures::future::BoxFuture<'a, Result<()>> {
+            Box::pin(async move {
+                let kept = self.kept.lock().unwrap().take();
+                match kept {
+                    None => {
+                        let body = std::mem::take(ctx.request_body());
+                        *self.kept.lock().unwrap() = Some(body);
+                        ctx.write("kept").await
+                    }
+                    Some(mut body) => {
+                        let read = body.read_to_end(1024).await;
+                        *self.kept_read.lock().unwrap() = Some(read);
+                        let own = ctx.read_body(1024).await?;
+                        ctx.write(own).await
+                    }
+                }
+            })
+        }
+    }
+    let app = Arc::new(KeepsTheFirstBody {
+        kept: std::sync::Mutex::new(None),
+        kept_read: std::sync::Mutex::new(None),
+    });
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    client
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nfirst\
+              POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond",
+        )
+        .await
+        .unwrap();
+    HttpServer::serve_connection(
+        server,
+        ConnectionInfo::default(),
+        app.clone(),
+        Limits::default(),
+    )
+    .await;
+    let mut received = String::new();
+    client.read_to_string(&mut received).await.unwrap();
+    assert!(received.ends_with("\r\n\r\nsecond"), "{received}");
+    let kept_read = app.kept_read.lock().unwrap().take().expect("request 2 ran");
+    let err = kept_read.expect_err("the kept body is over");
+    assert!(err.is_closed(), "{err}");
+}

@@ -79,6 +79,8 @@ pub(crate) struct BodyState {
     pub(crate) decoder: Decoder,
     /// `Expect: 100-continue` not yet answered.
     pub(crate) send_continue: bool,
+    /// The request (its number on the connection) the body belongs to.
+    pub(crate) request: u64,
 }
 
 pub(crate) struct WriteSide {
@@ -351,6 +353,11 @@ pub(crate) struct Http1Body {
     pub(crate) close: ConnectionClose,
     /// The minimum request body rate, when enforced.
     pub(crate) rate: Option<MinRate>,
+    /// The request (its number on the connection) this body belongs to: a
+    /// body an app kept past its request never reads the next one's bytes.
+    pub(crate) request: u64,
+    /// The end of the body was handed out.
+    pub(crate) ended: bool,
 }
 
 /// The minimum data rate of a request body (Kestrel's
@@ -419,6 +426,13 @@ fn too_slow(rate: u64) -> Error {
 /// The client ended the stream mid-body. If the app lets this error end the
 /// request before answering, the answer is 400 (the request is incomplete),
 /// as Kestrel does, rather than 500.
+/// A body read after its request ended without reading it all (an app
+/// kept it in a task that outlived the request).
+fn request_over() -> Error {
+    Error::closed("the request this body belongs to has ended")
+        .with_status(http::StatusCode::BAD_REQUEST)
+}
+
 fn closed_mid_body() -> Error {
     Error::closed("the client closed the connection before the end of the body")
         .with_status(http::StatusCode::BAD_REQUEST)
@@ -450,7 +464,17 @@ impl Body for Http1Body {
                 return Poll::Ready(Some(Err(too_large(max))));
             }
         }
-        let send_continue = shared.read().body.as_ref().is_some_and(|b| b.send_continue);
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let send_continue = {
+            let read = shared.read();
+            match read.body.as_ref() {
+                Some(body) if body.request == this.request => body.send_continue,
+                // The connection moved on (or the body failed before).
+                _ => return Poll::Ready(Some(Err(request_over()))),
+            }
+        };
         if send_continue {
             // RFC 9110 §10.1.1: answer 100 when the app first reads the
             // body, unless it already answered.
@@ -475,7 +499,7 @@ impl Body for Http1Body {
         let read = &mut *read;
         loop {
             let Some(body) = read.body.as_mut() else {
-                return Poll::Ready(None);
+                return Poll::Ready(Some(Err(request_over())));
             };
             match body.decoder.decode(&mut read.buf) {
                 Err(err) => {
@@ -494,7 +518,10 @@ impl Body for Http1Body {
                 Ok(Decoded::Trailers(trailers)) => {
                     return Poll::Ready(Some(Ok(Frame::trailers(trailers))))
                 }
-                Ok(Decoded::End) => return Poll::Ready(None),
+                Ok(Decoded::End) => {
+                    this.ended = true;
+                    return Poll::Ready(None);
+                }
                 Ok(Decoded::NeedMore) => {}
             }
             if read.eof || read.failed {
