@@ -216,8 +216,10 @@ impl Features {
         let old = self.defaults.as_ref().map_or(0, |d| d.revision());
         let new = defaults.as_ref().map_or(0, |d| d.revision());
         self.defaults = defaults;
-        // Always moves forward, so a cache keyed by the old value is stale.
-        self.revision = self.revision - old + new + 1;
+        // Always moves forward, so a cache keyed by any earlier value is
+        // stale: defaults with a lower revision than the old ones must not
+        // take the count back to a value it had before.
+        self.revision = (self.revision - old + new).max(self.revision) + 1;
     }
 
     /// A counter that changes whenever the collection (or its defaults) changes.
@@ -606,6 +608,26 @@ mod tests {
         assert_eq!(f.revision(), 2);
         f.insert(3u32);
         assert_eq!(f.revision(), 3);
+    }
+
+    #[test]
+    fn replacing_the_defaults_never_takes_the_revision_back() {
+        let mut busy = Features::new();
+        for n in 0..10u32 {
+            busy.insert(n);
+        }
+        let busy = Arc::new(busy);
+        let mut f = Features::with_defaults(busy);
+        let mut seen = vec![f.revision()];
+        f.insert(1u8);
+        seen.push(f.revision());
+        // Quieter defaults: the revision still moves to a value never seen.
+        f.set_defaults(Some(Arc::new(Features::new())));
+        assert!(!seen.contains(&f.revision()), "{seen:?} {}", f.revision());
+        assert!(f.revision() > *seen.iter().max().unwrap());
+        seen.push(f.revision());
+        f.set_defaults(None);
+        assert!(f.revision() > *seen.iter().max().unwrap());
     }
 
     #[test]
