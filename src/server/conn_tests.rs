@@ -80,8 +80,10 @@ async fn a_failed_write_stops_the_requests_buffered_behind_it() {
 /// reads), then stops hard: the connection must end.
 async fn hard_stop_with_an_unread_response<A: crate::Application>(app: A) {
     // No minimum response rate: only the hard stop can end the wait.
-    let mut limits = Limits::default();
-    limits.min_response_data_rate = None;
+    let limits = Limits {
+        min_response_data_rate: None,
+        ..Limits::default()
+    };
     let config = Arc::new(ConnConfig::new(limits, Arc::new(Features::new())));
     let abort = config.abort.clone();
     // A pipe far smaller than the response.
