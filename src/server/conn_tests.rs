@@ -14,6 +14,11 @@ use crate::{Features, HttpContext, Result};
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
 
+/// Serves `io` to its end as the built-in server would, default limits.
+async fn serve_with_default_limits(io: tokio::io::DuplexStream, app: crate::BoxApplication) {
+    HttpServer::serve_connection(io, ConnectionInfo::default(), app, Limits::default()).await;
+}
+
 /// Plants a marker date mid-poll: a head encoded later in the same poll
 /// carries it only if the connection read the clock once, at the start
 /// of the poll, and not per response.
@@ -25,12 +30,7 @@ async fn plants_a_date(ctx: &mut HttpContext) -> Result<()> {
 #[tokio::test]
 async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
     let (mut client, server) = tokio::io::duplex(4096);
-    let conn = tokio::spawn(HttpServer::serve_connection(
-        server,
-        ConnectionInfo::default(),
-        Arc::new(plants_a_date),
-        Limits::default(),
-    ));
+    let conn = tokio::spawn(serve_with_default_limits(server, Arc::new(plants_a_date)));
     client
         .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         .await
@@ -66,13 +66,7 @@ async fn a_failed_write_stops_the_requests_buffered_behind_it() {
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     client.write_all(&GET.repeat(3)).await.unwrap();
     drop(client);
-    HttpServer::serve_connection(
-        server,
-        ConnectionInfo::default(),
-        app.clone(),
-        Limits::default(),
-    )
-    .await;
+    serve_with_default_limits(server, app.clone()).await;
     assert_eq!(app.0.load(Ordering::SeqCst), 2);
 }
 
@@ -187,13 +181,7 @@ async fn a_body_kept_past_its_request_never_reads_the_next_ones() {
         )
         .await
         .unwrap();
-    HttpServer::serve_connection(
-        server,
-        ConnectionInfo::default(),
-        app.clone(),
-        Limits::default(),
-    )
-    .await;
+    serve_with_default_limits(server, app.clone()).await;
     let mut received = String::new();
     client.read_to_string(&mut received).await.unwrap();
     assert!(received.ends_with("\r\n\r\nsecond"), "{received}");
