@@ -457,53 +457,38 @@ impl Conn {
             limit.reset(limits.max_request_body_size);
             limit.clone()
         };
-        let (mut body, chunked) = match head.framing {
-            Framing::Empty => (RequestBody::empty(), false),
-            Framing::Length(n) => {
+        let (decoder, hint) = match head.framing {
+            Framing::Empty => (None, SizeHint::default()),
+            Framing::Length(n) => (Some(Decoder::length(n)), SizeHint::with_exact(n)),
+            Framing::Chunked => (
+                Some(Decoder::chunked(
+                    limits.max_chunk_line_size,
+                    limits.max_request_headers_total_size,
+                )),
+                SizeHint::default(),
+            ),
+        };
+        let mut body = match decoder {
+            None => RequestBody::empty(),
+            Some(decoder) => {
                 shared.read().body = Some(BodyState {
-                    decoder: Decoder::length(n),
+                    decoder,
                     send_continue: head.expect_continue,
                     request: self.sequence,
                 });
-                let hint = SizeHint::with_exact(n);
-                (
-                    RequestBody::new(body_source(
-                        shared,
-                        &self.exchange,
-                        hint,
-                        &limit,
-                        self.sequence,
-                    )),
-                    false,
-                )
-            }
-            Framing::Chunked => {
-                shared.read().body = Some(BodyState {
-                    decoder: Decoder::chunked(
-                        limits.max_chunk_line_size,
-                        limits.max_request_headers_total_size,
-                    ),
-                    send_continue: head.expect_continue,
-                    request: self.sequence,
-                });
-                (
-                    RequestBody::new(body_source(
-                        shared,
-                        &self.exchange,
-                        SizeHint::default(),
-                        &limit,
-                        self.sequence,
-                    )),
-                    true,
-                )
+                RequestBody::new(body_source(
+                    shared,
+                    &self.exchange,
+                    hint,
+                    &limit,
+                    self.sequence,
+                ))
+                .with_limit(limit)
             }
         };
-        if head.framing != Framing::Empty {
-            body = body.with_limit(limit);
-        }
         // Only a chunked request has trailers; the feature comes and goes.
         features.remove::<RequestTrailers>();
-        if chunked {
+        if head.framing == Framing::Chunked {
             let trailers = RequestTrailers::attach(&mut body);
             features.insert(trailers);
         }

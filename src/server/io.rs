@@ -423,9 +423,6 @@ fn too_slow(rate: u64) -> Error {
     .with_status(http::StatusCode::REQUEST_TIMEOUT)
 }
 
-/// The client ended the stream mid-body. If the app lets this error end the
-/// request before answering, the answer is 400 (the request is incomplete),
-/// as Kestrel does, rather than 500.
 /// A body read after its request ended without reading it all (an app
 /// kept it in a task that outlived the request).
 fn request_over() -> Error {
@@ -433,6 +430,9 @@ fn request_over() -> Error {
         .with_status(http::StatusCode::BAD_REQUEST)
 }
 
+/// The client ended the stream mid-body. If the app lets this error end the
+/// request before answering, the answer is 400 (the request is incomplete),
+/// as Kestrel does, rather than 500.
 fn closed_mid_body() -> Error {
     Error::closed("the client closed the connection before the end of the body")
         .with_status(http::StatusCode::BAD_REQUEST)
@@ -454,6 +454,9 @@ impl Body for Http1Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>>>> {
         let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
         let shared = &this.shared;
         let max = this.limit.get();
         // A declared length over the limit is refused before `100 Continue`
@@ -463,9 +466,6 @@ impl Body for Http1Body {
                 this.close.request();
                 return Poll::Ready(Some(Err(too_large(max))));
             }
-        }
-        if this.ended {
-            return Poll::Ready(None);
         }
         let send_continue = {
             let read = shared.read();
