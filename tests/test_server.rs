@@ -146,6 +146,71 @@ async fn an_invalid_target_is_a_parse_error() {
     assert_eq!(err.status(), Some(StatusCode::BAD_REQUEST));
 }
 
+/// The status a request gets, whether the server answered it or the
+/// client refused to send it (direct mode refuses with the status the wire
+/// would answer).
+async fn status_of(server: &TestServer, method: &str, target: &str) -> (StatusCode, String) {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    match server.request(method, target).send().await {
+        Ok(response) => (response.status(), response.text().await.unwrap()),
+        Err(err) => (err.status().unwrap(), String::new()),
+    }
+}
+
+#[tokio::test]
+async fn direct_mode_takes_and_refuses_the_targets_the_wire_does() {
+    use serverbridge::testing::Mode;
+    let direct = TestServer::new(describe);
+    let wire = TestServer::new(describe).with_mode(Mode::Wire);
+    let cases = [
+        ("GET", "/p?q=1", StatusCode::OK),
+        ("GET", "*", StatusCode::BAD_REQUEST),
+        ("OPTIONS", "*", StatusCode::OK),
+        ("CONNECT", "example.test:443", StatusCode::OK),
+        ("CONNECT", "/not-an-authority", StatusCode::BAD_REQUEST),
+        ("GET", "http://example.test:8080/p?q", StatusCode::OK),
+        ("GET", "https://example.test/x?q", StatusCode::OK),
+        ("GET", "http://user@example.test/", StatusCode::BAD_REQUEST),
+        ("GET", "ftp://example.test/", StatusCode::BAD_REQUEST),
+    ];
+    // Twice: the second round refills the first round's collections.
+    for _ in 0..2 {
+        for (method, target, expected) in cases {
+            let seen = status_of(&direct, method, target).await;
+            assert_eq!(seen.0, expected, "direct: {method} {target}");
+            let on_wire = status_of(&wire, method, target).await;
+            assert_eq!(on_wire.0, expected, "wire: {method} {target}");
+            if method == "CONNECT" {
+                // A 2xx to CONNECT opens a tunnel: no body to compare.
+                continue;
+            }
+            // What the app saw: the same parts, but for the scheme (the
+            // wire's is the connection's, not the target's).
+            let strip = |text: &str| -> String {
+                text.lines()
+                    .filter(|l| !l.starts_with("scheme="))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            assert_eq!(strip(&seen.1), strip(&on_wire.1), "{method} {target}");
+        }
+    }
+    let text = status_of(&direct, "GET", "https://example.test?q").await.1;
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(
+        lines[..6],
+        [
+            "method=GET",
+            "scheme=https",
+            "path_base=",
+            "path=/",
+            "query=q",
+            "raw_target=https://example.test?q"
+        ]
+    );
+    assert_eq!(lines[7], "host=Some(\"example.test\")");
+}
+
 #[tokio::test]
 async fn a_streamed_request_body_arrives_chunk_by_chunk() {
     async fn chunks(ctx: &mut HttpContext) -> Result<()> {

@@ -513,9 +513,7 @@ impl Conn {
             }
         }
         let id = features.get_mut::<RequestId>().ok_or_else(missing)?;
-        id.0.clear();
-        id.0.push_str(&self.id);
-        push_sequence(&mut id.0, self.sequence);
+        id.set_sequence(&self.id, self.sequence);
         Ok(())
     }
 
@@ -677,14 +675,6 @@ fn body_source(
         rate: Some(MinRate::new(exchange.request_rate.clone())),
         request,
         ended: false,
-    }
-}
-
-fn push_sequence(id: &mut String, n: u64) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    id.push(':');
-    for shift in (0..8).rev() {
-        id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
     }
 }
 

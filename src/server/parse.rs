@@ -359,12 +359,7 @@ fn request_line(request: &httparse::Request<'_, '_>, head: &mut RequestHead) -> 
     let method_text = request.method.ok_or_else(|| bad("no method"))?;
     head.method = Method::from_bytes(method_text.as_bytes()).map_err(|_| bad("invalid method"))?;
     let target = request.path.ok_or_else(|| bad("no request target"))?;
-    if target.is_empty()
-        || !target.bytes().all(|b| (0x21..=0x7e).contains(&b))
-        || target.contains('#')
-    {
-        return Err(bad("invalid characters in the request target"));
-    }
+    check_target(target)?;
     head.version = match request.version {
         Some(0) => Version::HTTP_10,
         Some(1) => Version::HTTP_11,
@@ -458,12 +453,37 @@ fn split_path(path_and_query: &str, path: &mut String, query: &mut String) {
     query.push_str(q);
 }
 
-/// Classifies the target (RFC 9112 §3.2) and sets `form`, `path`, `query`.
+/// Checks a request target's characters: visible ASCII only, no fragment.
+pub(crate) fn check_target(target: &str) -> Result<()> {
+    if target.is_empty()
+        || !target.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        || target.contains('#')
+    {
+        return Err(bad("invalid characters in the request target"));
+    }
+    Ok(())
+}
+
+/// Classifies the target and sets `form`, `path`, `query`.
 fn target_form(head: &mut RequestHead) -> Result<()> {
-    head.path.clear();
-    head.query.clear();
-    let target = head.target.as_str();
-    if head.method == Method::CONNECT {
+    head.form = classify_target(&head.method, &head.target, &mut head.path, &mut head.query)?;
+    Ok(())
+}
+
+/// Classifies `target` (RFC 9112 §3.2; its characters already passed
+/// [`check_target`]) and sets `path` and `query` (cleared first, capacity
+/// kept) for the origin and absolute forms. The built-in server and
+/// TestServer's direct mode share it, so both take and refuse the same
+/// targets.
+pub(crate) fn classify_target(
+    method: &Method,
+    target: &str,
+    path: &mut String,
+    query: &mut String,
+) -> Result<TargetForm> {
+    path.clear();
+    query.clear();
+    if method == Method::CONNECT {
         // Authority form only: host:port, nothing else.
         let authority: http::uri::Authority = target
             .parse()
@@ -471,20 +491,17 @@ fn target_form(head: &mut RequestHead) -> Result<()> {
         if authority.port().is_none() || authority.as_str().contains('@') {
             return Err(bad("CONNECT needs host:port"));
         }
-        head.form = TargetForm::Authority;
-        return Ok(());
+        return Ok(TargetForm::Authority);
     }
     if target == "*" {
-        if head.method != Method::OPTIONS {
+        if method != Method::OPTIONS {
             return Err(bad("the asterisk form is only for OPTIONS"));
         }
-        head.form = TargetForm::Asterisk;
-        return Ok(());
+        return Ok(TargetForm::Asterisk);
     }
     if target.starts_with('/') {
-        head.form = TargetForm::Origin;
-        split_path(target, &mut head.path, &mut head.query);
-        return Ok(());
+        split_path(target, path, query);
+        return Ok(TargetForm::Origin);
     }
     let scheme_end = target.find("://").map_or(0, |i| i + 3);
     let scheme = &target[..scheme_end];
@@ -503,13 +520,25 @@ fn target_form(head: &mut RequestHead) -> Result<()> {
             .find(['/', '?'])
             .map_or("", |i| &after_authority[i..]);
         if !path_and_query.starts_with('/') {
-            head.path.push('/');
+            path.push('/');
         }
-        split_path(path_and_query, &mut head.path, &mut head.query);
-        head.form = TargetForm::Absolute;
-        return Ok(());
+        split_path(path_and_query, path, query);
+        return Ok(TargetForm::Absolute);
     }
     Err(bad("invalid request target"))
+}
+
+/// The authority a target names: all of an authority-form target, the
+/// part after the scheme of an absolute-form one, else none.
+pub(crate) fn target_authority(form: TargetForm, target: &str) -> Option<&str> {
+    match form {
+        TargetForm::Authority => Some(target),
+        TargetForm::Absolute => {
+            let rest = &target[target.find("://").map_or(0, |i| i + 3)..];
+            Some(rest.find(['/', '?']).map_or(rest, |i| &rest[..i]))
+        }
+        TargetForm::Origin | TargetForm::Asterisk => None,
+    }
 }
 
 /// Host rules (RFC 9112 §3.2): exactly one valid Host on HTTP/1.1; with an
@@ -530,10 +559,7 @@ fn check_host(fields: &Fields<'_>, version: Version, form: TargetForm, target: &
         return Err(bad("invalid Host header"));
     }
     if form == TargetForm::Absolute {
-        let after_scheme = target.find("://").map_or(target, |i| &target[i + 3..]);
-        let authority = after_scheme
-            .find(['/', '?'])
-            .map_or(after_scheme, |i| &after_scheme[..i]);
+        let authority = target_authority(form, target).unwrap_or("");
         if !authority.eq_ignore_ascii_case(text) {
             return Err(bad("Host does not match the absolute-form target"));
         }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::header::{HeaderName, HeaderValue, HOST};
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::time::Instant;
@@ -293,21 +293,6 @@ impl Server for TestServer {
     }
 }
 
-/// Adds `Host` (the URI's authority, else `localhost`) to an HTTP/1.x
-/// request without one, as a real client would.
-pub(super) fn ensure_host(headers: &mut HeaderMap, uri: &Uri, version: Version) {
-    if headers.contains_key(HOST) || version == Version::HTTP_2 {
-        return;
-    }
-    let value = match uri.authority() {
-        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-        None => Some(HeaderValue::from_static("localhost")),
-    };
-    if let Some(value) = value {
-        headers.insert(HOST, value);
-    }
-}
-
 /// The body, followed by the trailers when there are some.
 pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> RequestBody {
     let Some(trailers) = trailers else {
@@ -319,26 +304,6 @@ pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> R
         .map(|d| d.map(Frame::data))
         .chain(trailer);
     RequestBody::new(StreamBody::new(frames))
-}
-
-/// `<connection>:<n as 8 hex digits>`, Kestrel's format, without `format!`
-/// (this runs once per request).
-fn request_id(connection: &str, n: u64) -> String {
-    let mut id = String::with_capacity(connection.len() + 17);
-    push_request_id(&mut id, connection, n);
-    id
-}
-
-/// Appends the request id to `id` (a reused collection rewrites its string).
-fn push_request_id(id: &mut String, connection: &str, n: u64) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    id.push_str(connection);
-    id.push(':');
-    let digits = if n > u64::from(u32::MAX) { 16 } else { 8 };
-    id.reserve(digits);
-    for i in (0..digits).rev() {
-        id.push(char::from(HEX[((n >> (i * 4)) & 0xF) as usize]));
-    }
 }
 
 /// A request being built; [`send`](TestRequest::send) runs it.
@@ -473,13 +438,16 @@ impl<'a> TestRequest<'a> {
 
     /// The app, the request's features, and the client's lifetime handle
     /// if the test took one.
+    ///
+    /// The target is checked and classified by the built-in server's own
+    /// rules (RFC 9112 §3.2), so direct mode takes and refuses the targets
+    /// wire mode does, and without building an `http::Uri`.
     fn features(mut self) -> Result<(BoxApplication, Features, Option<RequestLifetime>)> {
+        use crate::server::{check_target, classify_target, target_authority, TargetForm};
         let server = self.server;
         let app = server.app()?;
+        check_target(&self.uri)?;
         let body = self.take_faulted_body();
-        let uri: Uri = self.uri.parse().map_err(|e| {
-            Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
-        })?;
         let mut defaults = server.connection_defaults.clone();
         if self.connection.is_some() || self.tls.is_some() {
             let info = self
@@ -493,80 +461,96 @@ impl<'a> TestRequest<'a> {
                 .or_else(|| defaults.get::<TlsInfo>().cloned());
             defaults = connection_layer(&server.server_features, info, tls);
         }
-        // A finished request's collection, when one is idle: every feature
-        // below is then replaced in place rather than boxed anew, and its
-        // (cleared) request header map takes this request's headers.
-        let mut reused = server.state.pool.take();
-        if self.headers.is_empty() {
-            if let Some(request) = reused.as_mut().and_then(|f| f.get_mut::<RequestFeature>()) {
-                std::mem::swap(&mut self.headers, &mut request.headers);
-            }
-        }
-        ensure_host(&mut self.headers, &uri, self.version);
+        // A finished request's collection, when one is idle (the pool
+        // checked its set is as built below and reset the response side):
+        // every feature is then refilled in place rather than boxed anew,
+        // and its (cleared) request header map takes this request's headers.
         let max = server.max_request_body_size;
-        let limit = match reused.as_mut() {
-            Some(features) => features.reset_or_insert(
-                |limit: &mut MaxRequestBodySize| limit.reset(max),
-                || MaxRequestBodySize::new(max),
-            ),
-            None => MaxRequestBodySize::new(max),
-        };
-        let mut body = body.with_limit(limit.clone());
+        let mut features = server
+            .state
+            .pool
+            .take()
+            .filter(|f| {
+                f.contains::<RequestId>()
+                    && f.contains::<RequestFeature>()
+                    && f.contains::<MaxRequestBodySize>()
+            })
+            .unwrap_or_else(|| {
+                // Request, id, limit, response trailers (the pipe carries
+                // them to `TestResponse::trailers`); the request trailers
+                // come and go below; the pipe adds the response, the
+                // lifetime and the sink.
+                let mut features = Features::with_capacity(8, None);
+                features.insert(RequestFeature::default());
+                features.insert(RequestId(String::new()));
+                features.insert(MaxRequestBodySize::new(max));
+                features.insert(ResponseTrailers::default());
+                features
+            });
+        let limit = features.reset_or_insert(
+            |limit: &mut MaxRequestBodySize| limit.reset(max),
+            || MaxRequestBodySize::new(max),
+        );
+        let mut body = body.with_limit(limit);
         // A body that is over before it starts carries no trailers (as on
         // the built-in server, where only a chunked body has the feature).
-        let trailers = (!body.is_end_stream()).then(|| RequestTrailers::attach(&mut body));
-        let mut request = http::Request::new(());
-        *request.method_mut() = self.method;
-        *request.uri_mut() = uri;
-        *request.version_mut() = self.version;
-        *request.headers_mut() = self.headers;
-        let (parts, ()) = request.into_parts();
+        match (!body.is_end_stream()).then(|| RequestTrailers::attach(&mut body)) {
+            Some(trailers) => {
+                features.insert(trailers);
+            }
+            None => {
+                features.remove::<RequestTrailers>();
+            }
+        }
         let tls = defaults.contains::<TlsInfo>();
         let n = server.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let connection_id = defaults
             .get::<ConnectionInfo>()
             .map_or(server.connection_id.as_str(), |c| c.id.as_str());
-        // The pool checked the set is as built below and reset the response
-        // side; refill the request side in place.
-        let reused = reused.filter(|f| f.contains::<RequestId>() && f.contains::<RequestFeature>());
-        if let Some(mut features) = reused {
-            if let Some(id) = features.get_mut::<RequestId>() {
-                id.0.clear();
-                push_request_id(&mut id.0, connection_id, n);
-            }
-            if let Some(request) = features.get_mut::<RequestFeature>() {
-                request.refill(parts, body, Some(&self.uri));
-                if tls {
-                    request.scheme = http::uri::Scheme::HTTPS;
-                }
-            }
-            features.set_defaults(Some(defaults));
-            match trailers {
-                Some(trailers) => {
-                    features.insert(trailers);
-                }
-                None => {
-                    features.remove::<RequestTrailers>();
-                }
-            }
-            return Ok((app, features, self.lifetime.into_inner()));
+        if let Some(id) = features.get_mut::<RequestId>() {
+            id.set_sequence(connection_id, n);
         }
-        let mut feature = RequestFeature::from_parts_with_target(parts, body, self.uri);
-        if tls {
-            feature.scheme = http::uri::Scheme::HTTPS;
+        let Some(request) = features.get_mut::<RequestFeature>() else {
+            return Err(Error::closed("the request feature went missing"));
+        };
+        let form = classify_target(
+            &self.method,
+            &self.uri,
+            &mut request.path,
+            &mut request.query,
+        )?;
+        if self.headers.is_empty() {
+            std::mem::swap(&mut self.headers, &mut request.headers);
         }
-        let request_id = RequestId(request_id(connection_id, n));
-        // Request, id, limit, trailers both ways; the pipe adds the response,
-        // the lifetime and the sink.
-        let mut features = Features::with_capacity(8, Some(defaults));
-        features.insert(feature);
-        features.insert(request_id);
-        features.insert(limit);
-        if let Some(trailers) = trailers {
-            features.insert(trailers);
+        if !self.headers.contains_key(HOST) && self.version != Version::HTTP_2 {
+            let authority = target_authority(form, &self.uri);
+            // An authority that is no valid header value gets no Host (the
+            // app sees the request as a client that sent none would make it).
+            let value = authority.map_or(Ok(HeaderValue::from_static("localhost")), |a| {
+                HeaderValue::from_str(a)
+            });
+            if let Ok(value) = value {
+                self.headers.insert(HOST, value);
+            }
         }
-        // The pipe carries trailers to `TestResponse::trailers`.
-        features.insert(ResponseTrailers::default());
+        let https = form == TargetForm::Absolute
+            && self
+                .uri
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        request.method = self.method;
+        request.scheme = if tls || https {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        };
+        request.path_base.clear();
+        request.raw_target.clear();
+        request.raw_target.push_str(&self.uri);
+        request.version = self.version;
+        request.headers = self.headers;
+        request.body = body;
+        features.set_defaults(Some(defaults));
         Ok((app, features, self.lifetime.into_inner()))
     }
 
@@ -749,16 +733,5 @@ impl TestResponse {
     /// The response as an `http::Response` with a streaming body.
     pub fn into_http(self) -> http::Response<TestBody> {
         http::Response::from_parts(self.parts, self.body)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_ids_are_eight_uppercase_hex_digits_then_sixteen() {
-        assert_eq!(super::request_id("T1", 1), "T1:00000001");
-        assert_eq!(super::request_id("T1", 0xABC_DEF), "T1:00ABCDEF");
-        assert_eq!(super::request_id("T1", u64::from(u32::MAX)), "T1:FFFFFFFF");
-        assert_eq!(super::request_id("T1", 1 << 40), "T1:0000010000000000");
     }
 }

@@ -7,7 +7,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::DuplexStream;
 
 use super::client::client_error;
-use super::server::{ensure_host, TestBody, TestRequest, TestResponse, TestServer};
+use super::server::{TestBody, TestRequest, TestResponse, TestServer};
 use crate::error::{Error, Result};
 use crate::feature::{ConnectionInfo, TlsInfo};
 use crate::features::Features;
@@ -66,6 +66,22 @@ impl TestServer {
     /// ```
     pub fn raw(&self) -> Result<DuplexStream> {
         connect(self, None, None)
+    }
+}
+
+/// Adds `Host` (the URI's authority, else `localhost`) to an HTTP/1.x
+/// request without one, as a real client would.
+fn ensure_host(headers: &mut http::HeaderMap, uri: &Uri, version: http::Version) {
+    use http::header::{HeaderValue, HOST};
+    if headers.contains_key(HOST) || version == http::Version::HTTP_2 {
+        return;
+    }
+    let value = match uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => Some(HeaderValue::from_static("localhost")),
+    };
+    if let Some(value) = value {
+        headers.insert(HOST, value);
     }
 }
 

@@ -28,7 +28,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | features | [`RequestFeature`], [`ResponseFeature`], [`ResponseBody`] (required); [`ConnectionInfo`] (connection id, local and peer address), [`RequestLifetime`] (fires when actix drops the request because the client went away), [`RequestId`] (`actix-N:K`), [`MaxRequestBodySize`] (default 30,000,000 B, `413`); server level: [`ServerAddresses`] (port 0 resolved), shown in every request's defaults layer |
+//! | features | [`RequestFeature`], [`ResponseFeature`], [`ResponseBody`] (required); [`ConnectionInfo`] (connection id, local and peer address), [`RequestLifetime`] (fires when actix drops the request because the client went away), [`RequestId`] (`actix-N:K`, K in hex as on the built-in server), [`MaxRequestBodySize`] (default 30,000,000 B, `413`); server level: [`ServerAddresses`] (port 0 resolved), shown in every request's defaults layer |
 //! | HTTP versions | HTTP/1.0 and HTTP/1.1 (keep-alive, pipelining, chunked both ways, `Expect: 100-continue` by actix); no HTTP/2 |
 //! | transports | TCP (`http://IP:PORT`, or a listener you opened); no unix sockets, no TLS |
 //! | blocking | no: `start` and `stop` are async and `Send`, actix runs on its own threads |

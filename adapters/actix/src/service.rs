@@ -8,7 +8,6 @@
 //! finishes the lifecycle on the worker's runtime.
 
 use std::cell::{Cell, OnceCell};
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -188,8 +187,7 @@ fn into_request(
             let n = connection.requests.get() + 1;
             connection.requests.set(n);
             if let Some(id) = features.get_mut::<RequestId>() {
-                id.0.clear();
-                let _ = write!(id.0, "{}:{n}", connection.info.id);
+                id.set_sequence(&connection.info.id, n);
             }
             features.set_defaults(Some(connection.defaults(worker.service.server_features())));
         }

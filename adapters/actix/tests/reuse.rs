@@ -84,19 +84,19 @@ async fn a_reused_collection_carries_nothing_of_the_request_before() {
         .unwrap()
         .to_owned();
     assert!(connection.starts_with("actix-"), "{}", seen[0]);
-    assert_eq!(seen[0], format!("path=/shrink limit=Some(30000000) id={connection}:1 connection={connection} marked=false"));
+    assert_eq!(seen[0], format!("path=/shrink limit=Some(30000000) id={connection}:00000001 connection={connection} marked=false"));
     // The limit the request before lowered is the server's again.
     assert_eq!(
         seen[1],
         format!(
-            "path=/b limit=Some(30000000) id={connection}:2 connection={connection} marked=false"
+            "path=/b limit=Some(30000000) id={connection}:00000002 connection={connection} marked=false"
         )
     );
     // A feature the app added does not reach the next request.
     assert_eq!(
         seen[3],
         format!(
-            "path=/d limit=Some(30000000) id={connection}:4 connection={connection} marked=false"
+            "path=/d limit=Some(30000000) id={connection}:00000004 connection={connection} marked=false"
         )
     );
 }

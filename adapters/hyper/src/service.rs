@@ -58,18 +58,11 @@ impl ConnService {
         }
     }
 
-    /// Writes `<connection id>:<n>` into `id`, n in 8 hex digits: the
-    /// built-in server's (and Kestrel's) format.
-    fn write_request_id(&self, id: &mut String) {
+    /// Writes `<connection id>:<n>` into `id`: the built-in server's (and
+    /// Kestrel's) format.
+    fn write_request_id(&self, id: &mut RequestId) {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-        id.clear();
-        id.reserve(self.connection_id.len() + 9);
-        id.push_str(&self.connection_id);
-        id.push(':');
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        for shift in (0..8).rev() {
-            id.push(char::from(HEX[((n >> (shift * 4)) & 0xF) as usize]));
-        }
+        id.set_sequence(&self.connection_id, n);
     }
 
     /// A finished request's collection to refill, or a new one with the
@@ -124,7 +117,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             RequestBody::empty()
         };
         if let Some(id) = features.get_mut::<RequestId>() {
-            self.write_request_id(&mut id.0);
+            self.write_request_id(id);
         }
         match on_upgrade.filter(|_| upgradable) {
             Some(on_upgrade) => {
