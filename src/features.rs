@@ -7,37 +7,45 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
+use crate::feature::{
+    ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
+    RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers, TlsInfo,
+    Upgrade,
+};
+
 type AnyBox = Box<dyn Any + Send + Sync>;
 
-/// How many standard features have a fixed slot (see [`known_slot`]).
-const KNOWN: usize = 12;
-/// "Not here" in [`Features::known`] and "not a standard feature" in
-/// [`Entry::slot`].
+/// "Not a standard feature" (see [`known_slot`]).
 const NO_SLOT: u8 = u8::MAX;
-/// In [`Features::known`]: present, at an index too large for a byte
-/// (a collection of hundreds of entries); found by the scan.
-const PAST_INDEX: u8 = u8::MAX - 1;
 
-/// What [`Features::known`] holds for an entry at `index`.
-fn index_byte(index: usize) -> u8 {
-    u8::try_from(index).map_or(PAST_INDEX, |i| i.min(PAST_INDEX))
+/// The standard features' own fields, Kestrel's layout: its feature
+/// collection keeps a field per well-known feature and a list for the rest.
+/// Every server and the context reach these on every request; a field costs
+/// no allocation of its own, no scan and no dynamic type check (see
+/// [`Standard::slot`]).
+///
+/// The order of the fields is the slot order of [`known_slot`].
+#[derive(Default)]
+struct Standard {
+    request: Option<RequestFeature>,
+    response: Option<ResponseFeature>,
+    body: Option<Box<dyn ResponseBody>>,
+    lifetime: Option<RequestLifetime>,
+    id: Option<RequestId>,
+    max_body: Option<MaxRequestBodySize>,
+    response_trailers: Option<ResponseTrailers>,
+    request_trailers: Option<RequestTrailers>,
+    connection: Option<ConnectionInfo>,
+    close: Option<ConnectionClose>,
+    upgrade: Option<Box<dyn Upgrade>>,
+    tls: Option<TlsInfo>,
 }
 
-/// The fixed slot of a standard feature, or [`NO_SLOT`].
-///
-/// Kestrel's feature collection keeps a field per well-known feature and a
-/// list for the rest; this is the same idea. Every server and the context
-/// look these up on every request, so they must not cost a scan. For a
-/// concrete `T` the comparisons below are between constants and fold away
-/// at compile time: a lookup of a standard feature is an index, a lookup of
-/// any other type goes straight to the scan.
+/// The slot of a standard feature (the index of its field in [`Standard`]),
+/// or [`NO_SLOT`]. For a concrete `T` the comparisons below are between
+/// constants and fold away at compile time.
 #[inline(always)]
 fn known_slot(id: TypeId) -> u8 {
-    use crate::feature::{
-        ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
-        RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers, TlsInfo,
-        Upgrade,
-    };
     let known = [
         TypeId::of::<RequestFeature>(),
         TypeId::of::<ResponseFeature>(),
@@ -53,7 +61,7 @@ fn known_slot(id: TypeId) -> u8 {
         TypeId::of::<TlsInfo>(),
     ];
     let mut slot = 0;
-    while slot < KNOWN {
+    while slot < known.len() {
         if known[slot] == id {
             return slot as u8;
         }
@@ -62,29 +70,144 @@ fn known_slot(id: TypeId) -> u8 {
     NO_SLOT
 }
 
-/// A type's id and its [`known_slot`], computed where the type is known so
-/// the slot folds to a constant.
-#[derive(Clone, Copy)]
-pub(crate) struct Key {
-    id: TypeId,
-    slot: u8,
+/// Calls `$m!(field, Type)` for every field of [`Standard`], in slot order,
+/// so the per-field code below is written once.
+macro_rules! each_standard {
+    ($m:ident) => {
+        $m!(request, RequestFeature);
+        $m!(response, ResponseFeature);
+        $m!(body, dyn ResponseBody);
+        $m!(lifetime, RequestLifetime);
+        $m!(id, RequestId);
+        $m!(max_body, MaxRequestBodySize);
+        $m!(response_trailers, ResponseTrailers);
+        $m!(request_trailers, RequestTrailers);
+        $m!(connection, ConnectionInfo);
+        $m!(close, ConnectionClose);
+        $m!(upgrade, dyn Upgrade);
+        $m!(tls, TlsInfo);
+    };
 }
 
-/// The [`Key`] of `T`.
-#[inline(always)]
-pub(crate) fn key<T: ?Sized + 'static>() -> Key {
-    let id = TypeId::of::<T>();
-    Key {
-        id,
-        slot: known_slot(id),
+impl Standard {
+    /// The field of `slot` (an `Option` of the feature, a boxed trait object
+    /// for the behaviour features) as `&dyn Any`. With a constant `slot` the
+    /// match folds to one field, and the downcast that follows compares two
+    /// constant type ids: no virtual call, no check left at run time.
+    #[inline(always)]
+    fn slot(&self, slot: u8) -> &dyn Any {
+        match slot {
+            0 => &self.request,
+            1 => &self.response,
+            2 => &self.body,
+            3 => &self.lifetime,
+            4 => &self.id,
+            5 => &self.max_body,
+            6 => &self.response_trailers,
+            7 => &self.request_trailers,
+            8 => &self.connection,
+            9 => &self.close,
+            10 => &self.upgrade,
+            11 => &self.tls,
+            _ => &(),
+        }
+    }
+
+    /// [`Standard::slot`], mutably.
+    #[inline(always)]
+    fn slot_mut(&mut self, slot: u8) -> Option<&mut dyn Any> {
+        Some(match slot {
+            0 => &mut self.request,
+            1 => &mut self.response,
+            2 => &mut self.body,
+            3 => &mut self.lifetime,
+            4 => &mut self.id,
+            5 => &mut self.max_body,
+            6 => &mut self.response_trailers,
+            7 => &mut self.request_trailers,
+            8 => &mut self.connection,
+            9 => &mut self.close,
+            10 => &mut self.upgrade,
+            11 => &mut self.tls,
+            _ => return None,
+        })
+    }
+
+    /// The type of the field of `slot` (what [`Standard::slot`] downcasts
+    /// to), without a `Standard` at hand.
+    #[inline(always)]
+    fn stored_id(slot: u8) -> Option<TypeId> {
+        Some(match slot {
+            0 => TypeId::of::<Option<RequestFeature>>(),
+            1 => TypeId::of::<Option<ResponseFeature>>(),
+            2 => TypeId::of::<Option<Box<dyn ResponseBody>>>(),
+            3 => TypeId::of::<Option<RequestLifetime>>(),
+            4 => TypeId::of::<Option<RequestId>>(),
+            5 => TypeId::of::<Option<MaxRequestBodySize>>(),
+            6 => TypeId::of::<Option<ResponseTrailers>>(),
+            7 => TypeId::of::<Option<RequestTrailers>>(),
+            8 => TypeId::of::<Option<ConnectionInfo>>(),
+            9 => TypeId::of::<Option<ConnectionClose>>(),
+            10 => TypeId::of::<Option<Box<dyn Upgrade>>>(),
+            11 => TypeId::of::<Option<TlsInfo>>(),
+            _ => return None,
+        })
+    }
+
+    /// The type names of the present fields, in slot order.
+    fn names(&self, out: &mut Vec<&'static str>) {
+        macro_rules! name {
+            ($field:ident, $type:ty) => {
+                if self.$field.is_some() {
+                    out.push(std::any::type_name::<$type>());
+                }
+            };
+        }
+        each_standard!(name);
+    }
+
+    /// How many fields are present.
+    fn count(&self) -> usize {
+        let mut n = 0;
+        macro_rules! count {
+            ($field:ident, $type:ty) => {
+                n += usize::from(self.$field.is_some());
+            };
+        }
+        each_standard!(count);
+        n
+    }
+
+    /// Empties every field; returns how many were present.
+    fn clear(&mut self) -> usize {
+        let mut n = 0;
+        macro_rules! clear {
+            ($field:ident, $type:ty) => {
+                n += usize::from(self.$field.take().is_some());
+            };
+        }
+        each_standard!(clear);
+        n
+    }
+
+    /// Moves every present field of `other` into `self`; returns how many.
+    fn absorb(&mut self, other: Standard) -> usize {
+        let mut n = 0;
+        macro_rules! absorb {
+            ($field:ident, $type:ty) => {
+                if let Some(value) = other.$field {
+                    self.$field = Some(value);
+                    n += 1;
+                }
+            };
+        }
+        each_standard!(absorb);
+        n
     }
 }
 
 struct Entry {
     id: TypeId,
-    /// `known_slot(id)`, kept so a move inside `entries` can update the
-    /// index.
-    slot: u8,
     name: &'static str,
     /// A `T` for sized features, a `Box<T>` for trait-object features.
     value: AnyBox,
@@ -112,18 +235,23 @@ struct Entry {
 /// # Revision
 ///
 /// Every insert or removal bumps [`Features::revision`]. Readers that cache
-/// lookups (as [`HttpContext`](crate::HttpContext) does) compare revisions to
-/// know when their cache is stale.
+/// what they derive from the collection compare revisions to know when
+/// their cache is stale (a server that reuses a collection checks that the
+/// app left its set of features as the server built it).
 ///
-/// # Limitations
+/// # Storage
 ///
-/// Entries live in a small vector. The standard features of
-/// [`crate::feature`] that servers fill on every request (request, response,
-/// response body, lifetime, request id, body size limit, trailers,
-/// connection info, connection close, upgrade, TLS info) are found through a
-/// fixed index, as in Kestrel's feature collection; any other type is found
-/// by a linear search: a request carries a dozen features, where a vector
-/// beats a hash map. A collection with thousands of entries would be slow.
+/// The standard features of [`crate::feature`] that servers fill on every
+/// request (request, response, response body, lifetime, request id, body
+/// size limit, trailers both ways, connection info, connection close,
+/// upgrade, TLS info) have a field each, as in Kestrel's feature collection:
+/// reaching one is a field access, checked at compile time. They sit in one
+/// box, made on the first insert of a standard feature, so an empty
+/// collection allocates nothing and a server that reuses a collection
+/// allocates nothing per request for them. Any other type is an entry in a
+/// small vector, found by a linear search: a request carries a few such
+/// features, where a vector beats a hash map. A collection with thousands
+/// of them would be slow.
 ///
 /// # Example
 ///
@@ -140,9 +268,10 @@ struct Entry {
 /// assert_eq!(features.revision(), 1);
 /// ```
 pub struct Features {
+    /// The standard features (`None` until the first is inserted).
+    standard: Option<Box<Standard>>,
+    /// Every other feature.
     entries: Vec<Entry>,
-    /// Where each standard feature sits in `entries` ([`NO_SLOT`]: absent).
-    known: [u8; KNOWN],
     defaults: Option<Arc<Features>>,
     /// Local changes plus the defaults' revision when they were attached:
     /// defaults sit behind an `Arc` and cannot change, so this stays exact
@@ -160,8 +289,8 @@ impl Features {
     /// An empty collection. Allocates nothing until the first insert.
     pub const fn new() -> Self {
         Features {
+            standard: None,
             entries: Vec::new(),
-            known: [NO_SLOT; KNOWN],
             defaults: None,
             revision: 0,
         }
@@ -188,19 +317,19 @@ impl Features {
     /// ```
     pub fn with_defaults(defaults: Arc<Features>) -> Self {
         Features {
+            standard: None,
             entries: Vec::new(),
-            known: [NO_SLOT; KNOWN],
             revision: defaults.revision(),
             defaults: Some(defaults),
         }
     }
 
     /// An empty collection over `defaults` with room for `capacity` local
-    /// entries (servers know how many features they put in).
+    /// features other than the standard ones (those have their own fields).
     pub fn with_capacity(capacity: usize, defaults: Option<Arc<Features>>) -> Self {
         Features {
+            standard: None,
             entries: Vec::with_capacity(capacity),
-            known: [NO_SLOT; KNOWN],
             revision: defaults.as_ref().map_or(0, |d| d.revision()),
             defaults,
         }
@@ -227,65 +356,108 @@ impl Features {
         self.revision
     }
 
+    /// The local field of `S` (the stored form of a standard feature:
+    /// `Option<T>` or `Option<Box<dyn Trait>>`) if `id` is a standard
+    /// feature stored that way; `None` otherwise.
     #[inline(always)]
-    fn position(&self, key: Key) -> Option<usize> {
-        let id = key.id;
-        match key.slot {
-            NO_SLOT => self.entries.iter().position(|e| e.id == id),
-            slot => match self.known[usize::from(slot)] {
-                NO_SLOT => None,
-                PAST_INDEX => self.entries.iter().position(|e| e.id == id),
-                index => Some(usize::from(index)),
+    fn field<S: 'static>(&self, id: TypeId) -> Option<&S> {
+        match known_slot(id) {
+            NO_SLOT => None,
+            slot => match &self.standard {
+                Some(standard) => standard.slot(slot).downcast_ref::<S>(),
+                None => None,
             },
         }
     }
 
-    fn put(&mut self, key: Key, name: &'static str, value: AnyBox) -> Option<AnyBox> {
+    /// Whether `id` is a standard feature stored as `S`.
+    #[inline(always)]
+    fn is_field<S: 'static>(id: TypeId) -> bool {
+        Standard::stored_id(known_slot(id)) == Some(TypeId::of::<S>())
+    }
+
+    /// The local field of `S`, mutably, made if the collection has no
+    /// standard box yet (see [`Features::field`]).
+    #[inline(always)]
+    fn field_mut<S: 'static>(&mut self, id: TypeId) -> Option<&mut S> {
+        match known_slot(id) {
+            NO_SLOT => None,
+            slot => self.standard.as_mut()?.slot_mut(slot)?.downcast_mut::<S>(),
+        }
+    }
+
+    /// The local field of `S`, mutably, making the standard box if needed.
+    #[inline(always)]
+    fn field_or_make<S: 'static>(&mut self, id: TypeId) -> Option<&mut S> {
+        match known_slot(id) {
+            NO_SLOT => None,
+            slot => self
+                .standard
+                .get_or_insert_with(Box::default)
+                .slot_mut(slot)?
+                .downcast_mut::<S>(),
+        }
+    }
+
+    fn position(&self, id: TypeId) -> Option<usize> {
+        self.entries.iter().position(|e| e.id == id)
+    }
+
+    fn put(&mut self, id: TypeId, name: &'static str, value: AnyBox) -> Option<AnyBox> {
         self.revision += 1;
-        match self.position(key) {
+        match self.position(id) {
             Some(index) => Some(std::mem::replace(&mut self.entries[index].value, value)),
             None => {
-                let Key { id, slot } = key;
-                if slot != NO_SLOT {
-                    self.known[usize::from(slot)] = index_byte(self.entries.len());
-                }
-                self.entries.push(Entry {
-                    id,
-                    slot,
-                    name,
-                    value,
-                });
+                self.entries.push(Entry { id, name, value });
                 None
             }
         }
     }
 
-    fn take(&mut self, key: Key) -> Option<AnyBox> {
-        let index = self.position(key)?;
+    fn take(&mut self, id: TypeId) -> Option<AnyBox> {
+        let index = self.position(id)?;
         self.revision += 1;
-        let removed = self.entries.swap_remove(index);
-        if removed.slot != NO_SLOT {
-            self.known[usize::from(removed.slot)] = NO_SLOT;
+        Some(self.entries.swap_remove(index).value)
+    }
+
+    /// The entry of a non-standard type, here or in the defaults.
+    fn lookup(&self, id: TypeId) -> Option<&AnyBox> {
+        let mut layer = self;
+        loop {
+            if let Some(index) = layer.position(id) {
+                return Some(&layer.entries[index].value);
+            }
+            layer = layer.defaults.as_deref()?;
         }
-        // The last entry moved into `index`: its slot follows it.
-        if let Some(moved) = self.entries.get(index) {
-            if moved.slot != NO_SLOT {
-                self.known[usize::from(moved.slot)] = index_byte(index);
+    }
+
+    fn lookup_mut(&mut self, id: TypeId) -> Option<&mut AnyBox> {
+        let index = self.position(id)?;
+        Some(&mut self.entries[index].value)
+    }
+
+    /// The field `S` of standard feature `id`, here or in the defaults:
+    /// `Some(None)` when no layer has it, `None` when `id` is not stored
+    /// as `S`.
+    #[inline(always)]
+    fn layered_field<S: 'static, V: ?Sized>(
+        &self,
+        id: TypeId,
+        present: impl Fn(&S) -> Option<&V>,
+    ) -> Option<Option<&V>> {
+        if !Self::is_field::<S>(id) {
+            return None;
+        }
+        let mut layer = self;
+        loop {
+            if let Some(value) = layer.field::<S>(id).and_then(&present) {
+                return Some(Some(value));
+            }
+            match layer.defaults.as_deref() {
+                Some(next) => layer = next,
+                None => return Some(None),
             }
         }
-        Some(removed.value)
-    }
-
-    fn lookup(&self, key: Key) -> Option<&AnyBox> {
-        match self.position(key) {
-            Some(index) => Some(&self.entries[index].value),
-            None => self.defaults.as_ref()?.lookup(key),
-        }
-    }
-
-    fn lookup_mut(&mut self, key: Key) -> Option<&mut AnyBox> {
-        let index = self.position(key)?;
-        Some(&mut self.entries[index].value)
     }
 
     /// Inserts a plain feature, returning the previous local one of that type.
@@ -298,14 +470,20 @@ impl Features {
     /// assert_eq!(features.insert(2u8), Some(1));
     /// ```
     pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Option<T> {
-        // Replacing a local entry writes into its box: no allocation (servers
-        // that reuse a collection replace the same features every request).
+        let id = TypeId::of::<T>();
+        if Self::is_field::<Option<T>>(id) {
+            let field = self.field_or_make::<Option<T>>(id)?;
+            let old = field.replace(value);
+            self.revision += 1;
+            return old;
+        }
+        // Replacing a local entry writes into its box: no allocation.
         if let Some(slot) = self.get_mut::<T>() {
             let old = std::mem::replace(slot, value);
             self.revision += 1;
             return Some(old);
         }
-        self.put(key::<T>(), std::any::type_name::<T>(), Box::new(value))
+        self.put(id, std::any::type_name::<T>(), Box::new(value))
             .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
@@ -319,8 +497,13 @@ impl Features {
     /// assert_eq!(features.get::<String>().map(String::as_str), Some("x"));
     /// assert_eq!(features.get::<u8>(), None);
     /// ```
+    #[inline]
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.lookup(key::<T>())?.downcast_ref::<T>()
+        let id = TypeId::of::<T>();
+        if let Some(found) = self.layered_field::<Option<T>, T>(id, Option::as_ref) {
+            return found;
+        }
+        self.lookup(id)?.downcast_ref::<T>()
     }
 
     /// The local feature of type `T` made ready for the next request: reset
@@ -366,8 +549,13 @@ impl Features {
     /// *features.get_mut::<u32>().unwrap() += 1;
     /// assert_eq!(features.get::<u32>(), Some(&2));
     /// ```
+    #[inline]
     pub fn get_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
-        self.lookup_mut(key::<T>())?.downcast_mut::<T>()
+        let id = TypeId::of::<T>();
+        if Self::is_field::<Option<T>>(id) {
+            return self.field_mut::<Option<T>>(id)?.as_mut();
+        }
+        self.lookup_mut(id)?.downcast_mut::<T>()
     }
 
     /// Removes the local feature of type `T`. A default of the same type shows
@@ -382,13 +570,20 @@ impl Features {
     /// assert!(!features.contains::<u32>());
     /// ```
     pub fn remove<T: Send + Sync + 'static>(&mut self) -> Option<T> {
-        self.take(key::<T>())
+        let id = TypeId::of::<T>();
+        if Self::is_field::<Option<T>>(id) {
+            let old = self.field_mut::<Option<T>>(id)?.take()?;
+            self.revision += 1;
+            return Some(old);
+        }
+        self.take(id)
             .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
     }
 
     /// Whether a feature of type `T` is visible (locally or in the defaults).
+    #[inline]
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
-        self.lookup(key::<T>()).is_some()
+        self.get::<T>().is_some()
     }
 
     /// Inserts a behaviour feature stored as the trait object `T`
@@ -411,107 +606,93 @@ impl Features {
         &mut self,
         value: Box<T>,
     ) -> Option<Box<T>> {
-        if let Some(index) = self.position(key::<T>()) {
+        let id = TypeId::of::<T>();
+        if Self::is_field::<Option<Box<T>>>(id) {
+            let field = self.field_or_make::<Option<Box<T>>>(id)?;
+            let old = field.replace(value);
+            self.revision += 1;
+            return old;
+        }
+        if let Some(index) = self.position(id) {
             if let Some(slot) = self.entries[index].value.downcast_mut::<Box<T>>() {
                 let old = std::mem::replace(slot, value);
                 self.revision += 1;
                 return Some(old);
             }
         }
-        self.put(key::<T>(), std::any::type_name::<T>(), Box::new(value))
+        self.put(id, std::any::type_name::<T>(), Box::new(value))
             .and_then(|old| old.downcast::<Box<T>>().ok().map(|b| *b))
     }
 
     /// The behaviour feature stored as the trait object `T`.
+    #[inline]
     pub fn get_dyn<T: ?Sized + Send + Sync + 'static>(&self) -> Option<&T> {
-        self.lookup(key::<T>())?
-            .downcast_ref::<Box<T>>()
-            .map(|b| &**b)
+        let id = TypeId::of::<T>();
+        if let Some(found) = self.layered_field::<Option<Box<T>>, T>(id, |f| f.as_deref()) {
+            return found;
+        }
+        self.lookup(id)?.downcast_ref::<Box<T>>().map(|b| &**b)
     }
 
     /// The local behaviour feature stored as the trait object `T`, mutably.
+    #[inline]
     pub fn get_dyn_mut<T: ?Sized + Send + Sync + 'static>(&mut self) -> Option<&mut T> {
-        self.lookup_mut(key::<T>())?
+        let id = TypeId::of::<T>();
+        if Self::is_field::<Option<Box<T>>>(id) {
+            return self.field_mut::<Option<Box<T>>>(id)?.as_deref_mut();
+        }
+        self.lookup_mut(id)?
             .downcast_mut::<Box<T>>()
             .map(|b| &mut **b)
     }
 
     /// Removes the local behaviour feature stored as the trait object `T`.
     pub fn remove_dyn<T: ?Sized + Send + Sync + 'static>(&mut self) -> Option<Box<T>> {
-        self.take(key::<T>())
+        let id = TypeId::of::<T>();
+        if Self::is_field::<Option<Box<T>>>(id) {
+            let old = self.field_mut::<Option<Box<T>>>(id)?.take()?;
+            self.revision += 1;
+            return Some(old);
+        }
+        self.take(id)
             .and_then(|old| old.downcast::<Box<T>>().ok().map(|b| *b))
     }
 
     /// Whether a behaviour feature stored as `T` is visible.
+    #[inline]
     pub fn contains_dyn<T: ?Sized + Send + Sync + 'static>(&self) -> bool {
-        self.lookup(key::<T>()).is_some()
+        self.get_dyn::<T>().is_some()
     }
 
-    /// The index of the local entry of type `id` (for [`HttpContext`]'s
-    /// revision-checked cache).
-    ///
-    /// [`HttpContext`]: crate::HttpContext
-    pub(crate) fn local_index(&self, key: Key) -> Option<usize> {
-        self.position(key)
-    }
-
-    /// The local entry at `index`, if it is a `T`.
-    pub(crate) fn local_at<T: Send + Sync + 'static>(&self, index: usize) -> Option<&T> {
-        self.entries.get(index)?.value.downcast_ref::<T>()
-    }
-
-    /// The local entry at `index`, mutably, if it is a `T`.
-    pub(crate) fn local_at_mut<T: Send + Sync + 'static>(
+    /// The local response sink, mutably, and the local response at the same
+    /// time (they are distinct fields).
+    pub(crate) fn sink_and_response(
         &mut self,
-        index: usize,
-    ) -> Option<&mut T> {
-        self.entries.get_mut(index)?.value.downcast_mut::<T>()
-    }
-
-    /// Borrows a local behaviour feature mutably and a local plain feature
-    /// immutably at the same time (they are distinct entries).
-    pub(crate) fn dyn_mut_and_get<D, T>(&mut self) -> (Option<&mut D>, Option<&T>)
-    where
-        D: ?Sized + Send + Sync + 'static,
-        T: Send + Sync + 'static,
-    {
-        let (d_at, t_at) = (self.position(key::<D>()), self.position(key::<T>()));
-        fn as_d<D: ?Sized + 'static>(entry: &mut Entry) -> Option<&mut D> {
-            entry.value.downcast_mut::<Box<D>>().map(|b| &mut **b)
-        }
-        fn as_t<T: 'static>(entry: &Entry) -> Option<&T> {
-            entry.value.downcast_ref::<T>()
-        }
-        match (d_at, t_at) {
-            (Some(d), Some(t)) if d < t => {
-                let (low, high) = self.entries.split_at_mut(t);
-                (as_d::<D>(&mut low[d]), as_t::<T>(&high[0]))
-            }
-            (Some(d), Some(t)) if t < d => {
-                let (low, high) = self.entries.split_at_mut(d);
-                (as_d::<D>(&mut high[0]), as_t::<T>(&low[t]))
-            }
-            (Some(d), _) => (as_d::<D>(&mut self.entries[d]), None),
-            (None, Some(t)) => (None, as_t::<T>(&self.entries[t])),
-            (None, None) => (None, None),
+    ) -> (
+        Option<&mut (dyn ResponseBody + 'static)>,
+        Option<&ResponseFeature>,
+    ) {
+        match self.standard.as_deref_mut() {
+            Some(standard) => (standard.body.as_deref_mut(), standard.response.as_ref()),
+            None => (None, None),
         }
     }
 
     /// Number of local entries (defaults not counted).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.standard.as_ref().map_or(0, |s| s.count())
     }
 
     /// Whether there are no local entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    /// Removes every local entry, keeping the allocation and the defaults.
+    /// Removes every local entry, keeping the allocations and the defaults.
     pub fn clear(&mut self) {
-        if !self.entries.is_empty() {
+        let standard = self.standard.as_mut().map_or(0, |s| s.clear());
+        if standard > 0 || !self.entries.is_empty() {
             self.entries.clear();
-            self.known = [NO_SLOT; KNOWN];
             self.revision += 1;
         }
     }
@@ -519,19 +700,26 @@ impl Features {
     /// Moves every local entry of `other` into `self`, replacing entries of the
     /// same type.
     pub fn extend(&mut self, other: Features) {
-        for entry in other.entries {
-            let key = Key {
-                id: entry.id,
-                slot: entry.slot,
+        if let Some(standard) = other.standard {
+            let moved = match self.standard.as_mut() {
+                Some(own) => own.absorb(*standard),
+                None => {
+                    let moved = standard.count();
+                    self.standard = Some(standard);
+                    moved
+                }
             };
-            self.put(key, entry.name, entry.value);
+            self.revision += moved as u64;
+        }
+        for entry in other.entries {
+            self.put(entry.id, entry.name, entry.value);
         }
     }
 
     /// The type names of the visible features, local ones first, then the
     /// defaults not shadowed by a local entry.
     pub fn type_names(&self) -> Vec<&'static str> {
-        let mut names: Vec<&'static str> = self.entries.iter().map(|e| e.name).collect();
+        let mut names = self.local_names();
         if let Some(defaults) = &self.defaults {
             for name in defaults.type_names() {
                 if !names.contains(&name) {
@@ -541,16 +729,23 @@ impl Features {
         }
         names
     }
+
+    /// The type names of the local features: the standard ones, then the rest.
+    fn local_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if let Some(standard) = &self.standard {
+            standard.names(&mut names);
+        }
+        names.extend(self.entries.iter().map(|e| e.name));
+        names
+    }
 }
 
 impl fmt::Debug for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Features");
         d.field("revision", &self.revision);
-        d.field(
-            "local",
-            &self.entries.iter().map(|e| e.name).collect::<Vec<_>>(),
-        );
+        d.field("local", &self.local_names());
         if let Some(defaults) = &self.defaults {
             d.field("defaults", defaults);
         }
@@ -682,78 +877,205 @@ mod tests {
     }
 
     #[test]
-    fn standard_features_stay_found_as_entries_move() {
+    fn standard_features_stay_found_as_other_entries_move() {
         use crate::feature::{RequestId, RequestLifetime, ResponseTrailers};
         let mut f = Features::new();
         f.insert(RequestId("a".into()));
         f.insert(1u8);
+        f.insert(2u16);
         f.insert(RequestLifetime::new());
         f.insert(ResponseTrailers::default());
-        // Removing the first entry moves the last (a standard one) into its
-        // place: its index must follow.
+        assert_eq!(f.len(), 5);
+        // Removing the first plain entry moves the last one into its place.
+        assert_eq!(f.remove::<u8>(), Some(1));
+        assert_eq!(f.get::<u16>(), Some(&2));
         assert!(f.remove::<RequestId>().is_some());
         assert!(f.get::<ResponseTrailers>().is_some());
         assert!(f.get::<RequestLifetime>().is_some());
-        assert_eq!(f.get::<u8>(), Some(&1));
         assert!(f.get::<RequestId>().is_none());
         f.insert(RequestId("b".into()));
         assert_eq!(f.get::<RequestId>().map(|id| id.0.as_str()), Some("b"));
+        let revision = f.revision();
         f.clear();
+        assert!(f.revision() > revision);
+        assert!(f.is_empty());
         assert!(f.get::<ResponseTrailers>().is_none());
         assert!(f.remove::<RequestLifetime>().is_none());
     }
 
     #[test]
-    fn standard_features_past_the_byte_index_are_still_found() {
-        use crate::feature::{RequestId, ResponseTrailers};
-        #[derive(Debug)]
-        struct Filler<const N: usize>;
-        // 256 entries of distinct types, then two standard ones beyond index 254.
-        fn fill(f: &mut Features) {
-            fn add<const N: usize>(f: &mut Features) {
-                f.insert(Filler::<N>);
+    fn standard_features_layer_shadow_and_count_like_any_other() {
+        use crate::feature::{ConnectionInfo, RequestFeature, ResponseBody, ResponseHead, TlsInfo};
+        let mut connection = Features::new();
+        connection.insert(ConnectionInfo {
+            id: "outer".into(),
+            ..ConnectionInfo::default()
+        });
+        let mut f = Features::with_defaults(Arc::new(connection));
+        assert!(f.is_empty(), "defaults are not local");
+        assert_eq!(
+            f.get::<ConnectionInfo>().map(|c| c.id.as_str()),
+            Some("outer")
+        );
+        assert!(
+            f.get_mut::<ConnectionInfo>().is_none(),
+            "defaults are read-only"
+        );
+        assert!(f.remove::<ConnectionInfo>().is_none());
+        let before = f.revision();
+        f.insert(ConnectionInfo {
+            id: "inner".into(),
+            ..ConnectionInfo::default()
+        });
+        assert_eq!(f.revision(), before + 1);
+        assert_eq!(
+            f.get::<ConnectionInfo>().map(|c| c.id.as_str()),
+            Some("inner")
+        );
+        assert_eq!(f.len(), 1);
+        assert!(f.remove::<ConnectionInfo>().is_some());
+        assert_eq!(
+            f.get::<ConnectionInfo>().map(|c| c.id.as_str()),
+            Some("outer")
+        );
+        assert!(!f.contains::<TlsInfo>());
+        // Behaviour features have fields too, keyed by the trait.
+        struct Nothing;
+        #[async_trait::async_trait]
+        impl ResponseBody for Nothing {
+            async fn start(&mut self, _: ResponseHead<'_>) -> crate::Result<()> {
+                Ok(())
             }
-            macro_rules! many {
-                ($($n:literal)*) => { $( add::<$n>(f); )* };
+            async fn write(&mut self, _: bytes::Bytes) -> crate::Result<()> {
+                Ok(())
             }
-            many!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
-                30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56
-                57 58 59 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83
-                84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99 100 101 102 103 104 105 106 107
-                108 109 110 111 112 113 114 115 116 117 118 119 120 121 122 123 124 125 126 127
-                128 129 130 131 132 133 134 135 136 137 138 139 140 141 142 143 144 145 146 147
-                148 149 150 151 152 153 154 155 156 157 158 159 160 161 162 163 164 165 166 167
-                168 169 170 171 172 173 174 175 176 177 178 179 180 181 182 183 184 185 186 187
-                188 189 190 191 192 193 194 195 196 197 198 199 200 201 202 203 204 205 206 207
-                208 209 210 211 212 213 214 215 216 217 218 219 220 221 222 223 224 225 226 227
-                228 229 230 231 232 233 234 235 236 237 238 239 240 241 242 243 244 245 246 247
-                248 249 250 251 252 253 254 255);
+            async fn flush(&mut self) -> crate::Result<()> {
+                Ok(())
+            }
+            async fn complete(&mut self, _: Option<http::HeaderMap>) -> crate::Result<()> {
+                Ok(())
+            }
+            fn abort(&mut self, _: &crate::Error) {}
         }
-        let mut f = Features::new();
-        fill(&mut f);
-        f.insert(RequestId("deep".into()));
-        f.insert(ResponseTrailers::default());
-        assert_eq!(f.len(), 258);
-        assert_eq!(f.get::<RequestId>().map(|id| id.0.as_str()), Some("deep"));
-        // Moving a deep entry to a low index re-indexes it.
-        assert!(f.remove::<Filler<3>>().is_some());
-        assert!(f.get::<ResponseTrailers>().is_some());
-        assert!(f.remove::<ResponseTrailers>().is_some());
-        assert!(f.get::<ResponseTrailers>().is_none());
-        assert_eq!(f.get::<RequestId>().map(|id| id.0.as_str()), Some("deep"));
+        assert!(f
+            .insert_dyn::<dyn ResponseBody>(Box::new(Nothing))
+            .is_none());
+        assert!(f
+            .insert_dyn::<dyn ResponseBody>(Box::new(Nothing))
+            .is_some());
+        assert!(f.contains_dyn::<dyn ResponseBody>());
+        f.insert(RequestFeature::default());
+        assert!(f.get_dyn_mut::<dyn ResponseBody>().is_some());
+        assert!(f.get::<RequestFeature>().is_some());
+        let names = f.type_names();
+        assert!(
+            names.iter().any(|n| n.ends_with("ResponseBody")),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.ends_with("RequestFeature")),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.ends_with("ConnectionInfo")),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 3);
+        assert!(f.remove_dyn::<dyn ResponseBody>().is_some());
+        assert!(!f.contains_dyn::<dyn ResponseBody>());
+        // A standard type stored the other way (boxed, by `insert_dyn`) is
+        // an ordinary entry: it never fills the field.
+        f.insert_dyn::<TlsInfo>(Box::new(TlsInfo::default()));
+        assert!(f.get_dyn::<TlsInfo>().is_some());
+        assert!(f.get::<TlsInfo>().is_none());
+    }
+
+    #[test]
+    fn the_standard_fields_are_named_and_typed_in_slot_order() {
+        use crate::feature::{
+            ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
+            RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers,
+            TlsInfo, Upgrade,
+        };
+        use std::any::type_name;
+        let mut written = Vec::new();
+        Standard::default().names(&mut written);
+        assert!(written.is_empty());
+        let expected = [
+            type_name::<RequestFeature>(),
+            type_name::<ResponseFeature>(),
+            type_name::<dyn ResponseBody>(),
+            type_name::<RequestLifetime>(),
+            type_name::<RequestId>(),
+            type_name::<MaxRequestBodySize>(),
+            type_name::<ResponseTrailers>(),
+            type_name::<RequestTrailers>(),
+            type_name::<ConnectionInfo>(),
+            type_name::<ConnectionClose>(),
+            type_name::<dyn Upgrade>(),
+            type_name::<TlsInfo>(),
+        ];
+        let mut listed = Vec::new();
+        macro_rules! name {
+            ($field:ident, $type:ty) => {
+                listed.push(type_name::<$type>());
+            };
+        }
+        each_standard!(name);
+        assert_eq!(listed, expected);
+        let ids = [
+            TypeId::of::<RequestFeature>(),
+            TypeId::of::<ResponseFeature>(),
+            TypeId::of::<dyn ResponseBody>(),
+            TypeId::of::<RequestLifetime>(),
+            TypeId::of::<RequestId>(),
+            TypeId::of::<MaxRequestBodySize>(),
+            TypeId::of::<ResponseTrailers>(),
+            TypeId::of::<RequestTrailers>(),
+            TypeId::of::<ConnectionInfo>(),
+            TypeId::of::<ConnectionClose>(),
+            TypeId::of::<dyn Upgrade>(),
+            TypeId::of::<TlsInfo>(),
+        ];
+        for (slot, (name, id)) in expected.iter().zip(ids).enumerate() {
+            let slot = u8::try_from(slot).unwrap();
+            assert_eq!(known_slot(id), slot, "{name}");
+            assert_eq!(
+                Some(Standard::default().slot(slot).type_id()),
+                Standard::stored_id(slot),
+                "{name}"
+            );
+        }
+        assert!(Standard::stored_id(12).is_none());
+        assert_eq!(known_slot(TypeId::of::<u8>()), NO_SLOT);
     }
 
     #[test]
     fn clear_and_extend() {
+        use crate::feature::{RequestId, TlsInfo};
         let mut a = Features::new();
         a.insert(1u8);
+        a.insert(RequestId("a".into()));
         let mut b = Features::new();
         b.insert(2u8);
         b.insert(3u16);
+        b.insert(RequestId("b".into()));
+        b.insert(TlsInfo::default());
+        let revision = a.revision();
         a.extend(b);
+        assert!(a.revision() >= revision + 4);
         assert_eq!(a.get::<u8>(), Some(&2));
-        assert_eq!(a.len(), 2);
-        a.clear();
-        assert!(a.is_empty());
+        assert_eq!(a.get::<RequestId>().map(RequestId::as_str), Some("b"));
+        assert!(a.contains::<TlsInfo>());
+        assert_eq!(a.len(), 4);
+        let mut c = Features::new();
+        c.extend(a);
+        assert_eq!(
+            c.len(),
+            4,
+            "a collection without standard fields takes the box"
+        );
+        c.clear();
+        assert!(c.is_empty());
     }
 }

@@ -7,7 +7,7 @@
 //! - [`Features`]: a typed collection per request (plain data features and
 //!   behaviour features as trait objects), layered over connection- and
 //!   server-level defaults. The standard ones are in [`feature`].
-//! - [`HttpContext`]: typed, cached access to one request's features, and the
+//! - [`HttpContext`]: typed access to one request's features, and the
 //!   response-writing API that enforces the contract.
 //! - [`Application`]: what a server runs per request; any
 //!   `async fn(&mut HttpContext) -> Result<()>` is one.

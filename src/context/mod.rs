@@ -1,7 +1,6 @@
 //! [`HttpContext`]: one request's features with typed access.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -11,37 +10,13 @@ use crate::feature::{
     Callback, ConnectionInfo, RequestFeature, RequestId, RequestLifetime, ResponseBody,
     ResponseFeature,
 };
-use crate::features::{key, Features, Key};
+use crate::features::Features;
 
 mod write;
 
 /// Default size of the response buffer: a response that completes without a
 /// flush and within this many bytes goes out with `Content-Length`.
 pub const DEFAULT_RESPONSE_BUFFER: usize = 64 * 1024;
-
-const UNKNOWN: usize = usize::MAX;
-const NOT_LOCAL: usize = usize::MAX - 1;
-
-/// Lookups of the two hot features, valid while the collection's revision is
-/// unchanged (the role of ASP.NET's `FeatureReferences`). Atomics rather than
-/// `Cell`s keep `HttpContext: Sync`, so `&HttpContext` may live across an
-/// `.await` in a `Send` future; relaxed loads cost the same as plain ones.
-#[derive(Debug)]
-struct Cache {
-    revision: AtomicU64,
-    request: AtomicUsize,
-    response: AtomicUsize,
-}
-
-impl Default for Cache {
-    fn default() -> Self {
-        Cache {
-            revision: AtomicU64::new(u64::MAX),
-            request: AtomicUsize::new(UNKNOWN),
-            response: AtomicUsize::new(UNKNOWN),
-        }
-    }
-}
 
 /// The state of the response body as the application wrote it.
 #[derive(Debug)]
@@ -76,7 +51,7 @@ impl Default for Output {
     }
 }
 
-/// One request: its [`Features`] with typed, cached accessors and the
+/// One request: its [`Features`] with typed accessors and the
 /// response-writing API (the analogue of `HttpContext`).
 ///
 /// A server builds the features, [`Application::create_context`] wraps them
@@ -119,7 +94,6 @@ impl Default for Output {
 /// [`Application::create_context`]: crate::Application::create_context
 pub struct HttpContext {
     features: Features,
-    cache: Cache,
     out: Output,
 }
 
@@ -148,7 +122,6 @@ impl HttpContext {
     pub fn new(features: Features) -> Self {
         HttpContext {
             features,
-            cache: Cache::default(),
             out: Output::default(),
         }
     }
@@ -158,8 +131,7 @@ impl HttpContext {
         &self.features
     }
 
-    /// The feature collection, mutably. Changes invalidate the accessor cache
-    /// through the revision counter.
+    /// The feature collection, mutably.
     pub fn features_mut(&mut self) -> &mut Features {
         &mut self.features
     }
@@ -169,29 +141,10 @@ impl HttpContext {
         self.features
     }
 
-    fn slot(&self, which: &AtomicUsize, key: Key) -> usize {
-        let revision = self.features.revision();
-        if self.cache.revision.load(Ordering::Relaxed) != revision {
-            self.cache.request.store(UNKNOWN, Ordering::Relaxed);
-            self.cache.response.store(UNKNOWN, Ordering::Relaxed);
-            self.cache.revision.store(revision, Ordering::Relaxed);
-        }
-        match which.load(Ordering::Relaxed) {
-            UNKNOWN => {
-                let index = self.features.local_index(key).unwrap_or(NOT_LOCAL);
-                which.store(index, Ordering::Relaxed);
-                index
-            }
-            index => index,
-        }
-    }
-
     /// The request, if the server provided it.
+    #[inline]
     pub fn try_request(&self) -> Option<&RequestFeature> {
-        match self.slot(&self.cache.request, key::<RequestFeature>()) {
-            NOT_LOCAL => self.features.get(),
-            index => self.features.local_at(index),
-        }
+        self.features.get()
     }
 
     /// The request.
@@ -211,20 +164,15 @@ impl HttpContext {
     ///
     /// As [`request`](Self::request).
     pub fn request_mut(&mut self) -> &mut RequestFeature {
-        let index = self.slot(&self.cache.request, key::<RequestFeature>());
-        let found = match index {
-            NOT_LOCAL => None,
-            index => self.features.local_at_mut(index),
-        };
-        found.unwrap_or_else(|| panic!("{}", missing("a local RequestFeature")))
+        self.features
+            .get_mut()
+            .unwrap_or_else(|| panic!("{}", missing("a local RequestFeature")))
     }
 
     /// The response head, if the server provided it.
+    #[inline]
     pub fn try_response(&self) -> Option<&ResponseFeature> {
-        match self.slot(&self.cache.response, key::<ResponseFeature>()) {
-            NOT_LOCAL => self.features.get(),
-            index => self.features.local_at(index),
-        }
+        self.features.get()
     }
 
     /// The response head.
@@ -243,12 +191,9 @@ impl HttpContext {
     ///
     /// As [`response`](Self::response).
     pub fn response_mut(&mut self) -> &mut ResponseFeature {
-        let index = self.slot(&self.cache.response, key::<ResponseFeature>());
-        let found = match index {
-            NOT_LOCAL => None,
-            index => self.features.local_at_mut(index),
-        };
-        found.unwrap_or_else(|| panic!("{}", missing("a local ResponseFeature")))
+        self.features
+            .get_mut()
+            .unwrap_or_else(|| panic!("{}", missing("a local ResponseFeature")))
     }
 
     /// The request body, for reading.

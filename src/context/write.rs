@@ -189,9 +189,7 @@ impl HttpContext {
             }
         }
         self.out.declared = declared;
-        let (sink, response) = self
-            .features
-            .dyn_mut_and_get::<dyn ResponseBody, ResponseFeature>();
+        let (sink, response) = self.features.sink_and_response();
         let (sink, response) = match (sink, response) {
             (Some(sink), Some(response)) => (sink, response),
             (None, _) => return Err(no_sink()),
