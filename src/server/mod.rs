@@ -51,6 +51,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 pub use limits::Limits;
+#[cfg(feature = "test-util")]
 pub(crate) use parse::{check_target, classify_target, target_authority, TargetForm};
 
 use crate::application::BoxApplication;
