@@ -456,6 +456,20 @@ impl Body for PipeBody {
             None => SizeHint::default(),
         }
     }
+
+    /// Ended when the app completed and every frame was taken (a reader
+    /// may stop there without polling for the end: the lifecycle's rest
+    /// runs when the body drops).
+    fn is_end_stream(&self) -> bool {
+        if let Some(body) = &self.passthrough {
+            return body.is_end_stream();
+        }
+        if self.guard.hold_end && self.guard.driver.is_some() {
+            return false;
+        }
+        let shared = lock(&self.guard.shared);
+        shared.frames.is_empty() && matches!(shared.end, End::Complete | End::Taken)
+    }
 }
 
 impl PipeBody {

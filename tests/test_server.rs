@@ -795,3 +795,31 @@ async fn each_direct_response_has_exactly_its_own_headers() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_direct_body_says_it_ended_once_complete_and_drained() {
+    use http_body::Body as _;
+    async fn two_parts(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("a").await?;
+        ctx.flush().await?;
+        tokio::task::yield_now().await;
+        ctx.write("b").await
+    }
+    let server = TestServer::new(two_parts);
+    let mut response = server.get("/").send().await.unwrap();
+    assert_eq!(response.chunk().await.unwrap().as_deref(), Some(&b"a"[..]));
+    let (parts, body) = response.into_http().into_parts();
+    assert!(!body.is_end_stream(), "the app has not completed");
+    let mut response = http::Response::from_parts(parts, body);
+    let rest = http_body_util::BodyExt::collect(response.body_mut())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(rest, "b");
+    assert!(response.body().is_end_stream());
+    // A one-chunk body has ended as soon as its chunk is taken.
+    let server = TestServer::new(describe);
+    let mut response = server.get("/").send().await.unwrap();
+    assert!(!response.chunk().await.unwrap().unwrap().is_empty());
+    assert!(response.into_http().body().is_end_stream());
+}

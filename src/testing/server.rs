@@ -314,7 +314,8 @@ pub struct TestRequest<'a> {
     pub(super) version: Version,
     pub(super) headers: HeaderMap,
     pub(super) body: RequestBody,
-    pub(super) trailers: Option<HeaderMap>,
+    /// Boxed, as the two below.
+    pub(super) trailers: Option<Box<HeaderMap>>,
     // Boxed: rarely set, and the request is moved several times on its way
     // (a smaller struct is a smaller copy every time).
     pub(super) connection: Option<Box<ConnectionInfo>>,
@@ -394,7 +395,7 @@ impl<'a> TestRequest<'a> {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("valid trailer name");
         let value = HeaderValue::from_str(value).expect("valid trailer value");
         self.trailers
-            .get_or_insert_with(HeaderMap::new)
+            .get_or_insert_with(Box::default)
             .append(name, value);
         self
     }
@@ -419,7 +420,10 @@ impl<'a> TestRequest<'a> {
 
     /// Applies the fault, if any, to the headers and body.
     pub(super) fn take_faulted_body(&mut self) -> RequestBody {
-        let body = with_trailers(std::mem::take(&mut self.body), self.trailers.take());
+        let body = with_trailers(
+            std::mem::take(&mut self.body),
+            self.trailers.take().map(|t| *t),
+        );
         match self.fault {
             Some(fault) => {
                 let direct = self.server.mode == Mode::Direct;
@@ -604,7 +608,8 @@ impl<'a> TestRequest<'a> {
 pub struct TestResponse {
     pub(super) parts: http::response::Parts,
     pub(super) body: TestBody,
-    pub(super) trailers: Option<HeaderMap>,
+    /// Boxed: rare, and a response is moved on its way to the test.
+    pub(super) trailers: Option<Box<HeaderMap>>,
 }
 
 /// The body of a [`TestResponse`], in either [`Mode`].
@@ -642,6 +647,13 @@ impl Body for TestBody {
         match self {
             TestBody::Direct(body) => body.size_hint(),
             TestBody::Wire(body) => body.size_hint(),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            TestBody::Direct(body) => body.is_end_stream(),
+            TestBody::Wire(body) => body.is_end_stream(),
         }
     }
 }
@@ -688,7 +700,7 @@ impl TestResponse {
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
                         self.trailers
-                            .get_or_insert_with(HeaderMap::new)
+                            .get_or_insert_with(Box::default)
                             .extend(trailers);
                     }
                 }
@@ -702,6 +714,10 @@ impl TestResponse {
         let Some(first) = self.chunk().await? else {
             return Ok(Bytes::new());
         };
+        // Most bodies are one chunk: no second poll to learn they ended.
+        if self.body.is_end_stream() {
+            return Ok(first);
+        }
         let Some(second) = self.chunk().await? else {
             return Ok(first);
         };
@@ -727,7 +743,7 @@ impl TestResponse {
 
     /// The trailers, once the body was read to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.trailers.as_deref()
     }
 
     /// The response as an `http::Response` with a streaming body.
