@@ -293,6 +293,22 @@ impl Server for TestServer {
     }
 }
 
+/// Adds `Host` (the target's authority, else `localhost`) to an HTTP/1.x
+/// request without one, as a real client would. An authority that is no
+/// valid header value adds none (the app sees what a client that sent none
+/// would make it see).
+pub(super) fn ensure_host(headers: &mut HeaderMap, authority: Option<&str>, version: Version) {
+    if headers.contains_key(HOST) || version == Version::HTTP_2 {
+        return;
+    }
+    let value = authority.map_or(Ok(HeaderValue::from_static("localhost")), |a| {
+        HeaderValue::from_str(a)
+    });
+    if let Ok(value) = value {
+        headers.insert(HOST, value);
+    }
+}
+
 /// The body, followed by the trailers when there are some.
 pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> RequestBody {
     let Some(trailers) = trailers else {
@@ -474,20 +490,15 @@ impl<'a> TestRequest<'a> {
             .state
             .pool
             .take()
-            .filter(|f| {
-                f.contains::<RequestId>()
-                    && f.contains::<RequestFeature>()
-                    && f.contains::<MaxRequestBodySize>()
-            })
+            .filter(|f| f.contains::<RequestId>() && f.contains::<RequestFeature>())
             .unwrap_or_else(|| {
-                // Request, id, limit, response trailers (the pipe carries
-                // them to `TestResponse::trailers`); the request trailers
-                // come and go below; the pipe adds the response, the
-                // lifetime and the sink.
+                // Request, id, response trailers (the pipe carries them to
+                // `TestResponse::trailers`); the limit and the request
+                // trailers are put in below; the pipe adds the response,
+                // the lifetime and the sink.
                 let mut features = Features::with_capacity(8, None);
                 features.insert(RequestFeature::default());
                 features.insert(RequestId(String::new()));
-                features.insert(MaxRequestBodySize::new(max));
                 features.insert(ResponseTrailers::default());
                 features
             });
@@ -526,17 +537,11 @@ impl<'a> TestRequest<'a> {
         if self.headers.is_empty() {
             std::mem::swap(&mut self.headers, &mut request.headers);
         }
-        if !self.headers.contains_key(HOST) && self.version != Version::HTTP_2 {
-            let authority = target_authority(form, &self.uri);
-            // An authority that is no valid header value gets no Host (the
-            // app sees the request as a client that sent none would make it).
-            let value = authority.map_or(Ok(HeaderValue::from_static("localhost")), |a| {
-                HeaderValue::from_str(a)
-            });
-            if let Ok(value) = value {
-                self.headers.insert(HOST, value);
-            }
-        }
+        ensure_host(
+            &mut self.headers,
+            target_authority(form, &self.uri),
+            self.version,
+        );
         let https = form == TargetForm::Absolute
             && self
                 .uri

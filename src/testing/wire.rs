@@ -7,7 +7,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::DuplexStream;
 
 use super::client::client_error;
-use super::server::{TestBody, TestRequest, TestResponse, TestServer};
+use super::server::{ensure_host, TestBody, TestRequest, TestResponse, TestServer};
 use crate::error::{Error, Result};
 use crate::feature::{ConnectionInfo, TlsInfo};
 use crate::features::Features;
@@ -69,22 +69,6 @@ impl TestServer {
     }
 }
 
-/// Adds `Host` (the URI's authority, else `localhost`) to an HTTP/1.x
-/// request without one, as a real client would.
-fn ensure_host(headers: &mut http::HeaderMap, uri: &Uri, version: http::Version) {
-    use http::header::{HeaderValue, HOST};
-    if headers.contains_key(HOST) || version == http::Version::HTTP_2 {
-        return;
-    }
-    let value = match uri.authority() {
-        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-        None => Some(HeaderValue::from_static("localhost")),
-    };
-    if let Some(value) = value {
-        headers.insert(HOST, value);
-    }
-}
-
 /// Sends one request on a fresh connection.
 pub(super) async fn send(mut request: TestRequest<'_>) -> Result<TestResponse> {
     let body = request.take_faulted_body();
@@ -103,7 +87,11 @@ pub(super) async fn send(mut request: TestRequest<'_>) -> Result<TestResponse> {
     let parsed: Uri = uri.parse().map_err(|e| {
         Error::parse("invalid request target", StatusCode::BAD_REQUEST).with_cause(e)
     })?;
-    ensure_host(&mut headers, &parsed, version);
+    ensure_host(
+        &mut headers,
+        parsed.authority().map(|a| a.as_str()),
+        version,
+    );
     let io = connect(server, connection.map(|c| *c), tls.map(|t| *t))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
