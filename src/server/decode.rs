@@ -62,20 +62,19 @@ fn check_extensions(mut ext: &[u8]) -> Result<()> {
         *s = &s[n..];
         Ok(())
     };
-    loop {
+    // BWS comes only before `;` or `=` and after them: whitespace that
+    // ends the line (`5 \r\n`, `5;a=b \r\n`) is not in the grammar.
+    while !ext.is_empty() {
         skip_ws(&mut ext);
         let [b';', rest @ ..] = ext else {
-            return if ext.is_empty() {
-                Ok(())
-            } else {
-                Err(bad("malformed chunk extension"))
-            };
+            return Err(bad("malformed chunk extension"));
         };
         ext = rest;
         skip_ws(&mut ext);
         token(&mut ext)?;
-        skip_ws(&mut ext);
-        if let [b'=', rest @ ..] = ext {
+        let mut after = ext;
+        skip_ws(&mut after);
+        if let [b'=', rest @ ..] = after {
             ext = rest;
             skip_ws(&mut ext);
             if let [b'"', rest @ ..] = ext {
@@ -102,6 +101,7 @@ fn check_extensions(mut ext: &[u8]) -> Result<()> {
             }
         }
     }
+    Ok(())
 }
 
 impl Decoder {
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn chunked_body_with_extensions_and_trailers() {
-        let input = b"4;a=b;c=\"d\\\"e\"\r\nWiki\r\n5 ; x\r\npedia\r\n0\r\nX-Sum: 9\r\n\r\n";
+        let input = b"4;a = b;c=\"d\\\"e\"\r\nWiki\r\n5 ; x\r\npedia\r\n0\r\nX-Sum: 9\r\n\r\n";
         let (body, trailers, done) = decode_all(&mut chunked(), input).unwrap();
         assert!(done);
         assert_eq!(body, b"Wikipedia");
@@ -391,6 +391,9 @@ mod tests {
             b"5;a=\r\nhello\r\n",      // empty extension value
             b"5;a=\"x\r\nhello\r\n",   // unterminated quoted string
             b"5;a b\r\nhello\r\n",     // junk after the name
+            b"5 \r\nhello\r\n",        // whitespace ending the size line
+            b"5;a=b\t\r\nhello\r\n",   // whitespace ending an extension
+            b"5;a \r\nhello\r\n",      // whitespace ending an extension name
             b"5\rx\r\nhello\r\n",      // bare CR in the size line
             b"0\r\nX: 1\n\r\n",        // bare LF in the trailers
             b"0\r\nX : 1\r\n\r\n",     // space before the colon

@@ -164,10 +164,20 @@ fn valid_host(host: &[u8]) -> bool {
             None => (host, &[][..]),
         }
     };
+    // No empty label (`.example`, `a..b`): RFC 3986's reg-name allows
+    // them, no DNS name has one, and servers' own suites reject them. One
+    // trailing dot (a fully qualified name) stays valid.
     let name_ok = name.first() == Some(&b'[')
-        || (!name.is_empty() && name.iter().all(|&b| REG_NAME[usize::from(b)]));
+        || (!name.is_empty()
+            && name.iter().all(|&b| REG_NAME[usize::from(b)])
+            && name[0] != b'.'
+            && !name.windows(2).any(|w| w == b".."));
+    // A port is a TCP port: at most 65535.
     let port_ok = host.len() == name.len()
-        || (!port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit));
+        || (!port.is_empty()
+            && port.len() <= 5
+            && port.iter().all(u8::is_ascii_digit)
+            && port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535);
     name_ok && port_ok
 }
 
@@ -488,7 +498,7 @@ pub(crate) fn classify_target(
         let authority: http::uri::Authority = target
             .parse()
             .map_err(|_| bad("CONNECT needs an authority-form target"))?;
-        if authority.port().is_none() || authority.as_str().contains('@') {
+        if authority.port().is_none() || !valid_host(target.as_bytes()) {
             return Err(bad("CONNECT needs host:port"));
         }
         return Ok(TargetForm::Authority);
@@ -511,7 +521,7 @@ pub(crate) fn classify_target(
             .map_err(|_| bad("invalid absolute-form target"))?;
         if uri
             .authority()
-            .is_none_or(|a| a.host().is_empty() || a.as_str().contains('@'))
+            .is_none_or(|a| !valid_host(a.as_str().as_bytes()))
         {
             return Err(bad("absolute-form target without a valid authority"));
         }
@@ -554,8 +564,11 @@ fn check_host(fields: &Fields<'_>, version: Version, form: TargetForm, target: &
         return Ok(());
     };
     let text = host.to_str().map_err(|_| bad("invalid Host header"))?;
-    // An empty Host is allowed when the target has no authority (RFC 9112 §3.2).
-    if !text.is_empty() && !valid_host(text.as_bytes()) {
+    // An empty Host names no host, and an http(s) URI with an empty host
+    // is invalid and must be rejected (RFC 9110 §4.2.1); the empty Host
+    // RFC 9112 §3.2 mentions is for targets without an authority, which
+    // no http(s) request has.
+    if !valid_host(text.as_bytes()) {
         return Err(bad("invalid Host header"));
     }
     if form == TargetForm::Absolute {
@@ -585,13 +598,20 @@ fn framing(fields: &Fields<'_>, headers: &HeaderMap, version: Version) -> Result
         let mut last: &[u8] = b"";
         let mut chunked_before_last = false;
         for value in headers.get_all(header::TRANSFER_ENCODING) {
+            // RFC 9110 §5.6.1.2: empty list elements (`chunked,`,
+            // `, chunked`) are parsed and ignored; the header limits bound
+            // how many there can be.
             for coding in value.as_bytes().split(|&b| b == b',') {
+                let coding = coding.trim_ascii();
+                if coding.is_empty() {
+                    continue;
+                }
                 chunked_before_last |= count > 0 && last.eq_ignore_ascii_case(b"chunked");
                 count += 1;
-                last = coding.trim_ascii();
+                last = coding;
             }
         }
-        if count == 0 || last.is_empty() {
+        if count == 0 {
             return Err(bad("empty Transfer-Encoding"));
         }
         if !last.eq_ignore_ascii_case(b"chunked") {
@@ -739,6 +759,15 @@ mod tests {
         );
         let h = head("GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n");
         assert_eq!(h.path, "/");
+        // The target's authority follows the Host rules.
+        for bad in [
+            "CONNECT a:99999 HTTP/1.1\r\nHost: a:99999\r\n\r\n",
+            "CONNECT a..b:443 HTTP/1.1\r\nHost: a..b:443\r\n\r\n",
+            "GET http://a..b/ HTTP/1.1\r\nHost: a..b\r\n\r\n",
+            "GET http://a:70000/ HTTP/1.1\r\nHost: a:70000\r\n\r\n",
+        ] {
+            assert_eq!(status(bad), StatusCode::BAD_REQUEST, "{bad:?}");
+        }
     }
 
     #[test]
@@ -755,6 +784,11 @@ mod tests {
             head("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n").framing,
             Framing::Chunked
         );
+        // Empty list elements are ignored (RFC 9110 §5.6.1.2).
+        for te in ["chunked,", ", chunked", " ,chunked , ,"] {
+            let input = format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(head(&input).framing, Framing::Chunked, "{te:?}");
+        }
         let rejected = [
             "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
@@ -765,6 +799,8 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
             "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n",
             "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, , chunked\r\n\r\n",
         ];
         for input in rejected {
             assert_eq!(status(input), StatusCode::BAD_REQUEST, "{input:?}");
@@ -845,6 +881,14 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: \r\n\r\n"),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status("GET / HTTP/1.0\r\nHost: \r\n\r\n"),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
             status("GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n"),
             StatusCode::BAD_REQUEST
         );
@@ -862,11 +906,30 @@ mod tests {
             "[::1]",
             "[::1]:443",
             "a-b.c_d~",
+            "example.com.",
+            "h:65535",
+            "h:0",
         ] {
             assert!(valid_host(ok.as_bytes()), "{ok}");
         }
         for bad in [
-            "a b", "u@h", "h:", "h:80x", "h:123456", "[::1", "[::1]x", "[]", ":80", "h/x", "h?x",
+            "a b",
+            "u@h",
+            "h:",
+            "h:80x",
+            "h:123456",
+            "[::1",
+            "[::1]x",
+            "[]",
+            ":80",
+            "h/x",
+            "h?x",
+            "",
+            "h:65536",
+            "h:99999",
+            ".test",
+            "local..host",
+            ".",
         ] {
             assert!(!valid_host(bad.as_bytes()), "{bad}");
         }
