@@ -13,6 +13,8 @@
 //! - `owin`: the same through the OWIN `AppFunc` bridge;
 //! - `pipelined`: TestServer wire mode (the built-in server's engine over an
 //!   in-memory duplex), 16 requests pipelined at a time;
+//! - `keep-alive`: the same, one request at a time (each waits for its
+//!   response): what a connection pays to wait between requests;
 //! - `hyper`: `HyperServer` (HTTP/1 only, `pipeline_flush`) on 127.0.0.1, 16
 //!   pipelined at a time over TCP;
 //! - `raw-hyper`: raw hyper with the same handler, the same way.
@@ -36,7 +38,7 @@ use serverbridge_hyper::{HyperServer, Protocols, Settings};
 
 #[path = "support/apps.rs"]
 mod apps;
-use apps::{hello, hello_owin, pipelined};
+use apps::{hello, hello_owin, in_batches, pipelined};
 
 async fn direct(server: &TestServer, n: u64) {
     for _ in 0..n {
@@ -90,7 +92,7 @@ fn main() {
     let n: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     let mode = args.next().unwrap_or_default();
     if n == 0 {
-        eprintln!("usage: instructions N direct|owin|pipelined|hyper|raw-hyper");
+        eprintln!("usage: instructions N direct|owin|pipelined|keep-alive|hyper|raw-hyper");
         std::process::exit(2);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -105,6 +107,11 @@ fn main() {
                 let server = TestServer::new(hello).with_mode(Mode::Wire);
                 let mut io = server.raw().expect("raw connection");
                 pipelined(&mut io, n).await;
+            }
+            "keep-alive" => {
+                let server = TestServer::new(hello).with_mode(Mode::Wire);
+                let mut io = server.raw().expect("raw connection");
+                in_batches(&mut io, n, 1).await;
             }
             "hyper" => {
                 let (mut server, addr) = hyper_server().await;

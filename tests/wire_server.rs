@@ -306,6 +306,32 @@ async fn an_idle_kept_alive_connection_closes_silently_after_the_keep_alive_time
     server.await.expect("the connection task ends cleanly");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_carried_several_requests_keeps_the_same_timeouts() {
+    // Past its second request a connection keeps its state for a grace
+    // second before it gives it back: neither phase may change when it
+    // closes, and a request after the grace is served as usual.
+    let idle = Limits::default().keep_alive_timeout;
+    let (mut client, server) = connect(echo, Limits::default());
+    for path in ["/1", "/2", "/3"] {
+        client.send(get(path)).await;
+        assert_echo(&client.response().await, "GET", path, 0);
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    client.send(get("/4")).await;
+    assert_echo(&client.response().await, "GET", "/4", 0);
+    let start = Instant::now();
+    tokio::time::sleep(idle - Duration::from_secs(1)).await;
+    assert!(
+        client.pending().await.is_empty() && !client.is_eof(),
+        "at 129 s the connection is still open"
+    );
+    client.set_timeout(Duration::from_secs(600));
+    client.expect_eof().await;
+    assert_eq!(start.elapsed(), idle);
+    server.await.expect("the connection task ends cleanly");
+}
+
 // ---------------------------------------------------------------- exchanges
 
 #[tokio::test(start_paused = true)]
@@ -1008,6 +1034,13 @@ async fn graceful_stop_finishes_the_request_in_flight_with_connection_close() {
     let mut idle = tcp_client(addr).await;
     idle.send(get("/idle")).await;
     assert_echo(&idle.response().await, "GET", "/idle", 0);
+    // One that carried several requests waits differently (it keeps its
+    // state for a grace second): it must close at once too.
+    let mut kept = tcp_client(addr).await;
+    for path in ["/1", "/2", "/3"] {
+        kept.send(get(path)).await;
+        assert_echo(&kept.response().await, "GET", path, 0);
+    }
 
     let mut busy = tcp_client(addr).await;
     busy.send(get("/wait")).await;
@@ -1020,8 +1053,9 @@ async fn graceful_stop_finishes_the_request_in_flight_with_connection_close() {
         let result = server.stop(deadline(SOCKET_TIMEOUT)).await;
         (server, result)
     });
-    // The idle connection closes at once; new connections are refused.
+    // The idle connections close at once; new connections are refused.
     idle.expect_eof().await;
+    kept.expect_eof().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_refused(addr).await;
     assert!(

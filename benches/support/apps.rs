@@ -26,13 +26,19 @@ pub(crate) async fn hello_owin(env: &mut Environment) -> Result<()> {
 /// Sends `n` hello requests on `io`, 16 pipelined at a time, and waits for
 /// every response (each ends with the 13-byte body; they are counted).
 pub(crate) async fn pipelined(io: &mut (impl AsyncRead + AsyncWrite + Unpin), n: u64) {
+    in_batches(io, n, 16).await;
+}
+
+/// Sends `n` hello requests on `io`, `size` at a time, and waits for every
+/// response of a batch before the next (a batch of 1: keep-alive, not
+/// pipelined).
+pub(crate) async fn in_batches(io: &mut (impl AsyncRead + AsyncWrite + Unpin), n: u64, size: u64) {
     const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    const BATCH: u64 = 16;
-    let batch = REQUEST.repeat(BATCH as usize);
+    let batch = REQUEST.repeat(size as usize);
     let mut buf = vec![0u8; 64 * 1024];
     let mut sent = 0;
     while sent < n {
-        let now = BATCH.min(n - sent);
+        let now = size.min(n - sent);
         io.write_all(&batch[..REQUEST.len() * now as usize])
             .await
             .expect("write");

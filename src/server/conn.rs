@@ -62,6 +62,51 @@ impl StopSignal {
     }
 }
 
+/// The server's graceful stop as an idle connection waits for it, between
+/// requests. Polling a `WaitForCancellationFuture` takes the token's lock
+/// (shared by every connection) and its waiter list's, and making one per
+/// wait adds a registration and a removal: more than a small request costs.
+/// This one registers once per connection (again only if the task's waker
+/// changes, which a task's does not) and answers every later poll from the
+/// signal's flag, which [`StopSignal::cancel`] sets before it wakes anyone.
+struct StopWait<'a, 'b> {
+    signal: &'b StopSignal,
+    waiter: std::pin::Pin<&'a mut tokio_util::sync::WaitForCancellationFuture<'b>>,
+    registered: Option<std::task::Waker>,
+}
+
+impl std::future::Future for StopWait<'_, '_> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.signal.is_cancelled() {
+            return Poll::Ready(());
+        }
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        if this.waiter.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        this.registered = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// What a connection waits on between requests, made once per connection:
+/// the graceful stop ([`StopWait`]) and one timer, moved from wait to wait
+/// rather than made anew (moving a registered deadline later touches no
+/// timer wheel, and most moves are later).
+struct Waits<'a, 'b> {
+    stop: StopWait<'a, 'b>,
+    timer: std::pin::Pin<&'a mut tokio::time::Sleep>,
+}
+
 /// What every connection of a server shares.
 pub(crate) struct ConnConfig {
     pub(crate) limits: Limits,
@@ -70,7 +115,9 @@ pub(crate) struct ConnConfig {
     /// Graceful stop: finish the current exchange with `Connection: close`,
     /// close idle connections at once.
     pub(crate) stopping: StopSignal,
-    /// Hard stop: drop the connection now.
+    /// Hard stop: drop the connection now. Always cancelled after
+    /// `stopping` (a server stops gracefully first), so a connection idle
+    /// between requests waits on `stopping` alone.
     pub(crate) abort: CancellationToken,
     /// Slots for upgraded connections (`max_concurrent_upgraded_connections`).
     pub(crate) upgrade_slots: Option<Arc<tokio::sync::Semaphore>>,
@@ -232,11 +279,22 @@ pub(crate) async fn serve<T>(
         revision: 0,
     };
     let run = async move {
+        let waiter = pin!(config.stopping.cancelled());
+        let timer = pin!(tokio::time::sleep_until(Instant::now()));
+        let mut waits = Waits {
+            stop: StopWait {
+                signal: &config.stopping,
+                waiter,
+                registered: None,
+            },
+            timer,
+        };
         loop {
             let sequence = conn.sequence;
             match read_head(
                 &shared,
                 &config,
+                &mut waits,
                 sequence,
                 &mut conn.head,
                 &mut conn.features,
@@ -303,6 +361,7 @@ async fn reject(shared: &Shared, err: &Error) {
 async fn read_head(
     shared: &Shared,
     config: &ConnConfig,
+    waits: &mut Waits<'_, '_>,
     sequence: u64,
     head: &mut RequestHead,
     reusable: &mut Option<Features>,
@@ -334,61 +393,57 @@ async fn read_head(
         let fill = || std::future::poll_fn(|cx| shared.poll_fill(cx));
         let outcome = match started {
             None => {
-                shared.release_idle_buffers();
                 let idle = if first {
                     limits.request_headers_timeout
                 } else {
                     limits.keep_alive_timeout
                 };
-                // A connection that carried one request gives its state back
-                // at once (most idle connections); one that carried several
-                // keeps it for the grace, since the next request is likely.
-                let grace = if busy {
-                    idle.min(IDLE_GRACE)
+                let now = Instant::now();
+                // A connection that carried one request gives its state and
+                // buffers back at once (most idle connections); one that
+                // carried several keeps them for the grace, since the next
+                // request is likely.
+                let mut released = !busy;
+                if released {
+                    release_idle_state(shared, head, reusable);
+                    waits.timer.as_mut().reset(now + idle);
                 } else {
-                    std::time::Duration::ZERO
-                };
-                if !busy {
-                    *reusable = None;
-                    *head = RequestHead::default();
+                    waits.timer.as_mut().reset(now + idle.min(IDLE_GRACE));
                 }
-                let waited = tokio::select! {
-                    biased;
-                    _ = config.stopping.cancelled() => return Ok(false),
-                    _ = config.abort.cancelled() => return Ok(false),
-                    read = tokio::time::timeout(grace, fill()) => read,
-                };
-                match waited {
-                    Ok(read) => read,
-                    Err(_) => {
+                loop {
+                    let read = tokio::select! {
+                        biased;
+                        () = &mut waits.stop => return Ok(false),
+                        read = fill() => Some(read),
+                        () = waits.timer.as_mut() => None,
+                    };
+                    match read {
+                        Some(read) => break read,
                         // Idle for real: give back what a busy connection
                         // reuses from request to request.
-                        *reusable = None;
-                        *head = RequestHead::default();
-                        tokio::select! {
-                            biased;
-                            _ = config.stopping.cancelled() => return Ok(false),
-                            _ = config.abort.cancelled() => return Ok(false),
-                            read = tokio::time::timeout(idle - grace, fill()) => match read {
-                                Ok(read) => read,
-                                Err(_) => return Ok(false),
-                            },
+                        None if !released => {
+                            released = true;
+                            release_idle_state(shared, head, reusable);
+                            waits.timer.as_mut().reset(now + idle);
                         }
+                        None => return Ok(false),
                     }
                 }
             }
             Some(start) => {
-                let deadline = start + limits.request_headers_timeout;
+                // A partial head finishes even during a graceful stop.
+                waits
+                    .timer
+                    .as_mut()
+                    .reset(start + limits.request_headers_timeout);
                 tokio::select! {
                     biased;
                     _ = config.abort.cancelled() => return Ok(false),
-                    read = tokio::time::timeout_at(deadline, fill()) => match read {
-                        Ok(read) => read,
-                        Err(_) => {
-                            return Err(Error::timeout("request headers not received in time")
-                                .with_status(StatusCode::REQUEST_TIMEOUT))
-                        }
-                    },
+                    read = fill() => read,
+                    () = waits.timer.as_mut() => {
+                        return Err(Error::timeout("request headers not received in time")
+                            .with_status(StatusCode::REQUEST_TIMEOUT))
+                    }
                 }
             }
         };
@@ -397,6 +452,14 @@ async fn read_head(
             Ok(_) => {}
         }
     }
+}
+
+/// Gives back what an idle connection holds for its next request: its
+/// buffers, its reused features and the parser's scratch head.
+fn release_idle_state(shared: &Shared, head: &mut RequestHead, reusable: &mut Option<Features>) {
+    shared.release_idle_buffers();
+    *reusable = None;
+    *head = RequestHead::default();
 }
 
 /// One connection's reusable state.

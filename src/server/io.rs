@@ -305,8 +305,8 @@ pub(crate) fn poll_fill(read: &mut ReadSide, cx: &mut Context<'_>) -> Poll<io::R
     if read.buf.capacity() == 0 {
         // An idle connection holds no read buffer: wait on a stack buffer and
         // allocate only for bytes that arrived.
-        let mut stack = [0u8; 2048];
-        let mut chunk = ReadBuf::new(&mut stack);
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+        let mut chunk = ReadBuf::uninit(&mut stack);
         let poll = Pin::new(io).poll_read(cx, &mut chunk);
         return match poll {
             Poll::Ready(Ok(())) => {

@@ -138,6 +138,20 @@ const REG_NAME: [bool; 256] = {
     table
 };
 
+/// Whether `name` is reg-name bytes with no empty label (one pass: this
+/// runs for every request's Host).
+fn reg_name_labels(name: &[u8]) -> bool {
+    // A leading dot would end an empty label.
+    let mut after_dot = true;
+    for &b in name {
+        if !REG_NAME[usize::from(b)] || (b == b'.' && after_dot) {
+            return false;
+        }
+        after_dot = b == b'.';
+    }
+    true
+}
+
 /// Whether `host` is a valid `uri-host [ ":" port ]` (RFC 9110 §7.2): a
 /// reg-name, IPv4 or bracketed IPv6 literal, and an optional port of digits.
 fn valid_host(host: &[u8]) -> bool {
@@ -167,11 +181,7 @@ fn valid_host(host: &[u8]) -> bool {
     // No empty label (`.example`, `a..b`): RFC 3986's reg-name allows
     // them, no DNS name has one, and servers' own suites reject them. One
     // trailing dot (a fully qualified name) stays valid.
-    let name_ok = name.first() == Some(&b'[')
-        || (!name.is_empty()
-            && name.iter().all(|&b| REG_NAME[usize::from(b)])
-            && name[0] != b'.'
-            && !name.windows(2).any(|w| w == b".."));
+    let name_ok = name.first() == Some(&b'[') || (!name.is_empty() && reg_name_labels(name));
     // A port is a TCP port: at most 65535.
     let port_ok = host.len() == name.len()
         || (!port.is_empty()
