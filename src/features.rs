@@ -8,9 +8,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::feature::{
-    ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
-    RequestLifetime, RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers, TlsInfo,
-    Upgrade,
+    ConnectionClose, MaxRequestBodySize, RequestFeature, RequestId, RequestLifetime,
+    RequestTrailers, ResponseBody, ResponseFeature, ResponseTrailers, Upgrade,
 };
 
 type AnyBox = Box<dyn Any + Send + Sync>;
@@ -25,6 +24,12 @@ const NO_SLOT: u8 = u8::MAX;
 /// [`Standard::slot`]).
 ///
 /// The order of the fields is the slot order of [`known_slot`].
+///
+/// Connection- and server-level features (`ConnectionInfo`, `TlsInfo`,
+/// `ServerAddresses`) are not here: they live in a connection's or server's
+/// own small collection, the defaults layer of each request's, where a box
+/// of every request field would cost each idle connection more than all
+/// else it holds.
 #[derive(Default)]
 struct Standard {
     request: Option<RequestFeature>,
@@ -35,10 +40,8 @@ struct Standard {
     max_body: Option<MaxRequestBodySize>,
     response_trailers: Option<ResponseTrailers>,
     request_trailers: Option<RequestTrailers>,
-    connection: Option<ConnectionInfo>,
     close: Option<ConnectionClose>,
     upgrade: Option<Box<dyn Upgrade>>,
-    tls: Option<TlsInfo>,
 }
 
 /// The slot of a standard feature (the index of its field in [`Standard`]),
@@ -55,10 +58,8 @@ fn known_slot(id: TypeId) -> u8 {
         TypeId::of::<MaxRequestBodySize>(),
         TypeId::of::<ResponseTrailers>(),
         TypeId::of::<RequestTrailers>(),
-        TypeId::of::<ConnectionInfo>(),
         TypeId::of::<ConnectionClose>(),
         TypeId::of::<dyn Upgrade>(),
-        TypeId::of::<TlsInfo>(),
     ];
     let mut slot = 0;
     while slot < known.len() {
@@ -82,10 +83,8 @@ macro_rules! each_standard {
         $m!(max_body, MaxRequestBodySize);
         $m!(response_trailers, ResponseTrailers);
         $m!(request_trailers, RequestTrailers);
-        $m!(connection, ConnectionInfo);
         $m!(close, ConnectionClose);
         $m!(upgrade, dyn Upgrade);
-        $m!(tls, TlsInfo);
     };
 }
 
@@ -105,10 +104,8 @@ impl Standard {
             5 => &self.max_body,
             6 => &self.response_trailers,
             7 => &self.request_trailers,
-            8 => &self.connection,
-            9 => &self.close,
-            10 => &self.upgrade,
-            11 => &self.tls,
+            8 => &self.close,
+            9 => &self.upgrade,
             _ => &(),
         }
     }
@@ -125,10 +122,8 @@ impl Standard {
             5 => &mut self.max_body,
             6 => &mut self.response_trailers,
             7 => &mut self.request_trailers,
-            8 => &mut self.connection,
-            9 => &mut self.close,
-            10 => &mut self.upgrade,
-            11 => &mut self.tls,
+            8 => &mut self.close,
+            9 => &mut self.upgrade,
             _ => return None,
         })
     }
@@ -146,10 +141,8 @@ impl Standard {
             5 => TypeId::of::<Option<MaxRequestBodySize>>(),
             6 => TypeId::of::<Option<ResponseTrailers>>(),
             7 => TypeId::of::<Option<RequestTrailers>>(),
-            8 => TypeId::of::<Option<ConnectionInfo>>(),
-            9 => TypeId::of::<Option<ConnectionClose>>(),
-            10 => TypeId::of::<Option<Box<dyn Upgrade>>>(),
-            11 => TypeId::of::<Option<TlsInfo>>(),
+            8 => TypeId::of::<Option<ConnectionClose>>(),
+            9 => TypeId::of::<Option<Box<dyn Upgrade>>>(),
             _ => return None,
         })
     }
@@ -985,9 +978,9 @@ mod tests {
         assert!(!f.contains_dyn::<dyn ResponseBody>());
         // A standard type stored the other way (boxed, by `insert_dyn`) is
         // an ordinary entry: it never fills the field.
-        f.insert_dyn::<TlsInfo>(Box::new(TlsInfo::default()));
-        assert!(f.get_dyn::<TlsInfo>().is_some());
-        assert!(f.get::<TlsInfo>().is_none());
+        f.insert_dyn::<RequestId>(Box::new(RequestId::default()));
+        assert!(f.get_dyn::<RequestId>().is_some());
+        assert!(f.get::<RequestId>().is_none());
     }
 
     #[test]
@@ -1003,7 +996,7 @@ mod tests {
             };
         }
         each_standard!(entry);
-        assert_eq!(listed.len(), 12);
+        assert_eq!(listed.len(), 10);
         for (slot, (name, id)) in listed.into_iter().enumerate() {
             let slot = u8::try_from(slot).unwrap();
             assert_eq!(known_slot(id), slot, "{name}");
@@ -1013,7 +1006,7 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(Standard::stored_id(12).is_none());
+        assert!(Standard::stored_id(10).is_none());
         assert_eq!(known_slot(TypeId::of::<u8>()), NO_SLOT);
     }
 
