@@ -63,7 +63,8 @@ fn dispatch(server: Arc<TestServer>, info: ConnectionInfo) -> Dispatch {
         let lifetime = closed.0.child();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let mut test = server.request(parts.method, &parts.uri.to_string());
+            let uri = parts.uri.to_string();
+            let mut test = server.request(parts.method, &uri);
             test.version = parts.version;
             test.headers = parts.headers;
             test.body = RequestBody::new(body);

@@ -227,12 +227,13 @@ impl TestServer {
         }
     }
 
-    /// A request with any method.
-    pub fn request(&self, method: Method, uri: &str) -> TestRequest<'_> {
+    /// A request with any method. The target is borrowed until the request
+    /// is sent (no copy per request).
+    pub fn request<'a>(&'a self, method: Method, uri: &'a str) -> TestRequest<'a> {
         TestRequest {
             server: self,
             method,
-            uri: uri.to_owned(),
+            uri,
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
             body: RequestBody::empty(),
@@ -245,17 +246,17 @@ impl TestServer {
     }
 
     /// A `GET` request.
-    pub fn get(&self, uri: &str) -> TestRequest<'_> {
+    pub fn get<'a>(&'a self, uri: &'a str) -> TestRequest<'a> {
         self.request(Method::GET, uri)
     }
 
     /// A `POST` request.
-    pub fn post(&self, uri: &str) -> TestRequest<'_> {
+    pub fn post<'a>(&'a self, uri: &'a str) -> TestRequest<'a> {
         self.request(Method::POST, uri)
     }
 
     /// A `HEAD` request.
-    pub fn head(&self, uri: &str) -> TestRequest<'_> {
+    pub fn head<'a>(&'a self, uri: &'a str) -> TestRequest<'a> {
         self.request(Method::HEAD, uri)
     }
 }
@@ -326,7 +327,7 @@ pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> R
 pub struct TestRequest<'a> {
     pub(super) server: &'a TestServer,
     pub(super) method: Method,
-    pub(super) uri: String,
+    pub(super) uri: &'a str,
     pub(super) version: Version,
     pub(super) headers: HeaderMap,
     pub(super) body: RequestBody,
@@ -466,7 +467,7 @@ impl<'a> TestRequest<'a> {
         use crate::server::{check_target, classify_target, target_authority, TargetForm};
         let server = self.server;
         let app = server.app()?;
-        check_target(&self.uri)?;
+        check_target(self.uri)?;
         let body = self.take_faulted_body();
         let mut defaults = server.connection_defaults.clone();
         if self.connection.is_some() || self.tls.is_some() {
@@ -530,7 +531,7 @@ impl<'a> TestRequest<'a> {
         };
         let form = classify_target(
             &self.method,
-            &self.uri,
+            self.uri,
             &mut request.path,
             &mut request.query,
         )?;
@@ -539,7 +540,7 @@ impl<'a> TestRequest<'a> {
         }
         ensure_host(
             &mut self.headers,
-            target_authority(form, &self.uri),
+            target_authority(form, self.uri),
             self.version,
         );
         let https = form == TargetForm::Absolute
@@ -555,7 +556,7 @@ impl<'a> TestRequest<'a> {
         };
         request.path_base.clear();
         request.raw_target.clear();
-        request.raw_target.push_str(&self.uri);
+        request.raw_target.push_str(self.uri);
         request.version = self.version;
         request.headers = self.headers;
         request.body = body;
