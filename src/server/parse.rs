@@ -138,24 +138,10 @@ const REG_NAME: [bool; 256] = {
     table
 };
 
-/// Whether `name` is reg-name bytes with no empty label (one pass: this
-/// runs for every request's Host).
-fn reg_name_labels(name: &[u8]) -> bool {
-    // A leading dot would end an empty label.
-    let mut after_dot = true;
-    for &b in name {
-        if !REG_NAME[usize::from(b)] || (b == b'.' && after_dot) {
-            return false;
-        }
-        after_dot = b == b'.';
-    }
-    true
-}
-
 /// Whether `host` is a valid `uri-host [ ":" port ]` (RFC 9110 §7.2): a
 /// reg-name, IPv4 or bracketed IPv6 literal, and an optional port of digits.
 fn valid_host(host: &[u8]) -> bool {
-    let (name, port) = if host.first() == Some(&b'[') {
+    if host.first() == Some(&b'[') {
         let Some(close) = host.iter().position(|&b| b == b']') else {
             return false;
         };
@@ -167,28 +153,36 @@ fn valid_host(host: &[u8]) -> bool {
         {
             return false;
         }
-        match &host[close + 1..] {
-            [] => return true,
-            [b':', port @ ..] => (&host[..=close], port),
-            _ => return false,
+        return match &host[close + 1..] {
+            [] => true,
+            [b':', port @ ..] => valid_port(port),
+            _ => false,
+        };
+    }
+    // One pass (this runs for every request's Host): a reg-name with no
+    // empty label (`.example`, `a..b`: RFC 3986 allows them, no DNS name
+    // has one, and servers' own suites reject them; one trailing dot, a
+    // fully qualified name, stays valid), then an optional port. A `:`
+    // is no reg-name byte, so the first one starts the port.
+    let mut after_dot = true;
+    for (i, &b) in host.iter().enumerate() {
+        if b == b':' {
+            return i > 0 && valid_port(&host[i + 1..]);
         }
-    } else {
-        match host.iter().rposition(|&b| b == b':') {
-            Some(i) => (&host[..i], &host[i + 1..]),
-            None => (host, &[][..]),
+        if !REG_NAME[usize::from(b)] || (b == b'.' && after_dot) {
+            return false;
         }
-    };
-    // No empty label (`.example`, `a..b`): RFC 3986's reg-name allows
-    // them, no DNS name has one, and servers' own suites reject them. One
-    // trailing dot (a fully qualified name) stays valid.
-    let name_ok = name.first() == Some(&b'[') || (!name.is_empty() && reg_name_labels(name));
-    // A port is a TCP port: at most 65535.
-    let port_ok = host.len() == name.len()
-        || (!port.is_empty()
-            && port.len() <= 5
-            && port.iter().all(u8::is_ascii_digit)
-            && port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535);
-    name_ok && port_ok
+        after_dot = b == b'.';
+    }
+    !host.is_empty()
+}
+
+/// A TCP port: one to five digits, at most 65535.
+fn valid_port(port: &[u8]) -> bool {
+    !port.is_empty()
+        && port.len() <= 5
+        && port.iter().all(u8::is_ascii_digit)
+        && port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
 }
 
 /// Checks the request line alone: its length limit (414) and whether an
