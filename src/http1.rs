@@ -112,22 +112,27 @@ pub fn encode_head<B: BufMut + ?Sized>(
     // A server that does not tunnel closes instead.
     let tunnel = cx.connect_request && status.is_success();
 
-    out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(status.as_str().as_bytes());
-    out.put_u8(b' ');
-    // RFC 9112 §4: HTAB, SP, visible characters and obs-text only; a reason
-    // that could end the line (or carry anything else) is replaced by the
-    // standard one, never written.
-    let reason_ok = reason
-        .bytes()
-        .all(|b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80);
-    let reason = if reason_ok {
-        reason
+    if status == StatusCode::OK && reason == "OK" {
+        // Most responses: one copy.
+        out.put_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
-        status.canonical_reason().unwrap_or("")
-    };
-    out.put_slice(reason.as_bytes());
-    out.put_slice(b"\r\n");
+        out.put_slice(b"HTTP/1.1 ");
+        out.put_slice(status.as_str().as_bytes());
+        out.put_u8(b' ');
+        // RFC 9112 §4: HTAB, SP, visible characters and obs-text only; a
+        // reason that could end the line (or carry anything else) is
+        // replaced by the standard one, never written.
+        let reason_ok = reason
+            .bytes()
+            .all(|b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80);
+        let reason = if reason_ok {
+            reason
+        } else {
+            status.canonical_reason().unwrap_or("")
+        };
+        out.put_slice(reason.as_bytes());
+        out.put_slice(b"\r\n");
+    }
     // One pass: write the fields and note what framing needs.
     let (mut app_close, mut length, mut has_date, mut has_server) = (false, None, false, false);
     for (name, value) in headers {
@@ -258,6 +263,9 @@ pub fn last_chunk<B: BufMut + ?Sized>(out: &mut B, trailers: Option<&HeaderMap>)
 struct DateCache {
     second: u64,
     value: HeaderValue,
+    /// The whole field line, `date: <value>\r\n` (an HTTP date is always
+    /// 29 bytes): one copy per response instead of four.
+    line: [u8; 37],
     /// Set while a server's poll runs under [`with_poll_date`]: heads
     /// encoded in it use the date read when the poll began.
     pinned: bool,
@@ -271,6 +279,11 @@ impl DateCache {
         if self.second != second {
             let text = httpdate::fmt_http_date(now);
             self.value = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""));
+            if let Some(date) = self.line.get_mut(6..35) {
+                if text.len() == date.len() {
+                    date.copy_from_slice(text.as_bytes());
+                }
+            }
             self.second = second;
         }
     }
@@ -281,6 +294,7 @@ thread_local! {
         RefCell::new(DateCache {
             second: u64::MAX,
             value: HeaderValue::from_static(""),
+            line: *b"date: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
             pinned: false,
         })
     };
@@ -305,7 +319,7 @@ fn put_date<B: BufMut + ?Sized>(out: &mut B) {
         if !cache.pinned {
             cache.refresh();
         }
-        put_field(out, b"date", cache.value.as_bytes());
+        out.put_slice(&cache.line);
     });
 }
 
@@ -336,11 +350,15 @@ pub(crate) fn with_poll_date<R>(poll: impl FnOnce() -> R) -> R {
 /// Makes this thread's cached date `stale`, a marker any clock read would
 /// replace (its second is long past).
 #[cfg(test)]
+pub(crate) const STALE_DATE: &str = "stale, date planted by a test";
+
+#[cfg(test)]
 pub(crate) fn plant_stale_date() {
     DATE_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         cache.second = 0;
-        cache.value = HeaderValue::from_static("stale");
+        cache.value = HeaderValue::from_static(STALE_DATE);
+        cache.line[6..35].copy_from_slice(STALE_DATE.as_bytes());
     });
 }
 
@@ -580,7 +598,7 @@ mod tests {
             (first, encoded_date())
         });
         assert!(httpdate::parse_http_date(&dates.0).is_ok(), "{dates:?}");
-        assert_eq!(dates.1, "stale");
+        assert_eq!(dates.1, STALE_DATE);
         // Outside a poll, every head reads the clock.
         plant_stale_date();
         assert!(httpdate::parse_http_date(&encoded_date()).is_ok());

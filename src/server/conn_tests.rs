@@ -38,7 +38,8 @@ async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
     let mut response = String::new();
     client.read_to_string(&mut response).await.unwrap();
     conn.await.unwrap();
-    assert!(response.contains("\r\ndate: stale\r\n"), "{response}");
+    let planted = format!("\r\ndate: {}\r\n", crate::http1::STALE_DATE);
+    assert!(response.contains(&planted), "{response}");
 }
 
 #[tokio::test(start_paused = true)]
