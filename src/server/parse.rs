@@ -56,6 +56,9 @@ pub(crate) struct RequestHead {
     pub(crate) upgrade: bool,
     /// Scratch space for the parser (kept for its capacity).
     spans: Vec<Span>,
+    /// The last Host value found valid on this connection: the next
+    /// request's usually repeats it, and then needs no check.
+    valid_host: Vec<u8>,
     /// How many bytes of a partial head were seen (0: none yet).
     scanned: usize,
 }
@@ -75,6 +78,7 @@ impl Default for RequestHead {
             expect_continue: false,
             upgrade: false,
             spans: Vec::new(),
+            valid_host: Vec::new(),
             scanned: 0,
         }
     }
@@ -418,7 +422,13 @@ fn check_headers(head: &mut RequestHead) -> Result<()> {
             fields.upgrade = true;
         }
     }
-    check_host(&fields, head.version, head.form, &head.target)?;
+    check_host(
+        &fields,
+        head.version,
+        head.form,
+        &head.target,
+        &mut head.valid_host,
+    )?;
     head.framing = framing(&fields, &head.headers, head.version)?;
     head.keep_alive = match head.version {
         Version::HTTP_11 => !fields.close,
@@ -557,7 +567,13 @@ pub(crate) fn target_authority(form: TargetForm, target: &str) -> Option<&str> {
 
 /// Host rules (RFC 9112 §3.2): exactly one valid Host on HTTP/1.1; with an
 /// absolute-form target, Host must name the same authority.
-fn check_host(fields: &Fields<'_>, version: Version, form: TargetForm, target: &str) -> Result<()> {
+fn check_host(
+    fields: &Fields<'_>,
+    version: Version,
+    form: TargetForm,
+    target: &str,
+    known_valid: &mut Vec<u8>,
+) -> Result<()> {
     if fields.hosts > 1 {
         return Err(bad("more than one Host header"));
     }
@@ -567,15 +583,19 @@ fn check_host(fields: &Fields<'_>, version: Version, form: TargetForm, target: &
         }
         return Ok(());
     };
-    let text = host.to_str().map_err(|_| bad("invalid Host header"))?;
-    // An empty Host names no host, and an http(s) URI with an empty host
-    // is invalid and must be rejected (RFC 9110 §4.2.1); the empty Host
-    // RFC 9112 §3.2 mentions is for targets without an authority, which
-    // no http(s) request has.
-    if !valid_host(text.as_bytes()) {
-        return Err(bad("invalid Host header"));
+    if known_valid.is_empty() || host.as_bytes() != known_valid.as_slice() {
+        // An empty Host names no host, and an http(s) URI with an empty
+        // host is invalid and must be rejected (RFC 9110 §4.2.1); the empty
+        // Host RFC 9112 §3.2 mentions is for targets without an authority,
+        // which no http(s) request has.
+        if !valid_host(host.as_bytes()) {
+            return Err(bad("invalid Host header"));
+        }
+        known_valid.clear();
+        known_valid.extend_from_slice(host.as_bytes());
     }
     if form == TargetForm::Absolute {
+        let text = host.to_str().map_err(|_| bad("invalid Host header"))?;
         let authority = target_authority(form, target).unwrap_or("");
         if !authority.eq_ignore_ascii_case(text) {
             return Err(bad("Host does not match the absolute-form target"));
@@ -898,6 +918,27 @@ mod tests {
         );
         assert!(head("GET / HTTP/1.0\r\n\r\n").headers.is_empty());
         head("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n");
+    }
+
+    #[test]
+    fn a_connection_checks_every_new_host_it_sees() {
+        // The last valid Host is remembered per connection; anything else
+        // (an empty one included) is checked again.
+        let mut head = RequestHead::default();
+        let hosts = [
+            ("", false),
+            ("a", true),
+            ("a", true),
+            ("", false),
+            ("a..b", false),
+            ("a", true),
+        ];
+        for (host, valid) in hosts {
+            let input = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let mut buf = BytesMut::from(input.as_bytes());
+            let parsed = parse_head(&mut buf, &Limits::default(), true, &mut head);
+            assert_eq!(parsed.is_ok(), valid, "{host:?}");
+        }
     }
 
     #[test]
