@@ -34,8 +34,8 @@ use crate::http1::{BodyFraming, HeadContext};
 use crate::lifecycle::run_request;
 
 /// How long an idle keep-alive connection that carried several requests keeps
-/// the request state it reuses (features, parser scratch) before giving it
-/// back; buffers go back at once.
+/// the request state it reuses (features, parser scratch, buffers) before
+/// giving it back.
 const IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The server's graceful-stop signal: a token to wait on, and a flag for the
