@@ -259,13 +259,18 @@ pub fn last_chunk<B: BufMut + ?Sized>(out: &mut B, trailers: Option<&HeaderMap>)
     out.put_slice(b"\r\n");
 }
 
+/// Where the date starts in [`DateCache::line`] (after `date: `), and its
+/// length: an HTTP date is always 29 bytes.
+const DATE_AT: usize = 6;
+const DATE_LEN: usize = 29;
+
 /// The formatted date of the current second, per thread.
 struct DateCache {
     second: u64,
     value: HeaderValue,
-    /// The whole field line, `date: <value>\r\n` (an HTTP date is always
-    /// 29 bytes): one copy per response instead of four.
-    line: [u8; 37],
+    /// The whole field line, `date: <value>\r\n`: one copy per response
+    /// instead of four.
+    line: [u8; DATE_AT + DATE_LEN + 2],
     /// Set while a server's poll runs under [`with_poll_date`]: heads
     /// encoded in it use the date read when the poll began.
     pinned: bool,
@@ -279,10 +284,8 @@ impl DateCache {
         if self.second != second {
             let text = httpdate::fmt_http_date(now);
             self.value = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""));
-            if let Some(date) = self.line.get_mut(6..35) {
-                if text.len() == date.len() {
-                    date.copy_from_slice(text.as_bytes());
-                }
+            if text.len() == DATE_LEN {
+                self.line[DATE_AT..DATE_AT + DATE_LEN].copy_from_slice(text.as_bytes());
             }
             self.second = second;
         }
@@ -347,18 +350,19 @@ pub(crate) fn with_poll_date<R>(poll: impl FnOnce() -> R) -> R {
     poll()
 }
 
-/// Makes this thread's cached date `stale`, a marker any clock read would
-/// replace (its second is long past).
+/// The marker [`plant_stale_date`] plants (as long as a real date).
 #[cfg(test)]
 pub(crate) const STALE_DATE: &str = "stale, date planted by a test";
 
+/// Makes this thread's cached date [`STALE_DATE`], a marker any clock read
+/// would replace (its second is long past).
 #[cfg(test)]
 pub(crate) fn plant_stale_date() {
     DATE_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         cache.second = 0;
         cache.value = HeaderValue::from_static(STALE_DATE);
-        cache.line[6..35].copy_from_slice(STALE_DATE.as_bytes());
+        cache.line[DATE_AT..DATE_AT + DATE_LEN].copy_from_slice(STALE_DATE.as_bytes());
     });
 }
 
