@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -84,17 +85,33 @@ struct Shared {
     end: End,
     reader_gone: bool,
     producer: Option<Waker>,
-    /// The reader's guard is gone: with the collection's link and sink the
-    /// only holders left, the pipe may be reused.
-    guard_dropped: bool,
 }
 
-type SharedRef = Arc<Mutex<Shared>>;
+/// The pipe: its state, and a flag the reader's guard raises when it goes
+/// (a store, not a lock: the guard of a settled body has nothing else to
+/// tell).
+struct Pipe {
+    state: Mutex<Shared>,
+    /// The reader's guard is gone: with the collection's link and sink the
+    /// only holders left, the pipe may be reused.
+    guard_dropped: AtomicBool,
+}
+
+impl Pipe {
+    fn new(state: Shared) -> SharedRef {
+        Arc::new(Pipe {
+            state: Mutex::new(state),
+            guard_dropped: AtomicBool::new(false),
+        })
+    }
+}
+
+type SharedRef = Arc<Pipe>;
 
 fn lock(shared: &SharedRef) -> MutexGuard<'_, Shared> {
     // A poisoned lock only means a panic elsewhere mid-update; the data is
     // plain queues and flags, still coherent enough to finish or fail.
-    shared.lock().unwrap_or_else(|p| p.into_inner())
+    shared.state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The [`ResponseBody`] end of the pipe.
@@ -112,17 +129,23 @@ fn reader_gone() -> Error {
     Error::closed("the client stopped reading the response")
 }
 
+/// The reader's copy of the head.
+fn response_parts(head: ResponseHead<'_>) -> http::response::Parts {
+    let (mut parts, ()) = Response::new(()).into_parts();
+    parts.status = head.status;
+    parts.version = head.version;
+    parts.headers = head.headers.clone();
+    if head.status.canonical_reason() != Some(head.reason) {
+        parts
+            .extensions
+            .insert(ReasonPhrase(head.reason.to_owned()));
+    }
+    parts
+}
+
 impl PipeSink {
     fn start_sync(&mut self, head: ResponseHead<'_>) -> Result<()> {
-        let (mut parts, ()) = Response::new(()).into_parts();
-        parts.status = head.status;
-        parts.version = head.version;
-        parts.headers = head.headers.clone();
-        if head.status.canonical_reason() != Some(head.reason) {
-            parts
-                .extensions
-                .insert(ReasonPhrase(head.reason.to_owned()));
-        }
+        let parts = response_parts(head);
         let mut shared = lock(&self.shared);
         if shared.reader_gone {
             return Err(reader_gone());
@@ -150,6 +173,26 @@ impl PipeSink {
 impl ResponseBody for PipeSink {
     fn start_now(&mut self, head: ResponseHead<'_>) -> Option<Result<()>> {
         Some(self.start_sync(head))
+    }
+
+    /// The head, the body and the end under one lock.
+    fn respond_now(
+        &mut self,
+        head: ResponseHead<'_>,
+        body: &mut Option<Bytes>,
+    ) -> Option<Result<()>> {
+        let parts = response_parts(head);
+        let mut shared = lock(&self.shared);
+        if shared.reader_gone {
+            return Some(Err(reader_gone()));
+        }
+        shared.head = Some(parts);
+        if let Some(data) = body.take().filter(|d| !d.is_empty()) {
+            shared.queued += data.len();
+            shared.frames.push_back(Frame::data(data));
+        }
+        shared.end = End::Complete;
+        Some(Ok(()))
     }
 
     fn write_now(&mut self, data: Bytes) -> Result<Option<Bytes>> {
@@ -232,7 +275,6 @@ impl Shared {
             end: End::Open,
             reader_gone: false,
             producer: None,
-            guard_dropped: false,
         }
     }
 
@@ -244,7 +286,6 @@ impl Shared {
         self.end = End::Open;
         self.reader_gone = false;
         self.producer = None;
-        self.guard_dropped = false;
     }
 }
 
@@ -298,7 +339,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        lock(&self.shared).guard_dropped = true;
+        self.shared.guard_dropped.store(true, Ordering::Release);
         let Some(mut driver) = self.driver.take() else {
             return;
         };
@@ -361,13 +402,30 @@ impl Future for PipeResponse {
             )));
         };
         guard.poll_driver(cx);
-        let head = lock(&guard.shared).head.take();
+        let mut shared = lock(&guard.shared);
+        let head = shared.head.take();
+        // A driver that is done left the whole body behind: one chunk at
+        // most and the end is the common case, taken now under this lock so
+        // reading the body needs none.
+        let settled = (head.is_some()
+            && guard.driver.is_none()
+            && matches!(shared.end, End::Complete)
+            && shared.frames.rest.is_empty()
+            && shared.frames.first.as_ref().is_none_or(Frame::is_data))
+        .then(|| {
+            shared.end = End::Taken;
+            shared.queued = 0;
+            let frame = shared.frames.first.take();
+            frame.and_then(|f| f.into_data().ok())
+        });
+        drop(shared);
         match head {
             Some(parts) => {
                 let guard = self.guard.take().expect("checked above");
                 let body = PipeBody {
                     guard,
                     passthrough: None,
+                    settled,
                 };
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
@@ -384,6 +442,11 @@ impl Future for PipeResponse {
 pub struct PipeBody {
     guard: Guard,
     passthrough: Option<BoxBody>,
+    /// The rest of a body whose driver was done when the head was taken:
+    /// its one chunk, if not yet read (the end follows it). Bytes rather
+    /// than a frame: the body is moved on its way to the reader, and a
+    /// frame is three times the size.
+    settled: Option<Option<Bytes>>,
 }
 
 impl fmt::Debug for PipeBody {
@@ -401,6 +464,15 @@ impl Body for PipeBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
+        if let Some(rest) = this.settled.as_mut() {
+            return match rest.take() {
+                Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                None => {
+                    this.guard.done = true;
+                    Poll::Ready(None)
+                }
+            };
+        }
         this.guard.poll_driver(cx);
         if this.passthrough.is_none() {
             let mut shared = lock(&this.guard.shared);
@@ -450,6 +522,10 @@ impl Body for PipeBody {
         frame
     }
 
+    /// Unknown unless a pull body is passed through, even for a settled
+    /// body: a server that reads an exact hint as a length would frame a
+    /// response the app flushed (or wrote past the buffer) with one, where
+    /// the built-in server chunks it.
     fn size_hint(&self) -> SizeHint {
         match &self.passthrough {
             Some(body) => body.size_hint(),
@@ -461,6 +537,9 @@ impl Body for PipeBody {
     /// may stop there without polling for the end: the lifecycle's rest
     /// runs when the body drops).
     fn is_end_stream(&self) -> bool {
+        if let Some(rest) = &self.settled {
+            return rest.is_none();
+        }
         if let Some(body) = &self.passthrough {
             return body.is_end_stream();
         }
@@ -476,10 +555,10 @@ impl PipeBody {
     /// A body that fails at once as aborted: the body of a response standing
     /// in for a service error, so a host drops the connection.
     pub(crate) fn aborted() -> PipeBody {
-        let shared = Arc::new(Mutex::new(Shared {
+        let shared = Pipe::new(Shared {
             end: End::Aborted,
             ..Shared::new()
-        }));
+        });
         PipeBody {
             guard: Guard {
                 driver: None,
@@ -489,6 +568,7 @@ impl PipeBody {
                 hold_end: false,
             },
             passthrough: None,
+            settled: None,
         }
     }
 }
@@ -619,18 +699,19 @@ pub(crate) fn call(
         let own_sink = features
             .get_dyn::<dyn ResponseBody>()
             .is_some_and(|sink| sink_address(sink) == link.sink);
-        let mut shared = lock(&link.shared);
-        let reuse = own_sink && shared.guard_dropped && Arc::strong_count(&link.shared) == 2;
+        let reuse = own_sink
+            && link.shared.guard_dropped.load(Ordering::Acquire)
+            && Arc::strong_count(&link.shared) == 2;
         if reuse {
-            shared.reset();
+            lock(&link.shared).reset();
+            link.shared.guard_dropped.store(false, Ordering::Relaxed);
         }
-        drop(shared);
         reuse.then(|| link.shared.clone())
     });
     let shared = match reusable {
         Some(shared) => shared,
         None => {
-            let shared = Arc::new(Mutex::new(Shared::new()));
+            let shared = Pipe::new(Shared::new());
             let sink: Box<dyn ResponseBody> = Box::new(PipeSink {
                 shared: shared.clone(),
             });

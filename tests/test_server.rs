@@ -797,6 +797,30 @@ async fn each_direct_response_has_exactly_its_own_headers() {
 }
 
 #[tokio::test]
+async fn a_direct_body_the_app_completed_before_its_head_gives_its_chunk_then_ends() {
+    use http_body::Body as _;
+    async fn hello(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("hello").await
+    }
+    let server = TestServer::new(hello);
+    let mut body = server
+        .get("/")
+        .send()
+        .await
+        .unwrap()
+        .into_http()
+        .into_body();
+    // No length from the hint: the head carries it (or the server frames).
+    assert_eq!(body.size_hint().exact(), None);
+    assert!(!body.is_end_stream());
+    let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+    assert_eq!(frame.unwrap().unwrap().into_data().unwrap(), "hello");
+    assert!(body.is_end_stream());
+    let end = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+    assert!(end.is_none());
+}
+
+#[tokio::test]
 async fn a_direct_body_says_it_ended_once_complete_and_drained() {
     use http_body::Body as _;
     async fn two_parts(ctx: &mut HttpContext) -> Result<()> {

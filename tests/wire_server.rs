@@ -723,6 +723,57 @@ async fn a_streamed_response_to_http10_is_close_delimited() {
     );
 }
 
+async fn framed_by_the_app(ctx: &mut HttpContext) -> Result<()> {
+    ctx.response_mut()
+        .headers
+        .insert("transfer-encoding", HeaderValue::from_static("chunked"));
+    ctx.write("hello").await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_whole_response_the_app_framed_as_chunked_ends_with_its_last_chunk() {
+    // Completed at once, so the sink takes head, body and end in one call:
+    // the app's own framing still holds.
+    let (mut client, _) = connect(framed_by_the_app, Limits::default());
+    client.send(get_close("/")).await;
+    let bytes = normalise_date(&client.read_until_close().await);
+    assert_eq!(
+        escape(&bytes),
+        escape(
+            format!(
+                "HTTP/1.1 200 OK\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+                 5\r\nhello\r\n0\r\n\r\n"
+            )
+            .as_bytes()
+        )
+    );
+}
+
+/// 15,000 bytes of the letter the path names (`/a`, `/b`, ...).
+async fn letter_block(ctx: &mut HttpContext) -> Result<()> {
+    let letter = ctx.request().path.as_bytes()[1];
+    ctx.write(vec![letter; 15_000]).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pipelined_batch_larger_than_the_write_buffer_arrives_whole_and_in_order() {
+    // Six answers of 15,000 bytes are more than the 64 KiB write buffer
+    // holds: the later ones wait for a flush instead of growing it.
+    let (mut client, _) = connect(letter_block, Limits::default());
+    let letters = ["a", "b", "c", "d", "e", "f"];
+    let batch: String = letters.iter().map(|l| get(&format!("/{l}"))).collect();
+    client.send(batch).await;
+    for letter in letters {
+        let response = client.response().await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("content-length"), Some("15000"));
+        assert!(
+            response.body == vec![letter.as_bytes()[0]; 15_000],
+            "the body of /{letter} differs"
+        );
+    }
+}
+
 async fn big(ctx: &mut HttpContext) -> Result<()> {
     // Past the 64 KiB response buffer, in writes of several sizes (some go
     // straight to the socket).

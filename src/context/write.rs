@@ -141,15 +141,21 @@ impl HttpContext {
     /// Sends the head now: runs the `on_starting` callbacks (last-registered
     /// first) and hands the head to the server. Does nothing once started.
     pub async fn start(&mut self) -> Result<()> {
-        self.start_with_length(None).await
+        self.start_with_length(None, false).await.map(drop)
     }
 
     /// [`start`](Self::start) with the `Content-Length` the caller just
     /// checked (`Some(declared)`), so the head does not parse it again; the
     /// header is re-read if an `on_starting` callback ran (it may change it).
-    async fn start_with_length(&mut self, mut known: Option<Option<u64>>) -> Result<()> {
+    /// With `whole` (the response is complete and all of it is buffered),
+    /// the sink may take the whole response at once: then `Ok(true)`.
+    async fn start_with_length(
+        &mut self,
+        mut known: Option<Option<u64>>,
+        whole: bool,
+    ) -> Result<bool> {
         if self.response().has_started() {
-            return Ok(());
+            return Ok(false);
         }
         // Callbacks may register more callbacks; run until none are left.
         loop {
@@ -160,12 +166,16 @@ impl HttpContext {
             known = None;
             self.run_callbacks(callbacks)?;
         }
-        self.send_head(known).await
+        self.send_head(known, whole).await
     }
 
     /// Hands the head to the sink without running callbacks. `known` is the
-    /// response's `Content-Length` when the caller already has it.
-    async fn send_head(&mut self, known: Option<Option<u64>>) -> Result<()> {
+    /// response's `Content-Length` when the caller already has it. With
+    /// `whole`, a response that needs nothing after the head but its one
+    /// buffered chunk (no trailers, the declared length met) goes to the
+    /// sink's [`respond_now`](ResponseBody::respond_now): `Ok(true)` when
+    /// the sink took it all.
+    async fn send_head(&mut self, known: Option<Option<u64>>, whole: bool) -> Result<bool> {
         let declared = match known {
             Some(declared) => declared,
             None => parse_length(&self.response().headers)?,
@@ -189,6 +199,13 @@ impl HttpContext {
             }
         }
         self.out.declared = declared;
+        let whole = whole
+            && self.out.buffer.is_empty()
+            && declared.is_none_or(|d| d == self.out.written || is_head || !body_allowed(status))
+            && self
+                .features
+                .get::<ResponseTrailers>()
+                .is_none_or(|t| t.headers.is_empty());
         let (sink, response) = self.features.sink_and_response();
         let (sink, response) = match (sink, response) {
             (Some(sink), Some(response)) => (sink, response),
@@ -206,12 +223,21 @@ impl HttpContext {
             headers: &response.headers,
             version,
         };
+        if whole {
+            if let Some(done) = sink.respond_now(head, &mut self.out.first) {
+                done?;
+                self.out.first = None;
+                self.out.buffered = 0;
+                self.response_mut().mark_started();
+                return Ok(true);
+            }
+        }
         match sink.start_now(head) {
             Some(started) => started?,
             None => sink.start(head).await?,
         }
         self.response_mut().mark_started();
-        Ok(())
+        Ok(false)
     }
 
     async fn drain_buffer(&mut self) -> Result<()> {
@@ -360,7 +386,10 @@ impl HttpContext {
                     return Err(mismatch(declared, written));
                 }
             }
-            self.start_with_length(Some(declared)).await?;
+            if self.start_with_length(Some(declared), true).await? {
+                self.out.completed = true;
+                return Ok(());
+            }
         }
         self.drain_buffer().await?;
         if let Some(declared) = self.out.declared {
@@ -550,7 +579,7 @@ impl HttpContext {
         self.out.buffer.clear();
         self.out.buffered = 0;
         self.out.written = 0;
-        self.send_head(Some(Some(0))).await?;
+        self.send_head(Some(Some(0)), false).await?;
         self.out.completed = true;
         self.sink()?.complete(None).await
     }

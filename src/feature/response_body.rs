@@ -51,9 +51,12 @@ pub type FileRange = Option<Range<u64>>;
 /// `start_now`, `write_now` and `complete_now` let a sink that can act
 /// without waiting (it only appends to a buffer) skip the boxed future of its
 /// async method: [`HttpContext`](crate::HttpContext) tries them first and
-/// falls back to `start`, `write` and `complete` when they decline. They are
-/// optional; the defaults decline. A wrapper that forwards the async methods
-/// should forward these too, or leave the defaults.
+/// falls back to `start`, `write` and `complete` when they decline.
+/// `respond_now` takes a whole small response in one call (most responses
+/// are one buffered write): a sink that guards its state with a lock takes
+/// it once instead of three times. They are optional; the defaults decline.
+/// A wrapper that forwards the async methods should forward these too, or
+/// leave the defaults.
 #[async_trait]
 pub trait ResponseBody: Send + Sync {
     /// Sends the head if that needs no waiting; `None` declines (then
@@ -74,6 +77,23 @@ pub trait ResponseBody: Send + Sync {
     /// `trailers` in place (then [`complete`](Self::complete) is called).
     fn complete_now(&mut self, trailers: &mut Option<HeaderMap>) -> Option<Result<()>> {
         let _ = trailers;
+        None
+    }
+
+    /// Sends a whole response if that needs no waiting: the head, then
+    /// `body` when there is one, then the end without trailers, as `start`,
+    /// `write` and `complete` would. `None` declines having done nothing and
+    /// leaves `body` in place (then the other methods are called, each
+    /// through its own fast path first). Called instead of `start` for a
+    /// response completed before it started, without trailers, whose whole
+    /// body is `body` (already checked against a declared `Content-Length`;
+    /// always `None` for `HEAD` and for statuses without a body).
+    fn respond_now(
+        &mut self,
+        head: ResponseHead<'_>,
+        body: &mut Option<Bytes>,
+    ) -> Option<Result<()>> {
+        let _ = (head, body);
         None
     }
 

@@ -9,13 +9,40 @@ use bytes::{BufMut, Bytes};
 use http::HeaderMap;
 
 use super::conn::Exchange;
-use super::io::{Shared, WRITE_HIGH_WATER};
+use super::io::{Shared, WriteSide, WRITE_HIGH_WATER};
 use crate::error::{Error, Result};
 use crate::feature::{ResponseBody, ResponseHead};
 use crate::http1::{self, BodyFraming};
 
 /// Body chunks at least this large skip the write buffer.
 const DIRECT_WRITE: usize = 16 * 1024;
+
+/// Encodes the head into the (locked) write side.
+fn encode_head_into(
+    write: &mut WriteSide,
+    head: ResponseHead<'_>,
+    cx: http1::HeadContext,
+) -> http1::EncodedHead {
+    if write.buf.capacity() == 0 {
+        write.buf = super::io::take_buffer();
+    }
+    write.response_started = !head.status.is_informational();
+    write.buf.reserve(256);
+    http1::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
+}
+
+/// Appends a body chunk in its framing (nothing without a body).
+fn put_chunk(write: &mut WriteSide, framing: BodyFraming, data: &[u8]) {
+    match framing {
+        BodyFraming::None => {}
+        BodyFraming::Chunked => {
+            write.buf.put_slice(&http1::chunk_size_line(data.len()));
+            write.buf.put_slice(data);
+            write.buf.put_slice(b"\r\n");
+        }
+        BodyFraming::Length(_) | BodyFraming::Close => write.buf.put_slice(data),
+    }
+}
 
 pub(crate) struct Http1Sink {
     pub(crate) shared: Arc<Shared>,
@@ -43,7 +70,8 @@ impl Http1Sink {
 }
 
 impl Http1Sink {
-    fn encode_start(&mut self, head: ResponseHead<'_>) {
+    /// What the head's encoding needs from the exchange.
+    fn head_context(&self, head: &ResponseHead<'_>) -> http1::HeadContext {
         let mut cx = self.exchange.head_context();
         // RFC 9110 §10.1.1: a final response while the client still waits
         // for `100 Continue` leaves the body unsent, so the connection
@@ -56,19 +84,21 @@ impl Http1Sink {
                 .as_ref()
                 .is_some_and(|b| b.send_continue);
         cx.closing = cx.closing || body_never_asked;
-        let head = {
-            let mut write = self.shared.write();
-            if write.buf.capacity() == 0 {
-                write.buf = super::io::take_buffer();
-            }
-            write.response_started = !head.status.is_informational();
-            write.buf.reserve(256);
-            http1::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
-        };
-        self.framing = head.framing;
-        if head.closing {
+        cx
+    }
+
+    /// Takes the framing and the closing the head's encoding decided.
+    fn started(&mut self, framing: BodyFraming, closing: bool) {
+        self.framing = framing;
+        if closing {
             self.exchange.closing.store(true, Ordering::Relaxed);
         }
+    }
+
+    fn encode_start(&mut self, head: ResponseHead<'_>) {
+        let cx = self.head_context(&head);
+        let encoded = encode_head_into(&mut self.shared.write(), head, cx);
+        self.started(encoded.framing, encoded.closing);
     }
 
     /// Appends a small chunk to the buffer when there is room; gives it back
@@ -81,13 +111,7 @@ impl Http1Sink {
         if data.len() >= DIRECT_WRITE || write.buf.len() + data.len() + 32 > WRITE_HIGH_WATER {
             return Some(data);
         }
-        if self.framing == BodyFraming::Chunked {
-            write.buf.put_slice(&http1::chunk_size_line(data.len()));
-            write.buf.put_slice(&data);
-            write.buf.put_slice(b"\r\n");
-        } else {
-            write.buf.put_slice(&data);
-        }
+        put_chunk(&mut write, self.framing, &data);
         None
     }
 
@@ -108,6 +132,35 @@ impl ResponseBody for Http1Sink {
 
     fn write_now(&mut self, data: Bytes) -> Result<Option<Bytes>> {
         Ok(self.append(data))
+    }
+
+    /// Head, body and end under one lock of the write side, when the body
+    /// fits the buffer (else declined: the body goes by `write`, which may
+    /// write it past the buffer or flush first).
+    fn respond_now(
+        &mut self,
+        head: ResponseHead<'_>,
+        body: &mut Option<Bytes>,
+    ) -> Option<Result<()>> {
+        let len = body.as_ref().map_or(0, Bytes::len);
+        if len >= DIRECT_WRITE {
+            return None;
+        }
+        let cx = self.head_context(&head);
+        let mut write = self.shared.write();
+        if write.buf.len() + len + 32 > WRITE_HIGH_WATER {
+            return None;
+        }
+        let encoded = encode_head_into(&mut write, head, cx);
+        if let Some(data) = body.take() {
+            put_chunk(&mut write, encoded.framing, &data);
+        }
+        if encoded.framing == BodyFraming::Chunked {
+            http1::last_chunk(&mut write.buf, None);
+        }
+        drop(write);
+        self.started(encoded.framing, encoded.closing);
+        Some(Ok(()))
     }
 
     fn complete_now(&mut self, trailers: &mut Option<HeaderMap>) -> Option<Result<()>> {

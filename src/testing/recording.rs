@@ -26,6 +26,9 @@ pub enum SinkEvent {
     },
     /// `abort`.
     Abort,
+    /// `respond_now` took a whole response: this status and this many body
+    /// bytes (only after [`RecordingSink::take_whole_responses`]).
+    Respond(StatusCode, usize),
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +39,7 @@ struct Recorded {
     body: BytesMut,
     trailers: Option<HeaderMap>,
     events: Vec<SinkEvent>,
+    take_whole: bool,
 }
 
 /// A response sink for tests of middleware and servers: records the head, the
@@ -62,6 +66,14 @@ impl RecordingSink {
         let sink = RecordingSink::default();
         features.insert_dyn::<dyn ResponseBody>(Box::new(sink.clone()));
         (features, sink)
+    }
+
+    /// Makes the sink take whole responses through
+    /// [`ResponseBody::respond_now`] (recorded as [`SinkEvent::Respond`]),
+    /// as a server's fast path would; by default it declines, so every
+    /// response arrives as `start`, `write` and `complete`.
+    pub fn take_whole_responses(&self) {
+        self.with(|r| r.take_whole = true);
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Recorded) -> T) -> T {
@@ -101,6 +113,25 @@ impl RecordingSink {
 
 #[async_trait]
 impl ResponseBody for RecordingSink {
+    fn respond_now(
+        &mut self,
+        head: ResponseHead<'_>,
+        body: &mut Option<Bytes>,
+    ) -> Option<Result<()>> {
+        self.with(|r| {
+            if !r.take_whole {
+                return None;
+            }
+            let data = body.take().unwrap_or_default();
+            r.status = Some(head.status);
+            r.reason = Some(head.reason.to_owned());
+            r.headers = Some(head.headers.clone());
+            r.body.extend_from_slice(&data);
+            r.events.push(SinkEvent::Respond(head.status, data.len()));
+            Some(Ok(()))
+        })
+    }
+
     async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
         self.with(|r| {
             r.status = Some(head.status);

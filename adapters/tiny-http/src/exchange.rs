@@ -342,6 +342,22 @@ impl ResponseBody for TinySink {
         Some(lock(&self.shared).complete(trailers.take()))
     }
 
+    /// The whole response under one lock.
+    fn respond_now(
+        &mut self,
+        head: ResponseHead<'_>,
+        body: &mut Option<Bytes>,
+    ) -> Option<Result<()>> {
+        let mut exchange = lock(&self.shared);
+        exchange.start(head);
+        if let Some(data) = body.take() {
+            if let Err(err) = exchange.write(data) {
+                return Some(Err(err));
+            }
+        }
+        Some(exchange.complete(None))
+    }
+
     async fn start(&mut self, head: ResponseHead<'_>) -> Result<()> {
         lock(&self.shared).start(head);
         Ok(())
