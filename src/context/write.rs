@@ -79,10 +79,54 @@ fn length_from(fields: &LengthFields<'_>) -> Result<Option<u64>> {
     text.parse::<u64>().map(Some).map_err(|_| invalid())
 }
 
-/// The `Content-Length` value for `n`. `HeaderValue::from(u64)` allocates;
-/// the same length tends to repeat (the same page, the same API answer), so
-/// the last one per thread is kept and cloned (a reference count, no copy).
+/// The decimal text of every length under [`STATIC_LENGTHS`], four bytes a
+/// number, left-aligned; checked as UTF-8 once, at compile time.
+static LENGTH_TEXT: &str = match std::str::from_utf8(&length_text()) {
+    Ok(text) => text,
+    Err(_) => panic!("decimal digits are ASCII"),
+};
+
+/// Lengths whose `Content-Length` value is static text (no allocation, no
+/// reference count to move): most small responses.
+const STATIC_LENGTHS: usize = 10_000;
+
+const fn length_text() -> [u8; 4 * STATIC_LENGTHS] {
+    let mut text = [b' '; 4 * STATIC_LENGTHS];
+    let mut n = 0;
+    while n < STATIC_LENGTHS {
+        let digits = length_digits(n);
+        let mut rest = n;
+        let mut i = digits;
+        while i > 0 {
+            i -= 1;
+            text[4 * n + i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        n += 1;
+    }
+    text
+}
+
+const fn length_digits(n: usize) -> usize {
+    match n {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        _ => 4,
+    }
+}
+
+/// The `Content-Length` value for `n`. `HeaderValue::from(u64)` allocates:
+/// a small length is static text, and a larger one tends to repeat (the same
+/// page, the same API answer), so the last one per thread is kept and cloned
+/// (a reference count, no copy).
 fn length_value(n: u64) -> HeaderValue {
+    if n < STATIC_LENGTHS as u64 {
+        let start = 4 * n as usize;
+        if let Some(text) = LENGTH_TEXT.get(start..start + length_digits(n as usize)) {
+            return HeaderValue::from_static(text);
+        }
+    }
     thread_local! {
         static LAST: std::cell::RefCell<Option<(u64, HeaderValue)>> = const { std::cell::RefCell::new(None) };
     }
@@ -627,5 +671,19 @@ impl Body for LengthChecked {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::length_value;
+
+    #[test]
+    fn length_values_are_the_decimal_length_static_or_not() {
+        for n in (0..12_000).chain([65_536, u64::MAX]) {
+            assert_eq!(length_value(n), n.to_string(), "{n}");
+            // Twice: the per-thread cache answers the second time.
+            assert_eq!(length_value(n), n.to_string(), "{n}");
+        }
     }
 }

@@ -100,4 +100,27 @@ mod tests {
         id.set_sequence("b", 3);
         assert_eq!(id.as_str(), "b:00000003");
     }
+
+    #[test]
+    fn a_reused_id_takes_the_new_connection_and_number_whatever_it_held() {
+        let mut id = RequestId::sequence("c1", 1);
+        id.set_sequence("c1", 2);
+        assert_eq!(id.as_str(), "c1:00000002");
+        // Same length, another connection.
+        id.set_sequence("c2", 3);
+        assert_eq!(id.as_str(), "c2:00000003");
+        // Past u32::MAX and back.
+        id.set_sequence("c2", u64::from(u32::MAX) + 1);
+        assert_eq!(id.as_str(), "c2:0000000100000000");
+        id.set_sequence("c2", 4);
+        assert_eq!(id.as_str(), "c2:00000004");
+        // A colon where the old id had one, but not the same connection.
+        let mut id = RequestId("ab:00000001".to_owned());
+        id.set_sequence("xb", 5);
+        assert_eq!(id.as_str(), "xb:00000005");
+        // An id an app set by hand, of the very length of a sequence id.
+        let mut id = RequestId("abcdefghijk".to_owned());
+        id.set_sequence("ab", 6);
+        assert_eq!(id.as_str(), "ab:00000006");
+    }
 }
