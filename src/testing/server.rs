@@ -470,19 +470,22 @@ impl<'a> TestRequest<'a> {
         let app = server.app()?;
         check_target(self.uri)?;
         let body = self.take_faulted_body();
-        let mut defaults = server.connection_defaults.clone();
-        if self.connection.is_some() || self.tls.is_some() {
+        // The server's own layer unless this request overrides it; a
+        // reused collection usually has it already (no count to move).
+        let overridden = (self.connection.is_some() || self.tls.is_some()).then(|| {
+            let shared = &server.connection_defaults;
             let info = self
                 .connection
                 .map(|info| *info)
-                .or_else(|| defaults.get::<ConnectionInfo>().cloned())
+                .or_else(|| shared.get::<ConnectionInfo>().cloned())
                 .unwrap_or_default();
             let tls = self
                 .tls
                 .map(|tls| *tls)
-                .or_else(|| defaults.get::<TlsInfo>().cloned());
-            defaults = connection_layer(&server.server_features, info, tls);
-        }
+                .or_else(|| shared.get::<TlsInfo>().cloned());
+            connection_layer(&server.server_features, info, tls)
+        });
+        let defaults = overridden.as_ref().unwrap_or(&server.connection_defaults);
         // A finished request's collection, when one is idle (the pool
         // checked its set is as built below and reset the response side):
         // every feature is then refilled in place rather than boxed anew,
@@ -561,7 +564,13 @@ impl<'a> TestRequest<'a> {
         request.version = self.version;
         request.headers = self.headers;
         request.body = body;
-        features.set_defaults(Some(defaults));
+        if !features
+            .defaults()
+            .is_some_and(|d| Arc::ptr_eq(d, defaults))
+        {
+            let defaults = defaults.clone();
+            features.set_defaults(Some(defaults));
+        }
         Ok((app, features, self.lifetime.into_inner()))
     }
 
