@@ -20,7 +20,6 @@ use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use http::{HeaderMap, Response};
 use http_body::{Body, Frame, SizeHint};
 
@@ -85,6 +84,8 @@ struct Shared {
     end: End,
     reader_gone: bool,
     producer: Option<Waker>,
+    /// The last request's driver slot, spent, for the next one.
+    spare: Option<Driver>,
 }
 
 /// The pipe: its state, and a flag the reader's guard raises when it goes
@@ -263,8 +264,92 @@ impl ResponseBody for PipeSink {
     }
 }
 
-/// The driver: the request's whole lifecycle as one future.
-pub(crate) type Driver = BoxFuture<'static, ()>;
+/// What a request's driver is made of.
+struct DriverArgs {
+    app: crate::application::BoxApplication,
+    features: Features,
+    on_done: Option<Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>>,
+    pool: Option<Arc<FeaturePool>>,
+    /// The collection's revision as the server built it (see
+    /// [`FeaturePool::recycle`]).
+    revision: u64,
+}
+
+/// The request's whole lifecycle as one future.
+fn lifecycle(args: DriverArgs) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let outcome = crate::lifecycle::run_request(&*args.app, args.features).await;
+        if let Some(on_done) = args.on_done {
+            on_done(outcome);
+        } else if let Some(pool) = args.pool {
+            pool.recycle(outcome.features, args.revision);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A heap slot that outlives the driver in it: a pooled pipe keeps the
+    /// spent slot and writes the next request's driver into it in place,
+    /// where a boxed future would cost an allocation per request. `make`
+    /// builds the driver (a function, so the future's type needs no name).
+    struct Slot<F, M> {
+        #[pin]
+        driver: Option<F>,
+        make: M,
+    }
+}
+
+/// The driver's slot, type-erased.
+trait DriverSlot: Send {
+    /// Polls the driver; ready (and the slot empty) once it is done.
+    fn poll_driver(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
+    /// Puts a new driver in the slot.
+    fn refill(self: Pin<&mut Self>, args: DriverArgs);
+}
+
+impl<F, M> DriverSlot for Slot<F, M>
+where
+    F: Future<Output = ()> + Send,
+    M: Fn(DriverArgs) -> F + Send,
+{
+    fn poll_driver(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if let Some(driver) = this.driver.as_mut().as_pin_mut() {
+            std::task::ready!(driver.poll(cx));
+            this.driver.set(None);
+        }
+        Poll::Ready(())
+    }
+
+    fn refill(self: Pin<&mut Self>, args: DriverArgs) {
+        let this = self.project();
+        let driver = (this.make)(args);
+        let mut slot = this.driver;
+        slot.set(Some(driver));
+    }
+}
+
+/// The driver: the request's whole lifecycle, in its slot.
+type Driver = Pin<Box<dyn DriverSlot>>;
+
+/// A new slot holding the driver for `args`.
+fn new_driver(args: DriverArgs) -> Driver {
+    Box::pin(Slot {
+        driver: Some(lifecycle(args)),
+        make: lifecycle,
+    })
+}
+
+/// A driver left to finish on its own (spawned).
+struct Detached(Driver);
+
+impl Future for Detached {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll_driver(cx)
+    }
+}
 
 impl Shared {
     fn new() -> Self {
@@ -275,10 +360,11 @@ impl Shared {
             end: End::Open,
             reader_gone: false,
             producer: None,
+            spare: None,
         }
     }
 
-    /// As new, keeping the queue's capacity.
+    /// As new, keeping the queue's capacity (and the spare slot).
     fn reset(&mut self) {
         self.head = None;
         self.frames.clear();
@@ -307,7 +393,11 @@ fn sink_address(sink: &(dyn ResponseBody + 'static)) -> usize {
 /// Owns the driver; on drop before the driver is done, fires the lifetime and
 /// lets the driver finish on its own.
 struct Guard {
+    /// `None` once the driver is done.
     driver: Option<Driver>,
+    /// The driver's slot once the driver is done, until it is handed back
+    /// to the pipe for the next request.
+    spent: Option<Driver>,
     shared: SharedRef,
     lifetime: Option<RequestLifetime>,
     /// The reader saw the whole response: dropping now is not a disconnect.
@@ -321,8 +411,8 @@ struct Guard {
 impl Guard {
     fn poll_driver(&mut self, cx: &mut Context<'_>) {
         if let Some(driver) = self.driver.as_mut() {
-            if driver.as_mut().poll(cx).is_ready() {
-                self.driver = None;
+            if driver.as_mut().poll_driver(cx).is_ready() {
+                self.spent = self.driver.take();
             }
         }
     }
@@ -360,7 +450,7 @@ impl Drop for Guard {
                     lifetime.abort();
                 }
                 if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(driver);
+                    handle.spawn(Detached(driver));
                 }
                 return;
             }
@@ -371,9 +461,9 @@ impl Drop for Guard {
         // would cost a task per request. An app still awaiting after
         // `complete` gets its task as before.
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-        if driver.as_mut().poll(&mut cx).is_pending() {
+        if driver.as_mut().poll_driver(&mut cx).is_pending() {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(driver);
+                handle.spawn(Detached(driver));
             }
         }
     }
@@ -415,6 +505,7 @@ impl Future for PipeResponse {
         .then(|| {
             shared.end = End::Taken;
             shared.queued = 0;
+            shared.spare = guard.spent.take();
             let frame = shared.frames.first.take();
             frame.and_then(|f| f.into_data().ok())
         });
@@ -562,6 +653,7 @@ impl PipeBody {
         PipeBody {
             guard: Guard {
                 driver: None,
+                spent: None,
                 shared,
                 lifetime: None,
                 done: false,
@@ -702,14 +794,19 @@ pub(crate) fn call(
         let reuse = own_sink
             && link.shared.guard_dropped.load(Ordering::Acquire)
             && Arc::strong_count(&link.shared) == 2;
-        if reuse {
-            lock(&link.shared).reset();
-            link.shared.guard_dropped.store(false, Ordering::Relaxed);
+        if !reuse {
+            return None;
         }
-        reuse.then(|| link.shared.clone())
+        let spare = {
+            let mut shared = lock(&link.shared);
+            shared.reset();
+            shared.spare.take()
+        };
+        link.shared.guard_dropped.store(false, Ordering::Relaxed);
+        Some((link.shared.clone(), spare))
     });
-    let shared = match reusable {
-        Some(shared) => shared,
+    let (shared, spare) = match reusable {
+        Some(reused) => reused,
         None => {
             let shared = Pipe::new(Shared::new());
             let sink: Box<dyn ResponseBody> = Box::new(PipeSink {
@@ -723,22 +820,28 @@ pub(crate) fn call(
                     sink: address,
                 });
             }
-            shared
+            (shared, None)
         }
     };
     let hold_end = on_done.is_some();
-    let revision = features.revision();
-    let driver: Driver = Box::pin(async move {
-        let outcome = crate::lifecycle::run_request(&*app, features).await;
-        if let Some(on_done) = on_done {
-            on_done(outcome);
-        } else if let Some(pool) = pool {
-            pool.recycle(outcome.features, revision);
+    let args = DriverArgs {
+        app,
+        revision: features.revision(),
+        features,
+        on_done,
+        pool,
+    };
+    let driver = match spare {
+        Some(mut slot) => {
+            slot.as_mut().refill(args);
+            slot
         }
-    });
+        None => new_driver(args),
+    };
     PipeResponse {
         guard: Some(Guard {
             driver: Some(driver),
+            spent: None,
             shared,
             lifetime: Some(lifetime),
             done: false,
