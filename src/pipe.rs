@@ -276,14 +276,12 @@ struct DriverArgs {
 }
 
 /// The request's whole lifecycle as one future.
-fn lifecycle(args: DriverArgs) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let outcome = crate::lifecycle::run_request(&*args.app, args.features).await;
-        if let Some(on_done) = args.on_done {
-            on_done(outcome);
-        } else if let Some(pool) = args.pool {
-            pool.recycle(outcome.features, args.revision);
-        }
+async fn lifecycle(args: DriverArgs) {
+    let outcome = crate::lifecycle::run_request(&*args.app, args.features).await;
+    if let Some(on_done) = args.on_done {
+        on_done(outcome);
+    } else if let Some(pool) = args.pool {
+        pool.recycle(outcome.features, args.revision);
     }
 }
 
