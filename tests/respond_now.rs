@@ -153,19 +153,23 @@ fn assert_trailers_went_to_complete(recording: RecordingSink) {
 }
 
 #[tokio::test]
-async fn on_starting_runs_before_the_whole_response_goes_out() {
+async fn the_whole_response_carries_what_on_starting_set() {
     async fn app(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("abcd").await?;
         ctx.on_starting(|ctx| {
-            ctx.response_mut()
-                .headers
-                .insert("x-late", HeaderValue::from_static("yes"));
+            let response = ctx.response_mut();
+            response.status = StatusCode::ACCEPTED;
+            response.reason = Some("Queued".to_owned());
             Ok(())
-        })?;
-        ctx.write("abcd").await
+        })
     }
     let (_, recording) = run("GET", app).await;
-    assert_eq!(recording.events(), [SinkEvent::Respond(StatusCode::OK, 4)]);
-    assert_eq!(recording.headers().unwrap()["x-late"], "yes");
+    assert_eq!(
+        recording.events(),
+        [SinkEvent::Respond(StatusCode::ACCEPTED, 4)]
+    );
+    assert_eq!(recording.reason().as_deref(), Some("Queued"));
+    assert_eq!(recording.headers().unwrap()["content-length"], "4");
 }
 
 /// A sink whose `respond_now` fails as a gone client would; records the

@@ -657,21 +657,26 @@ async fn streamed(ctx: &mut HttpContext) -> Result<()> {
     ctx.write(" world").await
 }
 
+/// Sends `request` to `app` and asserts the exact bytes up to the close
+/// (date normalised); `expected` has `{FIXED_DATE}` filled in.
+async fn assert_answers_exactly<A: Application>(app: A, request: &str, expected: &str) {
+    let (mut client, _) = connect(app, Limits::default());
+    client.send(request).await;
+    let bytes = normalise_date(&client.read_until_close().await);
+    assert_eq!(escape(&bytes), escape(expected.as_bytes()));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_flushed_response_is_chunked_with_a_last_chunk() {
-    let (mut client, _) = connect(streamed, Limits::default());
-    client.send(get_close("/")).await;
-    let bytes = normalise_date(&client.read_until_close().await);
-    assert_eq!(
-        escape(&bytes),
-        escape(
-            format!(
-                "HTTP/1.1 200 OK\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+    assert_answers_exactly(
+        streamed,
+        &get_close("/"),
+        &format!(
+            "HTTP/1.1 200 OK\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
                  5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
-            )
-            .as_bytes()
-        )
-    );
+        ),
+    )
+    .await;
 }
 
 async fn with_trailers(ctx: &mut HttpContext) -> Result<()> {
@@ -688,39 +693,27 @@ async fn with_trailers(ctx: &mut HttpContext) -> Result<()> {
 
 #[tokio::test(start_paused = true)]
 async fn response_trailers_follow_the_last_chunk() {
-    let (mut client, _) = connect(with_trailers, Limits::default());
-    client.send(get_close("/")).await;
-    let bytes = normalise_date(&client.read_until_close().await);
-    assert_eq!(
-        escape(&bytes),
-        escape(
-            format!(
-                "HTTP/1.1 200 OK\r\ntrailer: x-checksum\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+    assert_answers_exactly(
+        with_trailers,
+        &get_close("/"),
+        &format!(
+            "HTTP/1.1 200 OK\r\ntrailer: x-checksum\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
                  5\r\nhello\r\n0\r\nx-checksum: 42\r\n\r\n"
-            )
-            .as_bytes()
-        )
-    );
+        ),
+    )
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_streamed_response_to_http10_is_close_delimited() {
-    let (mut client, _) = connect(streamed, Limits::default());
     // Even when the client asked for keep-alive: without a length, only the
     // close can end the body.
-    client
-        .send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        .await;
-    let bytes = normalise_date(&client.read_until_close().await);
-    assert_eq!(
-        escape(&bytes),
-        escape(
-            format!(
-                "HTTP/1.1 200 OK\r\ndate: {FIXED_DATE}\r\nconnection: close\r\n\r\nhello world"
-            )
-            .as_bytes()
-        )
-    );
+    assert_answers_exactly(
+        streamed,
+        "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        &format!("HTTP/1.1 200 OK\r\ndate: {FIXED_DATE}\r\nconnection: close\r\n\r\nhello world"),
+    )
+    .await;
 }
 
 async fn framed_by_the_app(ctx: &mut HttpContext) -> Result<()> {
@@ -734,19 +727,15 @@ async fn framed_by_the_app(ctx: &mut HttpContext) -> Result<()> {
 async fn a_whole_response_the_app_framed_as_chunked_ends_with_its_last_chunk() {
     // Completed at once, so the sink takes head, body and end in one call:
     // the app's own framing still holds.
-    let (mut client, _) = connect(framed_by_the_app, Limits::default());
-    client.send(get_close("/")).await;
-    let bytes = normalise_date(&client.read_until_close().await);
-    assert_eq!(
-        escape(&bytes),
-        escape(
-            format!(
-                "HTTP/1.1 200 OK\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+    assert_answers_exactly(
+        framed_by_the_app,
+        &get_close("/"),
+        &format!(
+            "HTTP/1.1 200 OK\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
                  5\r\nhello\r\n0\r\n\r\n"
-            )
-            .as_bytes()
-        )
-    );
+        ),
+    )
+    .await;
 }
 
 /// 15,000 bytes of the letter the path names (`/a`, `/b`, ...).
