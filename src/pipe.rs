@@ -674,7 +674,8 @@ impl PipeBody {
 /// comes back only if the application left its set of features as the
 /// server built it (an app that inserted or removed a feature made the
 /// collection its own), and comes back emptied of the request: the request
-/// body is empty and its header map cleared (capacity kept), the response
+/// body is empty and its header map cleared (capacity kept; a lone `host`
+/// field stays, as the next request usually repeats it), the response
 /// is reset, and the response body is the last request's sink, shut until
 /// the next `call_pooled` opens its pipe again (in place once the last
 /// response's reader is gone, else with a new pipe): `start`, `write` and
@@ -749,7 +750,14 @@ impl FeaturePool {
             return;
         };
         request.body = crate::body::RequestBody::empty();
-        request.headers.clear();
+        // A lone Host stays: the next request on the collection usually
+        // names the same one (TestServer's keeps it when it does), and a
+        // server that refills the request replaces the map anyway.
+        let lone_host = request.headers.len() == 1
+            && request.headers.keys().next() == Some(&http::header::HOST);
+        if !lone_host {
+            request.headers.clear();
+        }
         let Some(response) = features.get_mut::<ResponseFeature>() else {
             return;
         };

@@ -50,6 +50,36 @@ async fn describe(ctx: &mut HttpContext) -> Result<()> {
 }
 
 #[tokio::test]
+async fn each_request_gets_its_own_host_on_a_reused_collection() {
+    // Direct mode reuses one collection, keeping a lone Host that the next
+    // request may repeat: each request must still see exactly its own.
+    async fn hosts(ctx: &mut HttpContext) -> Result<()> {
+        let all: Vec<_> = ctx
+            .request()
+            .headers
+            .get_all("host")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        ctx.write(all.join(",")).await
+    }
+    let server = TestServer::new(hosts);
+    let seen = |response: serverbridge::testing::TestResponse| response.text();
+    let get = |target| server.get(target).send();
+    assert_eq!(seen(get("/").await.unwrap()).await.unwrap(), "localhost");
+    assert_eq!(seen(get("/").await.unwrap()).await.unwrap(), "localhost");
+    let absolute = get("http://example.test:8080/a").await.unwrap();
+    assert_eq!(seen(absolute).await.unwrap(), "example.test:8080");
+    assert_eq!(seen(get("/").await.unwrap()).await.unwrap(), "localhost");
+    let own = server.get("/").header("host", "mine.test").send().await;
+    assert_eq!(seen(own.unwrap()).await.unwrap(), "mine.test");
+    assert_eq!(seen(get("/").await.unwrap()).await.unwrap(), "localhost");
+    let h2 = server.get("/").version(Version::HTTP_2).send().await;
+    assert_eq!(seen(h2.unwrap()).await.unwrap(), "");
+    assert_eq!(seen(get("/").await.unwrap()).await.unwrap(), "localhost");
+}
+
+#[tokio::test]
 async fn request_parts_arrive_intact() {
     let server = TestServer::new(describe);
     let purge = Method::from_bytes(b"PURGE").unwrap();

@@ -311,6 +311,25 @@ pub(super) fn ensure_host(headers: &mut HeaderMap, authority: Option<&str>, vers
     }
 }
 
+/// [`ensure_host`] for a request without fields of its own, on a map that
+/// is empty or holds only a Host kept from the collection's last request:
+/// kept when it is the one this request gets, else replaced (or removed).
+fn default_host(headers: &mut HeaderMap, authority: Option<&str>, version: Version) {
+    let wanted = authority.unwrap_or("localhost");
+    let kept = version != Version::HTTP_2
+        && headers.len() == 1
+        && headers
+            .iter()
+            .next()
+            .is_some_and(|(name, value)| name == HOST && value == wanted);
+    if !kept {
+        if !headers.is_empty() {
+            headers.clear();
+        }
+        ensure_host(headers, authority, version);
+    }
+}
+
 /// The body, followed by the trailers when there are some.
 pub(super) fn with_trailers(body: RequestBody, trailers: Option<HeaderMap>) -> RequestBody {
     let Some(trailers) = trailers else {
@@ -539,14 +558,14 @@ impl<'a> TestRequest<'a> {
             &mut request.path,
             &mut request.query,
         )?;
+        let authority = target_authority(form, self.uri);
         if self.headers.is_empty() {
+            // The pooled map: empty, or the last request's lone Host.
             std::mem::swap(&mut self.headers, &mut request.headers);
+            default_host(&mut self.headers, authority, self.version);
+        } else {
+            ensure_host(&mut self.headers, authority, self.version);
         }
-        ensure_host(
-            &mut self.headers,
-            target_authority(form, self.uri),
-            self.version,
-        );
         let https = form == TargetForm::Absolute
             && self
                 .uri
