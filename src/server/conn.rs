@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::decode::{Decoded, Decoder};
-use super::io::{BodyState, Http1Body, Http1Upgrade, MinRate, Shared, WatchPeer};
+use super::io::{
+    BodyState, BoxRead, BoxWrite, Http1Body, Http1Upgrade, MinRate, Shared, WatchPeer,
+};
 use super::limits::Limits;
 use super::parse::{parse_head, Framing, RequestHead};
 use super::sink::Http1Sink;
@@ -233,21 +235,34 @@ impl Exchange {
 /// Serves one connection to its end.
 pub(crate) async fn serve<T>(
     io: T,
-    mut connection: Features,
+    connection: Features,
     app: BoxApplication,
     config: Arc<ConnConfig>,
 ) where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (read, write) = tokio::io::split(io);
+    serve_halves(Box::new(read), Box::new(write), connection, app, config).await;
+}
+
+/// Serves one connection, already split, to its end. A socket splits into
+/// halves that need no lock (`TcpStream::into_split`); any other transport
+/// goes through [`serve`], whose halves share it behind one.
+pub(crate) async fn serve_halves(
+    read: BoxRead,
+    write: BoxWrite,
+    mut connection: Features,
+    app: BoxApplication,
+    config: Arc<ConnConfig>,
+) {
     let response_rate = MinResponseDataRate::new(default_rate(
         config.limits.min_response_data_rate,
         &config.limits,
     ));
     // No read buffer until bytes arrive (see `io::poll_fill`).
     let shared = Shared::new(
-        Box::new(read),
-        Box::new(write),
+        read,
+        write,
         BytesMut::new(),
         response_rate,
         config.abort.clone(),

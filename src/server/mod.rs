@@ -221,7 +221,8 @@ impl HttpServer {
     }
 }
 
-type Accepted = (Box<dyn IoStream>, Option<Address>, Option<Address>);
+/// A connection's read and write halves, and its local and peer addresses.
+type Accepted = (io::BoxRead, io::BoxWrite, Option<Address>, Option<Address>);
 
 /// The next connection on `listener`, with its local and peer addresses.
 async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
@@ -229,16 +230,22 @@ async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
         Listener::Tcp(listener, local) => {
             let (stream, peer) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            // Owned halves: reads and writes take no lock, as the halves of
+            // a generic transport must.
+            let (read, write) = stream.into_split();
             Ok((
-                Box::new(stream),
+                Box::new(read),
+                Box::new(write),
                 Some(Address::Tcp(*local)),
                 Some(Address::Tcp(peer)),
             ))
         }
         Listener::Unix(listener, path) => {
             let (stream, _) = listener.accept().await?;
+            let (read, write) = stream.into_split();
             Ok((
-                Box::new(stream),
+                Box::new(read),
+                Box::new(write),
                 Some(Address::Unix(Some(path.clone()))),
                 Some(Address::Unix(None)),
             ))
@@ -261,7 +268,7 @@ fn spawn_accept(
                 _ = config.stopping.cancelled() => break,
                 accepted = accept(&listener) => accepted,
             };
-            let (io, local, peer) = match accepted {
+            let (read, write, local, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     tracing::debug!(error = %err, "accept failed");
@@ -289,7 +296,7 @@ fn spawn_accept(
             let app = app.clone();
             let config = config.clone();
             tracker.spawn(async move {
-                conn::serve(io, connection, app, config).await;
+                conn::serve_halves(read, write, connection, app, config).await;
                 drop(permit);
             });
         }
@@ -298,10 +305,6 @@ fn spawn_accept(
         }
     });
 }
-
-/// A transport the server accepts.
-trait IoStream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> IoStream for T {}
 
 #[async_trait]
 impl Server for HttpServer {
