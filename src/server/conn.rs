@@ -338,7 +338,13 @@ pub(crate) async fn serve_halves(
     let dated = std::future::poll_fn(|cx| {
         crate::http1::with_poll_date(|| std::future::Future::poll(run.as_mut(), cx))
     });
-    tracing::Instrument::instrument(dated, span).await;
+    // A span no subscriber wants is not entered on every poll (entering
+    // one still costs a check per poll when `tracing` bridges to `log`).
+    if span.is_disabled() {
+        dated.await;
+    } else {
+        tracing::Instrument::instrument(dated, span).await;
+    }
 }
 
 async fn shutdown(shared: &Shared) {

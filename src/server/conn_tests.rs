@@ -190,3 +190,85 @@ async fn a_body_kept_past_its_request_never_reads_the_next_ones() {
     let err = kept_read.expect_err("the kept body is over");
     assert!(err.is_closed(), "{err}");
 }
+
+/// Records, for every event, the span it happened in (name and `id`).
+#[derive(Default)]
+struct SpanRecorder {
+    spans: std::sync::Mutex<Vec<(String, String)>>,
+    current: std::sync::Mutex<Vec<u64>>,
+    events: std::sync::Mutex<Vec<Option<(String, String)>>>,
+}
+
+impl tracing::Subscriber for SpanRecorder {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        struct Id(String);
+        impl tracing::field::Visit for Id {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "id" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut id = Id(String::new());
+        span.record(&mut id);
+        let mut spans = self.spans.lock().unwrap();
+        spans.push((span.metadata().name().to_owned(), id.0));
+        tracing::span::Id::from_u64(spans.len() as u64)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        let current = self.current.lock().unwrap().last().copied();
+        let span = current.map(|n| self.spans.lock().unwrap()[n as usize - 1].clone());
+        self.events.lock().unwrap().push(span);
+    }
+    fn enter(&self, span: &tracing::span::Id) {
+        self.current.lock().unwrap().push(span.into_u64());
+    }
+    fn exit(&self, _: &tracing::span::Id) {
+        self.current.lock().unwrap().pop();
+    }
+}
+
+#[test]
+fn the_apps_events_happen_inside_the_connection_span_when_a_subscriber_listens() {
+    async fn logs(ctx: &mut HttpContext) -> Result<()> {
+        tracing::info!("in the app");
+        ctx.write("ok").await
+    }
+    let recorder = Arc::new(SpanRecorder::default());
+    let dispatch = tracing::Dispatch::from(recorder.clone());
+    tracing::dispatcher::with_default(&dispatch, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (mut client, server) = tokio::io::duplex(4096);
+            let info = ConnectionInfo {
+                id: "conn-7".to_owned(),
+                ..ConnectionInfo::default()
+            };
+            let conn = tokio::spawn(HttpServer::serve_connection(
+                server,
+                info,
+                Arc::new(logs),
+                Limits::default(),
+            ));
+            client
+                .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut response = String::new();
+            client.read_to_string(&mut response).await.unwrap();
+            conn.await.unwrap();
+            assert!(response.ends_with("ok"), "{response}");
+        });
+    });
+    let events = recorder.events.lock().unwrap();
+    let app_event = Some(("connection".to_owned(), "conn-7".to_owned()));
+    assert!(events.contains(&app_event), "{events:?}");
+}
