@@ -27,10 +27,16 @@ async fn plants_a_date(ctx: &mut HttpContext) -> Result<()> {
     ctx.write("ok").await
 }
 
-#[tokio::test]
-async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
+/// Serves one `GET /` with `Connection: close` to `app` on a connection
+/// with `info`; the response, read to the close.
+async fn one_closing_get(app: crate::BoxApplication, info: ConnectionInfo) -> String {
     let (mut client, server) = tokio::io::duplex(4096);
-    let conn = tokio::spawn(serve_with_default_limits(server, Arc::new(plants_a_date)));
+    let conn = tokio::spawn(HttpServer::serve_connection(
+        server,
+        info,
+        app,
+        Limits::default(),
+    ));
     client
         .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         .await
@@ -38,6 +44,12 @@ async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
     let mut response = String::new();
     client.read_to_string(&mut response).await.unwrap();
     conn.await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn heads_encoded_in_one_poll_share_the_date_read_when_it_began() {
+    let response = one_closing_get(Arc::new(plants_a_date), ConnectionInfo::default()).await;
     let planted = format!("\r\ndate: {}\r\n", crate::http1::STALE_DATE);
     assert!(response.contains(&planted), "{response}");
 }
@@ -246,27 +258,12 @@ fn the_apps_events_happen_inside_the_connection_span_when_a_subscriber_listens()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async {
-            let (mut client, server) = tokio::io::duplex(4096);
-            let info = ConnectionInfo {
-                id: "conn-7".to_owned(),
-                ..ConnectionInfo::default()
-            };
-            let conn = tokio::spawn(HttpServer::serve_connection(
-                server,
-                info,
-                Arc::new(logs),
-                Limits::default(),
-            ));
-            client
-                .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            let mut response = String::new();
-            client.read_to_string(&mut response).await.unwrap();
-            conn.await.unwrap();
-            assert!(response.ends_with("ok"), "{response}");
-        });
+        let info = ConnectionInfo {
+            id: "conn-7".to_owned(),
+            ..ConnectionInfo::default()
+        };
+        let response = runtime.block_on(one_closing_get(Arc::new(logs), info));
+        assert!(response.ends_with("ok"), "{response}");
     });
     let events = recorder.events.lock().unwrap();
     let app_event = Some(("connection".to_owned(), "conn-7".to_owned()));
