@@ -189,8 +189,7 @@ impl ResponseBody for PipeSink {
         }
         shared.head = Some(parts);
         if let Some(data) = body.take().filter(|d| !d.is_empty()) {
-            shared.queued += data.len();
-            shared.frames.push_back(Frame::data(data));
+            shared.push_data(data);
         }
         shared.end = End::Complete;
         Some(Ok(()))
@@ -204,8 +203,7 @@ impl ResponseBody for PipeSink {
         if shared.queued >= PIPE_CAPACITY {
             return Ok(Some(data));
         }
-        shared.queued += data.len();
-        shared.frames.push_back(Frame::data(data));
+        shared.push_data(data);
         Ok(None)
     }
 
@@ -229,9 +227,7 @@ impl ResponseBody for PipeSink {
                 shared.producer = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            let data = data.take().expect("polled after completion");
-            shared.queued += data.len();
-            shared.frames.push_back(Frame::data(data));
+            shared.push_data(data.take().expect("polled after completion"));
             Poll::Ready(Ok(()))
         })
         .await
@@ -360,6 +356,12 @@ impl Shared {
             producer: None,
             spare: None,
         }
+    }
+
+    /// Queues a body chunk for the reader.
+    fn push_data(&mut self, data: Bytes) {
+        self.queued += data.len();
+        self.frames.push_back(Frame::data(data));
     }
 
     /// As new, keeping the queue's capacity (and the spare slot).

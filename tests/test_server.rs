@@ -843,11 +843,10 @@ async fn a_direct_body_the_app_completed_before_its_head_gives_its_chunk_then_en
     // No length from the hint: the head carries it (or the server frames).
     assert_eq!(body.size_hint().exact(), None);
     assert!(!body.is_end_stream());
-    let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+    let frame = http_body_util::BodyExt::frame(&mut body).await;
     assert_eq!(frame.unwrap().unwrap().into_data().unwrap(), "hello");
     assert!(body.is_end_stream());
-    let end = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
-    assert!(end.is_none());
+    assert!(http_body_util::BodyExt::frame(&mut body).await.is_none());
 }
 
 #[tokio::test]

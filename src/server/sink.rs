@@ -31,6 +31,12 @@ fn encode_head_into(
     http1::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
 }
 
+/// Whether a chunk of `len` bytes goes into the write buffer (else it is
+/// written past it, or after a flush).
+fn fits_buffer(write: &WriteSide, len: usize) -> bool {
+    len < DIRECT_WRITE && write.buf.len() + len + 32 <= WRITE_HIGH_WATER
+}
+
 /// Appends a body chunk in its framing (nothing without a body).
 fn put_chunk(write: &mut WriteSide, framing: BodyFraming, data: &[u8]) {
     match framing {
@@ -108,7 +114,7 @@ impl Http1Sink {
             return None;
         }
         let mut write = self.shared.write();
-        if data.len() >= DIRECT_WRITE || write.buf.len() + data.len() + 32 > WRITE_HIGH_WATER {
+        if !fits_buffer(&write, data.len()) {
             return Some(data);
         }
         put_chunk(&mut write, self.framing, &data);
@@ -142,13 +148,9 @@ impl ResponseBody for Http1Sink {
         head: ResponseHead<'_>,
         body: &mut Option<Bytes>,
     ) -> Option<Result<()>> {
-        let len = body.as_ref().map_or(0, Bytes::len);
-        if len >= DIRECT_WRITE {
-            return None;
-        }
         let cx = self.head_context(&head);
         let mut write = self.shared.write();
-        if write.buf.len() + len + 32 > WRITE_HIGH_WATER {
+        if !fits_buffer(&write, body.as_ref().map_or(0, Bytes::len)) {
             return None;
         }
         let encoded = encode_head_into(&mut write, head, cx);
