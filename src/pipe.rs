@@ -643,6 +643,46 @@ impl Body for PipeBody {
 }
 
 impl PipeBody {
+    /// The rest of the body as one `Bytes`, when all of it is here already:
+    /// the application completed the response (one chunk at most, no
+    /// trailers) before its head was read, so its lifecycle is over and
+    /// nothing is left to wait for. Otherwise the body, unchanged, to read
+    /// frame by frame.
+    ///
+    /// For a server that can send a buffer whole without a stream (actix's
+    /// `MessageBody::try_into_bytes`). What was read before stays read: the
+    /// rest of a body whose chunk was taken is empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use serverbridge::feature::RequestFeature;
+    /// use serverbridge::tower::AppService;
+    /// use serverbridge::{Features, HttpContext, Result};
+    ///
+    /// async fn hello(ctx: &mut HttpContext) -> Result<()> {
+    ///     ctx.write("hello").await
+    /// }
+    ///
+    /// let mut features = Features::new();
+    /// features.insert(RequestFeature::default());
+    /// let response = AppService::new(hello).call_features(features).await.unwrap();
+    /// let bytes = response.into_body().try_into_bytes().unwrap();
+    /// assert_eq!(&bytes[..], b"hello");
+    /// # });
+    /// ```
+    pub fn try_into_bytes(mut self) -> std::result::Result<Bytes, PipeBody> {
+        match self.settled.as_mut() {
+            Some(rest) => {
+                let bytes = rest.take().unwrap_or_default();
+                self.guard.done = true;
+                Ok(bytes)
+            }
+            None => Err(self),
+        }
+    }
+
     /// A body that fails at once as aborted: the body of a response standing
     /// in for a service error, so a host drops the connection.
     pub(crate) fn aborted() -> PipeBody {

@@ -258,6 +258,38 @@ async fn a_streaming_application_through_app_service_yields_chunks_in_order() {
 }
 
 #[tokio::test]
+async fn a_body_is_one_buffer_only_when_the_app_finished_before_the_head_was_read() {
+    async fn whole(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("whole").await
+    }
+    async fn streamed(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("first").await?;
+        ctx.flush().await?;
+        tokio::task::yield_now().await;
+        ctx.write("second").await
+    }
+    let get = || Request::get("/").body(String::new()).unwrap();
+    // Done before the head was taken: the rest is here, and the lifecycle
+    // is over (taking it is reading the body to its end).
+    let response = AppService::new(whole).oneshot(get()).await.unwrap();
+    assert_eq!(response.into_body().try_into_bytes().unwrap(), "whole");
+    // Taken after its chunk was read: the rest is empty.
+    let mut body = AppService::new(whole)
+        .oneshot(get())
+        .await
+        .unwrap()
+        .into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "whole");
+    assert_eq!(body.try_into_bytes().unwrap(), "");
+    // Still running when the head was taken: the body comes back, unread.
+    let response = AppService::new(streamed).oneshot(get()).await.unwrap();
+    let body = response.into_body().try_into_bytes().unwrap_err();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "firstsecond");
+}
+
+#[tokio::test]
 async fn dropping_the_response_body_early_fires_the_request_lifetime() {
     let (tx, rx) = oneshot::channel::<(bool, bool)>();
     let tx = Arc::new(Mutex::new(Some(tx)));

@@ -98,6 +98,8 @@ impl Body for PayloadBody {
 #[derive(Debug)]
 pub(crate) struct ActixBody {
     body: Option<PipeBody>,
+    /// The whole rest of the body, taken from `body` (see `try_into_bytes`).
+    ready: Option<Bytes>,
     /// Reported once instead of a body (a response without a head).
     failure: Option<Error>,
     size: BodySize,
@@ -109,6 +111,7 @@ impl ActixBody {
     pub(crate) fn new(body: PipeBody, size: BodySize) -> ActixBody {
         ActixBody {
             body: Some(body),
+            ready: None,
             failure: None,
             size,
         }
@@ -118,6 +121,7 @@ impl ActixBody {
     pub(crate) fn failed(err: Error) -> ActixBody {
         ActixBody {
             body: None,
+            ready: None,
             failure: Some(err),
             size: BodySize::Stream,
         }
@@ -131,10 +135,37 @@ impl MessageBody for ActixBody {
         self.size
     }
 
+    /// A response the application finished before actix took its head goes
+    /// out as one buffer: actix then neither boxes nor polls a stream. Only
+    /// with a declared length the buffer meets (else the body streams, and
+    /// actix reports the mismatch as it would).
+    fn try_into_bytes(mut self) -> Result<Bytes, Self> {
+        let BodySize::Sized(length) = self.size else {
+            return Err(self);
+        };
+        let Some(body) = self.body.take() else {
+            return Err(self);
+        };
+        match body.try_into_bytes() {
+            Ok(bytes) if bytes.len() as u64 == length => Ok(bytes),
+            Ok(bytes) => {
+                self.ready = Some(bytes);
+                Err(self)
+            }
+            Err(body) => {
+                self.body = Some(body);
+                Err(self)
+            }
+        }
+    }
+
     fn poll_next(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Error>>> {
+        if let Some(bytes) = self.ready.take().filter(|b| !b.is_empty()) {
+            return Poll::Ready(Some(Ok(bytes)));
+        }
         let Some(body) = self.body.as_mut() else {
             return Poll::Ready(self.failure.take().map(Err));
         };

@@ -46,15 +46,31 @@ pub(crate) fn uri(uri: &http02::Uri) -> Result<Uri> {
     .map_err(bad_request)
 }
 
-/// Every request header value, repeated names kept in order.
-pub(crate) fn request_headers(headers: &ActixHeaders) -> Result<HeaderMap> {
-    let mut out = HeaderMap::with_capacity(headers.len());
+/// Every request header value into `out` (a reused map: what it held is
+/// replaced), repeated names kept in order.
+///
+/// A map holding exactly the request's one field, a `host` with the same
+/// value (the last request on a reused collection, see
+/// [`FeaturePool`](serverbridge::FeaturePool)), is kept as it is: no copy.
+pub(crate) fn request_headers(headers: &ActixHeaders, out: &mut HeaderMap) -> Result<()> {
+    if headers.len() == 1 && out.len() == 1 {
+        if let (Some(new), Some(old)) = (
+            headers.get(http02::header::HOST),
+            out.get(http::header::HOST),
+        ) {
+            if new.as_bytes() == old.as_bytes() {
+                return Ok(());
+            }
+        }
+    }
+    out.clear();
+    out.reserve(headers.len());
     for (name, value) in headers.iter() {
         let name = HeaderName::from_bytes(name.as_str().as_bytes()).map_err(bad_request)?;
         let value = HeaderValue::from_bytes(value.as_bytes()).map_err(bad_request)?;
         out.append(name, value);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The response status, by its code.
@@ -111,7 +127,8 @@ mod tests {
                 http02::header::HeaderValue::from_str(v).unwrap(),
             );
         }
-        let out = request_headers(&headers).unwrap();
+        let mut out = HeaderMap::new();
+        request_headers(&headers, &mut out).unwrap();
         let values: Vec<_> = out
             .get_all("x-r")
             .iter()
@@ -121,6 +138,34 @@ mod tests {
         let mut back = ActixHeaders::new();
         response_headers(&out, &mut back).unwrap();
         assert_eq!(back.get_all("x-r").count(), 3);
+    }
+
+    #[test]
+    fn a_reused_map_keeps_a_repeated_lone_host_and_drops_the_rest() {
+        let actix = |fields: &[(&'static str, &'static str)]| {
+            let mut headers = ActixHeaders::new();
+            for (name, value) in fields {
+                headers.append(
+                    http02::header::HeaderName::from_static(name),
+                    http02::header::HeaderValue::from_static(value),
+                );
+            }
+            headers
+        };
+        let mut out = HeaderMap::new();
+        request_headers(&actix(&[("host", "a:1")]), &mut out).unwrap();
+        let kept = out["host"].as_bytes().as_ptr();
+        // The same lone Host: the value is not copied again.
+        request_headers(&actix(&[("host", "a:1")]), &mut out).unwrap();
+        assert_eq!(out["host"].as_bytes().as_ptr(), kept);
+        // Another Host, or more fields: the map is refilled.
+        request_headers(&actix(&[("host", "b:2")]), &mut out).unwrap();
+        assert_eq!(out["host"], "b:2");
+        request_headers(&actix(&[("host", "b:2"), ("x-a", "1")]), &mut out).unwrap();
+        assert_eq!((out.len(), out["x-a"].as_bytes()), (2, &b"1"[..]));
+        request_headers(&actix(&[("x-b", "2")]), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(!out.contains_key("host") && out["x-b"] == "2");
     }
 
     #[test]

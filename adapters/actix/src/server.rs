@@ -12,9 +12,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serverbridge::application::BoxApplication;
 use serverbridge::endpoint::Endpoint;
-use serverbridge::feature::{
-    MaxRequestBodySize, RequestTrailers, ResponseTrailers, ServerAddress, ServerAddresses,
-};
+use serverbridge::feature::{ServerAddress, ServerAddresses};
 use serverbridge::tower::AppService;
 use serverbridge::{Application, Error, Features, HttpContext, Result, Server};
 use tokio::sync::{mpsc, oneshot};
@@ -409,25 +407,16 @@ fn run_system(
     });
 }
 
-/// The application as the adapter runs it: abortable at the stop deadline,
-/// and with only the features actix can honour.
+/// The application as the adapter runs it: abortable at the stop deadline.
+/// (The request's collection, built by the worker, already holds only the
+/// features actix can honour: no trailers either way.)
 struct Adapted {
     inner: BoxApplication,
     abort: CancellationToken,
 }
 
 impl Application for Adapted {
-    fn create_context(&self, mut features: Features) -> HttpContext {
-        // actix neither delivers request trailers nor sends response
-        // trailers: the features say so rather than dropping them silently.
-        features.remove::<RequestTrailers>();
-        features.remove::<ResponseTrailers>();
-        let limit = features
-            .get_mut::<http::Extensions>()
-            .and_then(|extensions| extensions.remove::<MaxRequestBodySize>());
-        if let Some(limit) = limit {
-            features.insert(limit);
-        }
+    fn create_context(&self, features: Features) -> HttpContext {
         self.inner.create_context(features)
     }
 

@@ -19,10 +19,7 @@ use actix_web::HttpResponse;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Request, Response, StatusCode};
 use serverbridge::body::RequestBody;
-use serverbridge::feature::{
-    ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId, RequestTrailers,
-    ResponseTrailers,
-};
+use serverbridge::feature::{ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId};
 use serverbridge::tower::AppService;
 use serverbridge::{Error, FeaturePool, Features, PipeBody};
 
@@ -113,6 +110,11 @@ pub(crate) async fn handle(
 
 /// A finished request's collection to refill, or a new one with the
 /// features every request gets.
+///
+/// Neither trailers feature is ever in it: actix delivers no request
+/// trailers and sends no response trailers, so the features say so (an app
+/// finds neither) rather than dropping them silently. Keeping the set fixed
+/// also lets [`FeaturePool`] take the collection back after each request.
 fn collection(worker: &Worker) -> Features {
     if let Some(features) = worker.pool.take().filter(|f| {
         f.contains::<RequestFeature>()
@@ -125,7 +127,6 @@ fn collection(worker: &Worker) -> Features {
     features.insert(RequestFeature::default());
     features.insert(RequestId(String::new()));
     features.insert(MaxRequestBodySize::new(worker.max_request_body_size));
-    features.insert(ResponseTrailers::default());
     features
 }
 
@@ -137,15 +138,21 @@ fn into_request(
     payload: Payload,
 ) -> Result<Features, Error> {
     let head = actix.head();
-    let headers = convert::request_headers(&head.headers)?;
-    let length = declared_length(&headers);
     let mut features = collection(worker);
+    // The last request's map, refilled (its capacity, and a repeated lone
+    // Host, kept).
+    let mut headers = features
+        .get_mut::<RequestFeature>()
+        .map(|request| std::mem::take(&mut request.headers))
+        .unwrap_or_default();
+    convert::request_headers(&head.headers, &mut headers)?;
+    let length = declared_length(&headers);
     let max = worker.max_request_body_size;
     let limit = features.reset_or_insert(
         |limit: &mut MaxRequestBodySize| limit.reset(max),
         || MaxRequestBodySize::new(max),
     );
-    // A request without a body gets no stream and no trailers.
+    // A request without a body gets no stream.
     let body = match payload {
         Payload::None => None,
         payload if length == Some(0) => {
@@ -155,15 +162,8 @@ fn into_request(
         payload => Some(RequestBody::new(PayloadBody::spawn(payload, length))),
     };
     let body = match body {
-        Some(body) => {
-            let mut body = body.with_limit(limit);
-            features.insert(RequestTrailers::attach(&mut body));
-            body
-        }
-        None => {
-            features.remove::<RequestTrailers>();
-            RequestBody::empty()
-        }
+        Some(body) => body.with_limit(limit),
+        None => RequestBody::empty(),
     };
     let mut request = Request::new(());
     *request.method_mut() = convert::method(&head.method)?;
