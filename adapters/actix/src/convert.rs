@@ -6,7 +6,7 @@
 //! but the other rejects is reported, never guessed.
 
 use actix_http::header::HeaderMap as ActixHeaders;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use serverbridge::{Error, Result};
@@ -80,16 +80,66 @@ pub(crate) fn status(status: StatusCode) -> http02::StatusCode {
         .unwrap_or(http02::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// Appends every response header to actix's map.
-pub(crate) fn response_headers(headers: &HeaderMap, out: &mut ActixHeaders) -> Result<()> {
+/// What a response's fields say about its framing, read while they are
+/// copied (see [`response_headers`]).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Framing {
+    /// The one valid `Content-Length`, when there is exactly one and no
+    /// `Transfer-Encoding`.
+    pub(crate) length: Option<u64>,
+    /// A `Connection: close` among the fields.
+    pub(crate) close: bool,
+}
+
+/// Appends every response header but `Content-Length` to actix's map, in one
+/// pass that also reads the framing. Actix writes `Content-Length` itself
+/// from a sized body; when the body is not sized, [`content_lengths`] puts
+/// the app's fields back. A field actix cannot carry is left out (and
+/// logged), the others still go.
+pub(crate) fn response_headers(headers: &HeaderMap, out: &mut ActixHeaders) -> Framing {
+    let (mut lengths, mut length, mut encoded, mut close) = (0, None, false, false);
     for (name, value) in headers {
-        let name =
-            http02::header::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(Error::app)?;
-        let value =
-            http02::header::HeaderValue::from_bytes(value.as_bytes()).map_err(Error::app)?;
-        out.append(name, value);
+        if name == CONTENT_LENGTH {
+            lengths += 1;
+            length = value.to_str().ok().and_then(|v| v.parse().ok());
+            continue;
+        }
+        if name == TRANSFER_ENCODING {
+            encoded = true;
+        } else if name == CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close") {
+            close = true;
+        }
+        append(name, value, out);
     }
-    Ok(())
+    Framing {
+        length: length.filter(|_| lengths == 1 && !encoded),
+        close,
+    }
+}
+
+/// Appends the app's `Content-Length` fields, as they are.
+pub(crate) fn content_lengths(headers: &HeaderMap, out: &mut ActixHeaders) {
+    for value in headers.get_all(CONTENT_LENGTH) {
+        append(&CONTENT_LENGTH, value, out);
+    }
+}
+
+fn append(name: &HeaderName, value: &HeaderValue, out: &mut ActixHeaders) {
+    let converted = http02::header::HeaderName::from_bytes(name.as_str().as_bytes())
+        .map_err(Error::app)
+        .and_then(|name| {
+            let value =
+                http02::header::HeaderValue::from_bytes(value.as_bytes()).map_err(Error::app)?;
+            Ok((name, value))
+        });
+    match converted {
+        Ok((name, value)) => out.append(name, value),
+        Err(err) => tracing::warn!(
+            error = %err,
+            field = %name,
+            "a response header actix cannot carry was left out"
+        ),
+    }
 }
 
 fn bad_request(err: impl std::fmt::Display) -> Error {
@@ -136,7 +186,7 @@ mod tests {
             .collect();
         assert_eq!(values, ["a", "", "b c"]);
         let mut back = ActixHeaders::new();
-        response_headers(&out, &mut back).unwrap();
+        response_headers(&out, &mut back);
         assert_eq!(back.get_all("x-r").count(), 3);
     }
 
@@ -166,6 +216,44 @@ mod tests {
         request_headers(&actix(&[("x-b", "2")]), &mut out).unwrap();
         assert_eq!(out.len(), 1);
         assert!(!out.contains_key("host") && out["x-b"] == "2");
+    }
+
+    #[test]
+    fn response_framing_is_read_while_the_fields_are_copied() {
+        let framing = |fields: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in fields {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            let mut out = ActixHeaders::new();
+            let framing = response_headers(&headers, &mut out);
+            assert!(!out.contains_key("content-length"));
+            assert_eq!(
+                out.len(),
+                fields.iter().filter(|f| f.0 != "content-length").count()
+            );
+            framing
+        };
+        let sized = |length, close| Framing { length, close };
+        assert_eq!(
+            framing(&[("content-length", "13"), ("x-a", "1")]),
+            sized(Some(13), false)
+        );
+        assert_eq!(framing(&[("connection", "Close")]), sized(None, true));
+        assert_eq!(framing(&[("connection", "keep-alive")]), sized(None, false));
+        // Two lengths, a length with Transfer-Encoding, or an invalid one:
+        // not a sized body.
+        let two = [("content-length", "1"), ("content-length", "1")];
+        assert_eq!(framing(&two), sized(None, false));
+        let encoded = [("transfer-encoding", "chunked"), ("content-length", "1")];
+        assert_eq!(framing(&encoded), sized(None, false));
+        assert_eq!(framing(&[("content-length", "x")]), sized(None, false));
+        let mut headers = HeaderMap::new();
+        headers.append("content-length", HeaderValue::from_static("1"));
+        headers.append("content-length", HeaderValue::from_static("2"));
+        let mut out = ActixHeaders::new();
+        content_lengths(&headers, &mut out);
+        assert_eq!(out.get_all("content-length").count(), 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use actix_http::ConnectionType;
 use actix_web::body::{BodySize, BoxBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::HttpResponse;
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Request, Response, StatusCode};
 use serverbridge::body::RequestBody;
 use serverbridge::feature::{ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId};
@@ -209,42 +209,30 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 
 /// The Application's response as actix's, with the framing actix needs.
 fn into_actix(response: Response<PipeBody>, is_head: bool) -> HttpResponse<BoxBody> {
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
     let status = parts.status;
-    let mut size = BodySize::Stream;
-    if status.is_informational()
+    let mut actix = HttpResponse::with_body(convert::status(status), ());
+    let framing = convert::response_headers(&parts.headers, actix.headers_mut());
+    let size = if status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
-        size = BodySize::None;
-    } else if let Some(length) = single_length(&parts.headers) {
-        // Actix writes Content-Length from the size: the app's header goes.
-        parts.headers.remove(CONTENT_LENGTH);
-        size = BodySize::Sized(length);
+        BodySize::None
+    } else if let Some(length) = framing.length {
+        // Actix writes Content-Length from the size.
+        BodySize::Sized(length)
     } else if is_head {
-        size = BodySize::None;
+        BodySize::None
+    } else {
+        BodySize::Stream
+    };
+    if !matches!(size, BodySize::Sized(_)) {
+        convert::content_lengths(&parts.headers, actix.headers_mut());
     }
-    let close = parts
-        .headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let mut actix = HttpResponse::with_body(convert::status(status), ActixBody::new(body, size));
-    if let Err(err) = convert::response_headers(&parts.headers, actix.headers_mut()) {
-        tracing::warn!(error = %err, "a response header actix cannot carry was left out");
-    }
-    if close {
+    if framing.close {
         actix.head_mut().set_connection_type(ConnectionType::Close);
     }
-    actix.map_into_boxed_body()
-}
-
-/// The response's Content-Length, when it has exactly one valid one.
-fn single_length(headers: &http::HeaderMap) -> Option<u64> {
-    let mut values = headers.get_all(CONTENT_LENGTH).iter();
-    let first = values.next()?;
-    if values.next().is_some() || headers.contains_key(TRANSFER_ENCODING) {
-        return None;
-    }
-    first.to_str().ok()?.parse().ok()
+    actix
+        .set_body(ActixBody::new(body, size))
+        .map_into_boxed_body()
 }
