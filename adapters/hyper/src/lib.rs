@@ -79,6 +79,7 @@
 mod server;
 mod service;
 mod settings;
+mod watch;
 
 pub use server::HyperServer;
 pub use settings::{Protocols, Settings};

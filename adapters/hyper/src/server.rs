@@ -4,12 +4,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use serverbridge::endpoint::{Endpoint, Listener};
 use serverbridge::feature::{Address, ConnectionInfo, ServerAddress, ServerAddresses};
 use serverbridge::tower::AppService;
@@ -22,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::service::ConnService;
 use crate::settings::Settings;
+use crate::watch::{Signal, Watched};
 
 /// What a started server shares with its accept loops and connections.
 struct Shared {
@@ -31,12 +31,12 @@ struct Shared {
     server_features: Arc<Features>,
     max_request_body_size: Option<u64>,
     connection_slots: Option<Arc<Semaphore>>,
-    /// Taken by `stop`; an accept loop that finds it gone stops accepting.
-    graceful: Mutex<Option<GracefulShutdown>>,
     /// Stop accepting.
     stopping: CancellationToken,
+    /// Graceful stop: connections finish what is in flight, then close.
+    graceful: Signal,
     /// The deadline passed: drop every connection.
-    abort: CancellationToken,
+    abort: Signal,
     /// Every connection task.
     connections: TaskTracker,
 }
@@ -206,9 +206,9 @@ impl Server for HyperServer {
                 .settings
                 .max_concurrent_connections
                 .map(|n| Arc::new(Semaphore::new(n))),
-            graceful: Mutex::new(Some(GracefulShutdown::new())),
             stopping: CancellationToken::new(),
-            abort: CancellationToken::new(),
+            graceful: Signal::default(),
+            abort: Signal::default(),
             connections: TaskTracker::new(),
         });
         let running = Running {
@@ -250,18 +250,16 @@ impl Server for HyperServer {
         // 2. hyper's graceful shutdown: idle HTTP/1 connections close,
         //    in-flight requests finish (without keep-alive), HTTP/2 sends
         //    GOAWAY. Until the deadline.
-        let graceful = shared.graceful.lock().ok().and_then(|mut g| g.take());
-        if let Some(graceful) = graceful {
-            if tokio::time::timeout_at(deadline, graceful.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::info!("stop deadline reached: aborting the remaining connections");
-            }
+        shared.graceful.fire();
+        shared.connections.close();
+        if tokio::time::timeout_at(deadline, shared.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!("stop deadline reached: aborting the remaining connections");
         }
         // 3. Whatever is left is dropped.
-        shared.abort.cancel();
-        shared.connections.close();
+        shared.abort.fire();
         shared.connections.wait().await;
         self.addresses.clear();
         Ok(())
@@ -331,15 +329,10 @@ where
         },
         None => None,
     };
-    // Stop took the graceful handle: this connection raced it, close it.
-    let Some(watcher) = shared
-        .graceful
-        .lock()
-        .ok()
-        .and_then(|g| g.as_ref().map(GracefulShutdown::watcher))
-    else {
+    // The stop began: this connection raced it, close it.
+    if shared.graceful.is_fired() {
         return;
-    };
+    }
     let connection_id: Arc<str> = Arc::from(info.id.as_str());
     let mut connection = Features::with_capacity(1, Some(shared.server_features.clone()));
     connection.insert(info);
@@ -355,14 +348,9 @@ where
         let conn = shared
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service);
-        let conn = watcher.watch(conn);
-        tokio::select! {
-            result = conn => {
-                if let Err(err) = result {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                }
-            }
-            _ = shared.abort.cancelled() => {}
+        let conn = Watched::new(conn, &shared.graceful, &shared.abort);
+        if let Some(Err(err)) = conn.await {
+            tracing::debug!(error = %err, "connection ended with an error");
         }
         drop(permit);
     });
