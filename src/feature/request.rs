@@ -170,6 +170,54 @@ impl RequestFeature {
         }
     }
 
+    /// Sets `path`, `query` and `raw_target` from a request target as it
+    /// was sent, in place (their capacity kept), for a server that receives
+    /// the target as text (tiny_http, actix-web): the origin form (`/p?q`)
+    /// split at the first `?`, the asterisk form (`*`) with an empty path,
+    /// the absolute form (`http://host/p?q`) and the authority form
+    /// (`host:port`, for `CONNECT`) through `http::Uri`. Returns `false`,
+    /// with the three fields cleared, for a target that is none of these.
+    ///
+    /// The origin form is split as it is: checking its characters is the
+    /// server's parser's part. `scheme` and `path_base` are left alone.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::feature::RequestFeature;
+    ///
+    /// let mut request = RequestFeature::default();
+    /// assert!(request.set_target("/a%20b?x=1?y"));
+    /// assert_eq!((&*request.path, &*request.query), ("/a%20b", "x=1?y"));
+    /// assert!(request.set_target("http://example.com?q"));
+    /// assert_eq!((&*request.path, &*request.query), ("/", "q"));
+    /// assert_eq!(request.raw_target, "http://example.com?q");
+    /// assert!(request.set_target("example.com:443"));
+    /// assert_eq!((&*request.path, &*request.raw_target), ("", "example.com:443"));
+    /// assert!(!request.set_target("a b"));
+    /// ```
+    pub fn set_target(&mut self, target: &str) -> bool {
+        self.path.clear();
+        self.query.clear();
+        self.raw_target.clear();
+        if let Some(origin) = target.strip_prefix('/') {
+            let (p, q) = origin.split_once('?').unwrap_or((origin, ""));
+            self.path.push('/');
+            self.path.push_str(p);
+            self.query.push_str(q);
+        } else if target != "*" {
+            let Ok(uri) = target.parse::<Uri>() else {
+                return false;
+            };
+            if uri.path_and_query().is_some() {
+                self.path.push_str(uri.path());
+            }
+            self.query.push_str(uri.query().unwrap_or(""));
+        }
+        self.raw_target.push_str(target);
+        true
+    }
+
     /// The origin-form URI an inner router should see: `path?query`, without
     /// `path_base` (so a `tower` service mounted under `map` sees the rest of
     /// the path). The asterisk form gives `*`, the authority form the authority.
@@ -216,4 +264,43 @@ pub(crate) fn is_asterisk(uri: &http::Uri) -> bool {
         && uri.authority().is_none()
         && uri.path() == "*"
         && uri.query().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestFeature;
+
+    fn split(target: &str) -> Option<(String, String, String)> {
+        // A used feature: the target replaces what its fields held.
+        let mut request = RequestFeature {
+            path: "/old".into(),
+            query: "old".into(),
+            raw_target: "/old?old".into(),
+            ..RequestFeature::default()
+        };
+        let ok = request.set_target(target);
+        let fields = (request.path, request.query, request.raw_target);
+        if ok {
+            return Some(fields);
+        }
+        assert_eq!(
+            fields,
+            Default::default(),
+            "a refused target leaves nothing"
+        );
+        None
+    }
+
+    #[test]
+    fn targets_split_as_sent_without_decoding() {
+        let owned = |p: &str, q: &str, raw: &str| Some((p.into(), q.into(), raw.into()));
+        let target = "/a%2Fb/../c?x=1&x=2";
+        assert_eq!(split(target), owned("/a%2Fb/../c", "x=1&x=2", target));
+        assert_eq!(split("/"), owned("/", "", "/"));
+        assert_eq!(split("/?"), owned("/", "", "/?"));
+        assert_eq!(split("*"), owned("", "", "*"));
+        assert_eq!(split("http://h/p?q"), owned("/p", "q", "http://h/p?q"));
+        assert_eq!(split("h:80"), owned("", "", "h:80"));
+        assert_eq!(split("not a target"), None);
+    }
 }

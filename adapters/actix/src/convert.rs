@@ -7,7 +7,7 @@
 
 use actix_http::header::HeaderMap as ActixHeaders;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 
 use serverbridge::{Error, Result};
 
@@ -33,17 +33,6 @@ pub(crate) fn version(version: http02::Version) -> Version {
         http02::Version::HTTP_3 => Version::HTTP_3,
         _ => Version::HTTP_11,
     }
-}
-
-/// The request target, re-parsed from its text (actix keeps the target as
-/// received, so the path is neither decoded nor normalised).
-pub(crate) fn uri(uri: &http02::Uri) -> Result<Uri> {
-    match uri.path_and_query() {
-        // Origin form, the common case: no scheme or authority to carry.
-        Some(target) if uri.scheme().is_none() => Uri::try_from(target.as_str()),
-        _ => Uri::try_from(uri.to_string()),
-    }
-    .map_err(bad_request)
 }
 
 /// Every request header value into `out` (a reused map: what it held is
@@ -142,7 +131,8 @@ fn append(name: &HeaderName, value: &HeaderValue, out: &mut ActixHeaders) {
     }
 }
 
-fn bad_request(err: impl std::fmt::Display) -> Error {
+/// A request the core cannot represent: `400`.
+pub(crate) fn bad_request(err: impl std::fmt::Display) -> Error {
     Error::parse(
         format!("unrepresentable request: {err}"),
         StatusCode::BAD_REQUEST,
@@ -154,18 +144,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extension_methods_and_targets_survive() {
+    fn extension_methods_survive() {
         let m = http02::Method::from_bytes(b"PROPFIND").unwrap();
         assert_eq!(method(&m).unwrap().as_str(), "PROPFIND");
-        let target: http02::Uri = "/a/%2e%2e//b?x=1&x=&y".parse().unwrap();
-        let converted = uri(&target).unwrap();
-        assert_eq!(converted.path(), "/a/%2e%2e//b");
-        assert_eq!(converted.query(), Some("x=1&x=&y"));
-        let absolute: http02::Uri = "http://example.com/p?q".parse().unwrap();
-        assert_eq!(
-            uri(&absolute).unwrap().to_string(),
-            "http://example.com/p?q"
-        );
     }
 
     #[test]

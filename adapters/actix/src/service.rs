@@ -17,7 +17,7 @@ use actix_web::body::{BodySize, BoxBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::HttpResponse;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use serverbridge::body::RequestBody;
 use serverbridge::feature::{ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId};
 use serverbridge::tower::AppService;
@@ -138,6 +138,8 @@ fn into_request(
     payload: Payload,
 ) -> Result<Features, Error> {
     let head = actix.head();
+    let method = convert::method(&head.method)?;
+    let version = convert::version(head.version);
     let mut features = collection(worker);
     // The last request's map, refilled (its capacity, and a repeated lone
     // Host, kept).
@@ -146,7 +148,6 @@ fn into_request(
         .map(|request| std::mem::take(&mut request.headers))
         .unwrap_or_default();
     convert::request_headers(&head.headers, &mut headers)?;
-    let length = declared_length(&headers);
     let max = worker.max_request_body_size;
     let limit = features.reset_or_insert(
         |limit: &mut MaxRequestBodySize| limit.reset(max),
@@ -154,33 +155,41 @@ fn into_request(
     );
     // A request without a body gets no stream.
     let body = match payload {
-        Payload::None => None,
-        payload if length == Some(0) => {
-            drop(payload);
-            None
+        Payload::None => RequestBody::empty(),
+        payload => match declared_length(&headers) {
+            Some(0) => RequestBody::empty(),
+            length => RequestBody::new(PayloadBody::spawn(payload, length)).with_limit(limit),
+        },
+    };
+    let fill = |request: &mut RequestFeature| -> Result<(), Error> {
+        // The target as sent: the origin form (HTTP/2's `:path`), HTTP/1's
+        // absolute form whole, the authority form of a CONNECT.
+        let uri = &head.uri;
+        let set = match (uri.path_and_query(), uri.scheme()) {
+            (Some(target), None) => request.set_target(target.as_str()),
+            (Some(target), Some(_)) if version == http::Version::HTTP_2 => {
+                request.set_target(target.as_str())
+            }
+            _ => request.set_target(&uri.to_string()),
+        };
+        if !set {
+            return Err(convert::bad_request(format!("invalid target {uri}")));
         }
-        payload => Some(RequestBody::new(PayloadBody::spawn(payload, length))),
+        request.method = method;
+        request.scheme = http::uri::Scheme::HTTP;
+        request.path_base.clear();
+        request.version = version;
+        request.headers = headers;
+        request.body = body;
+        Ok(())
     };
-    let body = match body {
-        Some(body) => body.with_limit(limit),
-        None => RequestBody::empty(),
-    };
-    let mut request = Request::new(());
-    *request.method_mut() = convert::method(&head.method)?;
-    *request.uri_mut() = convert::uri(&head.uri)?;
-    *request.version_mut() = convert::version(head.version);
-    *request.headers_mut() = headers;
-    let (parts, ()) = request.into_parts();
-    // The raw target as sent: HTTP/1's absolute form whole (the URI as
-    // given), otherwise the origin form (HTTP/2's `:path`).
-    let absolute = parts.version != http::Version::HTTP_2 && parts.uri.scheme().is_some();
-    let raw = if absolute {
-        None
-    } else {
-        parts.uri.path_and_query().cloned()
-    };
-    if let Some(feature) = features.get_mut::<RequestFeature>() {
-        feature.refill(parts, body, raw.as_ref().map(|t| t.as_str()));
+    match features.get_mut::<RequestFeature>() {
+        Some(request) => fill(request)?,
+        None => {
+            let mut request = RequestFeature::default();
+            fill(&mut request)?;
+            features.insert(request);
+        }
     }
     match actix.conn_data::<Connection>() {
         Some(connection) => {

@@ -149,32 +149,6 @@ fn version(request: &tiny_http::Request) -> Version {
     }
 }
 
-/// Writes path and query from the request target into `path` and `query`
-/// (cleared first): origin form split at `?`, the asterisk form as an empty
-/// path, absolute and authority forms through `http::Uri`. `false` for a
-/// target that is none of these.
-fn split_target(target: &str, path: &mut String, query: &mut String) -> bool {
-    path.clear();
-    query.clear();
-    if target.starts_with('/') {
-        let (p, q) = target.split_once('?').unwrap_or((target, ""));
-        path.push_str(p);
-        query.push_str(q);
-        return true;
-    }
-    if target == "*" {
-        return true;
-    }
-    let Ok(uri) = target.parse::<http::Uri>() else {
-        return false;
-    };
-    if uri.path_and_query().is_some() {
-        path.push_str(uri.path());
-    }
-    query.push_str(uri.query().unwrap_or(""));
-    true
-}
-
 fn bad_request(request: tiny_http::Request) {
     let response = tiny_http::Response::empty(400);
     let _ = request.respond(response);
@@ -210,12 +184,10 @@ fn features(
         bad_request(request);
         return None;
     };
-    if !split_target(request.url(), &mut fields.path, &mut fields.query) {
+    if !fields.set_target(request.url()) {
         bad_request(request);
         return None;
     }
-    fields.raw_target.clear();
-    fields.raw_target.push_str(request.url());
     fields.path_base.clear();
     fields.scheme = http::uri::Scheme::HTTP;
     let version = version(&request);
@@ -382,7 +354,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{contains_ignore_case, split_target, write_request_id};
+    use super::{contains_ignore_case, write_request_id};
 
     fn request_id(connection: &str, n: u64) -> String {
         // A used string: the id replaces what it held.
@@ -404,23 +376,5 @@ mod tests {
         assert!(contains_ignore_case(b"CLOSE", b"close"));
         assert!(!contains_ignore_case(b"clos", b"close"));
         assert!(!contains_ignore_case(b"", b"close"));
-    }
-
-    fn split(target: &str) -> Option<(String, String)> {
-        // Used strings: the split replaces what they held.
-        let (mut path, mut query) = (String::from("/old"), String::from("old"));
-        split_target(target, &mut path, &mut query).then_some((path, query))
-    }
-
-    #[test]
-    fn targets_split_without_decoding() {
-        assert_eq!(
-            split("/a%2Fb/../c?x=1&x=2"),
-            Some(("/a%2Fb/../c".into(), "x=1&x=2".into()))
-        );
-        assert_eq!(split("*"), Some((String::new(), String::new())));
-        assert_eq!(split("http://h/p?q"), Some(("/p".into(), "q".into())));
-        assert_eq!(split("h:80"), Some((String::new(), String::new())));
-        assert_eq!(split("not a target"), None);
     }
 }
