@@ -158,7 +158,7 @@ impl ActixServer {
     }
 
     /// The request body limit in bytes, each request's
-    /// [`MaxRequestBodySize`] (default [`DEFAULT_MAX_REQUEST_BODY_SIZE`];
+    /// [`MaxRequestBodySize`](serverbridge::feature::MaxRequestBodySize) (default [`DEFAULT_MAX_REQUEST_BODY_SIZE`];
     /// `None`: unlimited). Reading past it fails with `413`.
     pub fn max_request_body_size(mut self, limit: Option<u64>) -> Self {
         self.max_request_body_size = limit;
