@@ -79,7 +79,6 @@
 mod server;
 mod service;
 mod settings;
-mod watch;
 
 pub use server::HyperServer;
 pub use settings::{Protocols, Settings};

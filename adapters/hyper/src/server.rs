@@ -1,27 +1,29 @@
 //! [`HyperServer`]: endpoints, the accept loops, and graceful stop.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use serverbridge::endpoint::{Endpoint, Listener};
 use serverbridge::feature::{Address, ConnectionInfo, ServerAddress, ServerAddresses};
 use serverbridge::tower::AppService;
 use serverbridge::{BoxApplication, Error, Features, Result, Server};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::service::ConnService;
 use crate::settings::Settings;
-use crate::watch::{Signal, Watched};
 
 /// What a started server shares with its accept loops and connections.
 struct Shared {
@@ -31,14 +33,37 @@ struct Shared {
     server_features: Arc<Features>,
     max_request_body_size: Option<u64>,
     connection_slots: Option<Arc<Semaphore>>,
+    /// Taken by `stop`; an accept loop that finds it gone stops accepting.
+    graceful: Mutex<Option<GracefulShutdown>>,
     /// Stop accepting.
     stopping: CancellationToken,
-    /// Graceful stop: connections finish what is in flight, then close.
-    graceful: Signal,
-    /// The deadline passed: drop every connection.
-    abort: Signal,
     /// Every connection task.
     connections: TaskTracker,
+    /// How to abort each running connection task at the stop deadline, by
+    /// connection number (`None` once stop took them). Tokio's task abort
+    /// costs the connection nothing while it runs, where a cancellation
+    /// token to select on is polled at every wake-up of the task, that is
+    /// every keep-alive request.
+    aborts: Mutex<Option<HashMap<u64, AbortHandle>>>,
+    /// The next connection's number.
+    next_connection: AtomicU64,
+}
+
+/// Takes a connection task's abort handle out of [`Shared::aborts`] when
+/// the task ends, however it ends.
+struct Deregister {
+    shared: Arc<Shared>,
+    number: u64,
+}
+
+impl Drop for Deregister {
+    fn drop(&mut self) {
+        if let Ok(mut aborts) = self.shared.aborts.lock() {
+            if let Some(aborts) = aborts.as_mut() {
+                aborts.remove(&self.number);
+            }
+        }
+    }
 }
 
 struct Running {
@@ -206,10 +231,11 @@ impl Server for HyperServer {
                 .settings
                 .max_concurrent_connections
                 .map(|n| Arc::new(Semaphore::new(n))),
+            graceful: Mutex::new(Some(GracefulShutdown::new())),
             stopping: CancellationToken::new(),
-            graceful: Signal::default(),
-            abort: Signal::default(),
             connections: TaskTracker::new(),
+            aborts: Mutex::new(Some(HashMap::new())),
+            next_connection: AtomicU64::new(0),
         });
         let running = Running {
             shared,
@@ -250,16 +276,21 @@ impl Server for HyperServer {
         // 2. hyper's graceful shutdown: idle HTTP/1 connections close,
         //    in-flight requests finish (without keep-alive), HTTP/2 sends
         //    GOAWAY. Until the deadline.
-        shared.graceful.fire();
-        shared.connections.close();
-        if tokio::time::timeout_at(deadline, shared.connections.wait())
-            .await
-            .is_err()
-        {
-            tracing::info!("stop deadline reached: aborting the remaining connections");
+        let graceful = shared.graceful.lock().ok().and_then(|mut g| g.take());
+        if let Some(graceful) = graceful {
+            if tokio::time::timeout_at(deadline, graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::info!("stop deadline reached: aborting the remaining connections");
+            }
         }
         // 3. Whatever is left is dropped.
-        shared.abort.fire();
+        let aborts = shared.aborts.lock().ok().and_then(|mut a| a.take());
+        for handle in aborts.into_iter().flat_map(HashMap::into_values) {
+            handle.abort();
+        }
+        shared.connections.close();
         shared.connections.wait().await;
         self.addresses.clear();
         Ok(())
@@ -329,10 +360,15 @@ where
         },
         None => None,
     };
-    // The stop began: this connection raced it, close it.
-    if shared.graceful.is_fired() {
+    // Stop took the graceful handle: this connection raced it, close it.
+    let Some(watcher) = shared
+        .graceful
+        .lock()
+        .ok()
+        .and_then(|g| g.as_ref().map(GracefulShutdown::watcher))
+    else {
         return;
-    }
+    };
     let connection_id: Arc<str> = Arc::from(info.id.as_str());
     let mut connection = Features::with_capacity(1, Some(shared.server_features.clone()));
     connection.insert(info);
@@ -342,16 +378,35 @@ where
         connection_id,
         shared.max_request_body_size,
     );
-    let task_shared = shared.clone();
-    shared.connections.spawn(async move {
-        let shared = task_shared;
-        let conn = shared
+    let number = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let deregister = Deregister {
+        shared: shared.clone(),
+        number,
+    };
+    let task = async move {
+        let deregister = deregister;
+        let conn = deregister
+            .shared
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service);
-        let conn = Watched::new(conn, &shared.graceful, &shared.abort);
-        if let Some(Err(err)) = conn.await {
+        if let Err(err) = watcher.watch(conn).await {
             tracing::debug!(error = %err, "connection ended with an error");
         }
         drop(permit);
-    });
+    };
+    // The handle goes in before the task can end and take it out: the
+    // task's `Deregister` waits for this lock.
+    let Ok(mut aborts) = shared.aborts.lock() else {
+        return;
+    };
+    let handle = shared.connections.spawn(task);
+    let registered = match aborts.as_mut() {
+        Some(aborts) => aborts.insert(number, handle.abort_handle()).is_none(),
+        None => false,
+    };
+    drop(aborts);
+    if !registered {
+        // Stop took the handles already: this connection raced it.
+        handle.abort();
+    }
 }

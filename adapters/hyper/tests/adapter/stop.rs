@@ -136,9 +136,10 @@ async fn the_deadline_aborts_what_is_left() {
         .unwrap();
 
     let began = tokio::time::Instant::now();
-    server
-        .stop(tokio::time::Instant::now() + Duration::from_millis(300))
+    let stop = server.stop(tokio::time::Instant::now() + Duration::from_millis(300));
+    tokio::time::timeout(PATIENCE, stop)
         .await
+        .expect("the stop ends: the held request was aborted")
         .unwrap();
     let took = began.elapsed();
     assert!(
