@@ -40,11 +40,12 @@ struct Shared {
     /// Every connection task.
     connections: TaskTracker,
     /// How to abort each running connection task at the stop deadline, by
-    /// connection number (`None` once stop took them). Tokio's task abort
+    /// connection number (a place is `None` while its task is being
+    /// spawned; the map is `None` once stop took it). Tokio's task abort
     /// costs the connection nothing while it runs, where a cancellation
     /// token to select on is polled at every wake-up of the task, that is
     /// every keep-alive request.
-    aborts: Mutex<Option<HashMap<u64, AbortHandle>>>,
+    aborts: Mutex<Option<HashMap<u64, Option<AbortHandle>>>>,
     /// The next connection's number.
     next_connection: AtomicU64,
 }
@@ -287,7 +288,7 @@ impl Server for HyperServer {
         }
         // 3. Whatever is left is dropped.
         let aborts = shared.aborts.lock().ok().and_then(|mut a| a.take());
-        for handle in aborts.into_iter().flat_map(HashMap::into_values) {
+        for handle in aborts.into_iter().flat_map(HashMap::into_values).flatten() {
             handle.abort();
         }
         shared.connections.close();
@@ -394,19 +395,104 @@ where
         }
         drop(permit);
     };
-    // The handle goes in before the task can end and take it out: the
-    // task's `Deregister` waits for this lock.
-    let Ok(mut aborts) = shared.aborts.lock() else {
-        return;
+    // The connection's place is taken before the task exists, and filled in
+    // after the spawn, with no lock held across it (a runtime shutting
+    // down drops the task inside `spawn`, and its `Deregister` locks). A
+    // task that ended before the fill took its place out: nothing to keep.
+    let reserved = match shared.aborts.lock() {
+        Ok(mut aborts) => match aborts.as_mut() {
+            Some(aborts) => aborts.insert(number, None).is_none(),
+            None => false,
+        },
+        Err(_) => false,
     };
-    let handle = shared.connections.spawn(task);
-    let registered = match aborts.as_mut() {
-        Some(aborts) => aborts.insert(number, handle.abort_handle()).is_none(),
-        None => false,
-    };
-    drop(aborts);
-    if !registered {
+    if !reserved {
         // Stop took the handles already: this connection raced it.
+        return;
+    }
+    let handle = shared.connections.spawn(task);
+    let kept = match shared.aborts.lock() {
+        Ok(mut aborts) => match aborts.as_mut() {
+            Some(aborts) => match aborts.get_mut(&number) {
+                Some(place) => {
+                    *place = Some(handle.abort_handle());
+                    true
+                }
+                None => true,
+            },
+            None => false,
+        },
+        Err(_) => false,
+    };
+    if !kept {
+        // Stop took the handles between the two locks.
         handle.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serverbridge::feature::ServerAddress;
+    use serverbridge::{HttpContext, Result, Server};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::HyperServer;
+
+    async fn hello(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("hello").await
+    }
+
+    fn registered(server: &HyperServer) -> usize {
+        let running = server.running.as_ref().expect("running");
+        let aborts = running.shared.aborts.lock().expect("lock");
+        aborts.as_ref().map_or(0, |aborts| aborts.len())
+    }
+
+    /// Each connection's abort handle is kept while it runs and taken out
+    /// when it ends: the map does not grow with the connections served.
+    #[tokio::test]
+    async fn abort_handles_live_as_long_as_their_connections() {
+        let mut server = HyperServer::new().bind("127.0.0.1:0".parse().unwrap());
+        server
+            .start(std::sync::Arc::new(hello))
+            .await
+            .expect("start");
+        let addr = match server.addresses().get().as_slice() {
+            [ServerAddress::Tcp { addr, .. }] => *addr,
+            other => panic!("one TCP address expected, got {other:?}"),
+        };
+        let exchange = async {
+            let mut open = tokio::net::TcpStream::connect(addr).await.unwrap();
+            open.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 256];
+            let n = open.read(&mut buf).await.unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+            assert_eq!(registered(&server), 1, "the open connection's handle");
+            for _ in 0..3 {
+                let mut closing = tokio::net::TcpStream::connect(addr).await.unwrap();
+                closing
+                    .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut reply = Vec::new();
+                closing.read_to_end(&mut reply).await.unwrap();
+                assert!(reply.starts_with(b"HTTP/1.1 200"));
+            }
+            drop(open);
+            while registered(&server) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .expect("every handle is taken out once its connection ends");
+        server
+            .stop(tokio::time::Instant::now() + Duration::from_secs(5))
+            .await
+            .expect("stop");
     }
 }
