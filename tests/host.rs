@@ -515,9 +515,22 @@ impl Example {
         (status.code(), stderr)
     }
 
-    /// The stdout lines after "listening on".
+    /// The stdout lines after "listening on", once the example exited: up
+    /// to the end of its output (the reader thread may still be passing the
+    /// last lines on when the exit is seen), within `BOUND`.
     fn rest_of_stdout(&self) -> Vec<String> {
-        self.stdout.try_iter().collect()
+        let start = std::time::Instant::now();
+        let mut lines = Vec::new();
+        loop {
+            let left = BOUND.saturating_sub(start.elapsed());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("stdout did not end within {BOUND:?}: {lines:?}")
+                }
+            }
+        }
     }
 }
 
