@@ -200,11 +200,8 @@ impl RequestFeature {
         self.path.clear();
         self.query.clear();
         self.raw_target.clear();
-        if let Some(origin) = target.strip_prefix('/') {
-            let (p, q) = origin.split_once('?').unwrap_or((origin, ""));
-            self.path.push('/');
-            self.path.push_str(p);
-            self.query.push_str(q);
+        if target.starts_with('/') {
+            split_path(target, &mut self.path, &mut self.query);
         } else if target != "*" {
             let Ok(uri) = target.parse::<Uri>() else {
                 return false;
@@ -255,6 +252,15 @@ impl RequestFeature {
     pub fn host(&self) -> Option<&str> {
         self.headers.get(http::header::HOST)?.to_str().ok()
     }
+}
+
+/// Appends `path` and `query` from `path?query` (split at the first `?`).
+pub(crate) fn split_path(path_and_query: &str, path: &mut String, query: &mut String) {
+    let (p, q) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    path.push_str(p);
+    query.push_str(q);
 }
 
 /// Whether `uri` is the asterisk form (`OPTIONS *`). Cheaper than

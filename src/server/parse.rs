@@ -13,6 +13,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::limits::Limits;
 use crate::error::{Error, Result};
+use crate::feature::split_path;
 
 /// How the request body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -466,15 +467,6 @@ struct Fields<'a> {
     close: bool,
     keep_alive: bool,
     upgrade_token: bool,
-}
-
-/// Sets `path` and `query` from `path?query` (reusing their capacity).
-fn split_path(path_and_query: &str, path: &mut String, query: &mut String) {
-    let (p, q) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    path.push_str(p);
-    query.push_str(q);
 }
 
 /// Checks a request target's characters: visible ASCII only, no fragment.

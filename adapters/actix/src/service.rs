@@ -141,56 +141,44 @@ fn into_request(
     let method = convert::method(&head.method)?;
     let version = convert::version(head.version);
     let mut features = collection(worker);
-    // The last request's map, refilled (its capacity, and a repeated lone
-    // Host, kept).
-    let mut headers = features
-        .get_mut::<RequestFeature>()
-        .map(|request| std::mem::take(&mut request.headers))
-        .unwrap_or_default();
-    convert::request_headers(&head.headers, &mut headers)?;
     let max = worker.max_request_body_size;
     let limit = features.reset_or_insert(
         |limit: &mut MaxRequestBodySize| limit.reset(max),
         || MaxRequestBodySize::new(max),
     );
+    // `collection` always holds it.
+    let request = features.get_mut::<RequestFeature>().ok_or_else(|| {
+        Error::app_msg("the request's collection has no RequestFeature")
+            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+    })?;
+    // The last request's map, refilled in place (its capacity, and a
+    // repeated lone Host, kept).
+    convert::request_headers(&head.headers, &mut request.headers)?;
+    // The target as sent: the origin form (HTTP/2's `:path`), HTTP/1's
+    // absolute form whole, the authority form of a CONNECT.
+    let uri = &head.uri;
+    let set = match (uri.path_and_query(), uri.scheme()) {
+        (Some(target), None) => request.set_target(target.as_str()),
+        (Some(target), Some(_)) if version == http::Version::HTTP_2 => {
+            request.set_target(target.as_str())
+        }
+        _ => request.set_target(&uri.to_string()),
+    };
+    if !set {
+        return Err(convert::bad_request(format!("invalid target {uri}")));
+    }
+    request.method = method;
+    request.scheme = http::uri::Scheme::HTTP;
+    request.path_base.clear();
+    request.version = version;
     // A request without a body gets no stream.
-    let body = match payload {
+    request.body = match payload {
         Payload::None => RequestBody::empty(),
-        payload => match declared_length(&headers) {
+        payload => match declared_length(&request.headers) {
             Some(0) => RequestBody::empty(),
             length => RequestBody::new(PayloadBody::spawn(payload, length)).with_limit(limit),
         },
     };
-    let fill = |request: &mut RequestFeature| -> Result<(), Error> {
-        // The target as sent: the origin form (HTTP/2's `:path`), HTTP/1's
-        // absolute form whole, the authority form of a CONNECT.
-        let uri = &head.uri;
-        let set = match (uri.path_and_query(), uri.scheme()) {
-            (Some(target), None) => request.set_target(target.as_str()),
-            (Some(target), Some(_)) if version == http::Version::HTTP_2 => {
-                request.set_target(target.as_str())
-            }
-            _ => request.set_target(&uri.to_string()),
-        };
-        if !set {
-            return Err(convert::bad_request(format!("invalid target {uri}")));
-        }
-        request.method = method;
-        request.scheme = http::uri::Scheme::HTTP;
-        request.path_base.clear();
-        request.version = version;
-        request.headers = headers;
-        request.body = body;
-        Ok(())
-    };
-    match features.get_mut::<RequestFeature>() {
-        Some(request) => fill(request)?,
-        None => {
-            let mut request = RequestFeature::default();
-            fill(&mut request)?;
-            features.insert(request);
-        }
-    }
     match actix.conn_data::<Connection>() {
         Some(connection) => {
             let n = connection.requests.get() + 1;

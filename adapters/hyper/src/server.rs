@@ -59,11 +59,19 @@ struct Deregister {
 
 impl Drop for Deregister {
     fn drop(&mut self) {
-        if let Ok(mut aborts) = self.shared.aborts.lock() {
-            if let Some(aborts) = aborts.as_mut() {
-                aborts.remove(&self.number);
-            }
-        }
+        self.shared
+            .with_aborts(|aborts| aborts.remove(&self.number));
+    }
+}
+
+impl Shared {
+    /// Runs `f` on the connections' abort handles; `None` once stop took
+    /// them.
+    fn with_aborts<R>(
+        &self,
+        f: impl FnOnce(&mut HashMap<u64, Option<AbortHandle>>) -> R,
+    ) -> Option<R> {
+        self.aborts.lock().ok()?.as_mut().map(f)
     }
 }
 
@@ -399,31 +407,21 @@ where
     // after the spawn, with no lock held across it (a runtime shutting
     // down drops the task inside `spawn`, and its `Deregister` locks). A
     // task that ended before the fill took its place out: nothing to keep.
-    let reserved = match shared.aborts.lock() {
-        Ok(mut aborts) => match aborts.as_mut() {
-            Some(aborts) => aborts.insert(number, None).is_none(),
-            None => false,
-        },
-        Err(_) => false,
-    };
-    if !reserved {
+    if shared
+        .with_aborts(|aborts| aborts.insert(number, None))
+        .is_none()
+    {
         // Stop took the handles already: this connection raced it.
         return;
     }
     let handle = shared.connections.spawn(task);
-    let kept = match shared.aborts.lock() {
-        Ok(mut aborts) => match aborts.as_mut() {
-            Some(aborts) => match aborts.get_mut(&number) {
-                Some(place) => {
-                    *place = Some(handle.abort_handle());
-                    true
-                }
-                None => true,
-            },
-            None => false,
-        },
-        Err(_) => false,
-    };
+    let kept = shared
+        .with_aborts(|aborts| {
+            if let Some(place) = aborts.get_mut(&number) {
+                *place = Some(handle.abort_handle());
+            }
+        })
+        .is_some();
     if !kept {
         // Stop took the handles between the two locks.
         handle.abort();
