@@ -6,6 +6,7 @@
 //! carrying the status the connection answers with before it closes.
 
 use std::mem::MaybeUninit;
+use std::net::Ipv6Addr;
 
 use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
@@ -150,12 +151,12 @@ fn valid_host(host: &[u8]) -> bool {
         let Some(close) = host.iter().position(|&b| b == b']') else {
             return false;
         };
-        let literal = &host[1..close];
-        if literal.is_empty()
-            || !literal
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
+        // An IPv6 address as RFC 4291 writes it (std parses exactly that:
+        // one `::` at most, eight groups, a dotted IPv4 tail). IPvFuture
+        // and zone ids (`%25eth0`) name nothing this server can reach:
+        // rejected.
+        let literal = std::str::from_utf8(&host[1..close]).ok();
+        if literal.and_then(|l| l.parse::<Ipv6Addr>().ok()).is_none() {
             return false;
         }
         return match &host[close + 1..] {
@@ -167,17 +168,26 @@ fn valid_host(host: &[u8]) -> bool {
     // One pass (this runs for every request's Host): a reg-name with no
     // empty label (`.example`, `a..b`: RFC 3986 allows them, no DNS name
     // has one, and servers' own suites reject them; one trailing dot, a
-    // fully qualified name, stays valid), then an optional port. A `:`
-    // is no reg-name byte, so the first one starts the port.
+    // fully qualified name, stays valid) and a `%` only as the start of
+    // a pct-encoded byte (`%` HEXDIG HEXDIG), then an optional port. A
+    // `:` is no reg-name byte, so the first one starts the port.
     let mut after_dot = true;
-    for (i, &b) in host.iter().enumerate() {
+    let mut i = 0;
+    while let Some(&b) = host.get(i) {
         if b == b':' {
             return i > 0 && valid_port(&host[i + 1..]);
         }
         if !REG_NAME[usize::from(b)] || (b == b'.' && after_dot) {
             return false;
         }
+        if b == b'%' {
+            match host.get(i + 1..i + 3) {
+                Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => i += 2,
+                _ => return false,
+            }
+        }
         after_dot = b == b'.';
+        i += 1;
     }
     !host.is_empty()
 }
@@ -946,6 +956,11 @@ mod tests {
             "example.com.",
             "h:65535",
             "h:0",
+            "a%20b",
+            "x%4A",
+            "[2001:db8::7]",
+            "[::ffff:192.0.2.1]:80",
+            "[1:2:3:4:5:6:7:8]",
         ] {
             assert!(valid_host(ok.as_bytes()), "{ok}");
         }
@@ -967,6 +982,20 @@ mod tests {
             ".test",
             "local..host",
             ".",
+            "x%",
+            "x%4",
+            "x%zz",
+            "x%g0",
+            "[1.2.3.4]",
+            "[::1::2]",
+            "[1]",
+            "[:]",
+            "[...]",
+            "[12345::]",
+            "[::1.2.3]",
+            "[1:2:3:4:5:6:7:8:9]",
+            "[fe80::1%25eth0]",
+            "[v1.x]",
         ] {
             assert!(!valid_host(bad.as_bytes()), "{bad}");
         }
