@@ -360,6 +360,20 @@ async fn pipelined_requests_in_one_write_are_answered_in_order() {
     client.expect_eof().await;
 }
 
+/// RFC 9112 §2.2: the empty line a client sends after a POST body is
+/// ignored, even when its CR and LF come in separate writes.
+#[tokio::test(start_paused = true)]
+async fn an_empty_line_after_a_body_split_between_writes_is_ignored() {
+    let (mut client, _) = connect(echo, Limits::default());
+    client
+        .send("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello\r")
+        .await;
+    assert_echo(&client.response().await, "POST", "/a", 5);
+    settle().await;
+    client.send(format!("\n{}", get("/b"))).await;
+    assert_echo(&client.response().await, "GET", "/b", 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_response_held_for_a_pipelined_batch_goes_out_before_the_server_waits() {
     // The next request's first bytes came with this one: the response waits

@@ -256,6 +256,10 @@ pub(crate) fn parse_head(
     let skip = if allow_leading_crlf && buf.starts_with(b"\r\n") {
         2
     } else {
+        // A lone CR may be the first half of that empty line.
+        if allow_leading_crlf && buf[..] == b"\r"[..] {
+            return Ok(false);
+        }
         0
     };
     let bytes = &buf[skip..];
@@ -754,6 +758,10 @@ mod tests {
         let bare = trickle("GET / HTTP/1.1\r\nHost: h\n\n").expect("complete");
         assert_eq!(bare.unwrap_err().status(), Some(StatusCode::BAD_REQUEST));
         assert!(trickle("GET / HTTP/1.1\r\nHost: h\r\n\r").is_none());
+        // The empty line a server ignores before a request line (RFC 9112
+        // §2.2) may come in two pieces too.
+        let h = trickle("\r\nGET /n HTTP/1.1\r\nHost: h\r\n\r\n").expect("complete");
+        assert_eq!(h.unwrap().path, "/n");
         // Too long without an end: 431 while trickling too.
         let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(40 * 1024));
         let err = trickle(&long).expect("rejected").unwrap_err();
