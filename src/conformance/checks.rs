@@ -16,7 +16,7 @@ use crate::feature::{ServerAddress, ServerAddresses};
 
 /// Every check, in run order. Ids are stable: SPEC.md and the README's
 /// matrix use them.
-pub(super) static CATALOG: [Check; 25] = [
+pub(super) static CATALOG: [Check; 26] = [
     check("request.method", Profile::Minimum, "Standard and extension methods (PROPFIND, X-PROBE-EXT) arrive as sent.", requests::method),
     check("request.path", Profile::Minimum, "Paths arrive exactly as sent: percent-encodings, dot segments and empty segments are not decoded or normalised.", requests::path),
     check("request.query", Profile::Minimum, "The query arrives without `?`, undecoded, with repeated keys and empty values kept.", requests::query),
@@ -41,6 +41,7 @@ pub(super) static CATALOG: [Check; 25] = [
     check("server.graceful-stop", Profile::Standard, "stop refuses new connections, lets the in-flight request finish, and returns before its deadline.", graceful_stop),
     check("request.trailers", Profile::Full, "Request trailers sent after a streamed body reach the app (RequestTrailers).", requests::trailers),
     check("response.trailers", Profile::Full, "Response trailers set by the app (ResponseTrailers) reach a client that asked for them.", responses::trailers),
+    check("connection.http10-keep-alive", Profile::Full, "HTTP/1.0 requests asking for keep-alive get responses that say so (Connection: keep-alive) and share one connection.", http10_keep_alive),
     check("connection.upgrade", Profile::Full, "An HTTP/1.1 upgrade answers 101 and hands both sides the raw connection.", upgrade),
 ];
 
@@ -105,6 +106,71 @@ fn keep_alive(h: &mut Harness) -> BoxFuture<'_, Verdict> {
             connections[0] != connections[2],
             "two connections share the id {:?}",
             connections[0]
+        );
+        Ok(())
+    })
+}
+
+/// RFC 9112 Appendix C.2.2: an HTTP/1.0 connection persists only when the
+/// response says `Connection: keep-alive`. Persisting is optional: a
+/// server that answers without it (and closes) does not support the
+/// check; one that says keep-alive and then does not serve the next
+/// request on the connection fails it.
+fn http10_keep_alive(h: &mut Harness) -> BoxFuture<'_, Verdict> {
+    Box::pin(async move {
+        if h.version == Version::HTTP_2 {
+            return Err(unsupported("HTTP/2 carries no HTTP/1.0 requests"));
+        }
+        let mut conn = h.connect().await?;
+        let mut ids = Vec::new();
+        for n in 1..=2 {
+            let (id, request) = h.request(Method::GET, "/keep-alive-10", "");
+            let request = request
+                .version(Version::HTTP_10)
+                .header(http::header::CONNECTION, "keep-alive")
+                .body(empty())
+                .map_err(|e| fail(e.to_string()))?;
+            let received = h
+                .exchange(&mut conn, request)
+                .await
+                .map_err(|e| fail(format!("HTTP/1.0 keep-alive request {n}: {e}")))?;
+            ensure!(received.status == 200, "status {}", received.status);
+            let says_keep_alive = received
+                .headers
+                .get_all(http::header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|token| token.trim().eq_ignore_ascii_case("keep-alive"));
+            if !says_keep_alive {
+                return Err(if n == 1 {
+                    unsupported(
+                        "HTTP/1.0 responses do not say keep-alive: one request a connection",
+                    )
+                } else {
+                    fail("the second HTTP/1.0 response does not say keep-alive")
+                });
+            }
+            ids.push(id);
+        }
+        let mut connections = Vec::new();
+        for id in &ids {
+            let seen = h.processed(id).await?;
+            ensure!(
+                seen.version == Some(Version::HTTP_10),
+                "the app saw version {:?}, not HTTP/1.0",
+                seen.version
+            );
+            let Some(info) = seen.connection else {
+                return Err(unsupported("no ConnectionInfo feature"));
+            };
+            connections.push(info.id);
+        }
+        ensure!(
+            connections[0] == connections[1],
+            "two HTTP/1.0 keep-alive requests on one connection saw ids {:?} and {:?}",
+            connections[0],
+            connections[1]
         );
         Ok(())
     })

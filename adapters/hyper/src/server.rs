@@ -32,6 +32,8 @@ struct Shared {
     /// The server's features: the bottom defaults layer of every request.
     server_features: Arc<Features>,
     max_request_body_size: Option<u64>,
+    /// `Settings::keep_alive`.
+    keep_alive: bool,
     connection_slots: Option<Arc<Semaphore>>,
     /// Taken by `stop`; an accept loop that finds it gone stops accepting.
     graceful: Mutex<Option<GracefulShutdown>>,
@@ -236,6 +238,7 @@ impl Server for HyperServer {
             app: AppService::from_arc(app),
             server_features: Arc::new(server_features),
             max_request_body_size: self.settings.max_request_body_size,
+            keep_alive: self.settings.keep_alive,
             connection_slots: self
                 .settings
                 .max_concurrent_connections
@@ -386,6 +389,7 @@ where
         Arc::new(connection),
         connection_id,
         shared.max_request_body_size,
+        shared.keep_alive.then(|| shared.stopping.clone()),
     );
     let number = shared.next_connection.fetch_add(1, Ordering::Relaxed);
     let deregister = Deregister {

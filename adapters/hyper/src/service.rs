@@ -3,11 +3,14 @@
 //! into the response hyper pulls.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
-use http::header::{CONNECTION, HOST, UPGRADE};
-use http::{HeaderValue, Method, Request, Version};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, UPGRADE};
+use http::{HeaderValue, Method, Request, StatusCode, Version};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -17,7 +20,8 @@ use serverbridge::feature::{
     Upgrade, Upgraded,
 };
 use serverbridge::tower::AppService;
-use serverbridge::{Error, FeaturePool, Features, PipeResponse, Result};
+use serverbridge::{Error, FeaturePool, Features, PipeBody, PipeResponse, Result};
+use tokio_util::sync::CancellationToken;
 
 /// Serves one connection's requests.
 pub(crate) struct ConnService {
@@ -31,6 +35,9 @@ pub(crate) struct ConnService {
     /// Finished requests' collections, refilled in place for the next ones
     /// (one at a time on HTTP/1, one per stream in flight on HTTP/2).
     pool: Arc<FeaturePool>,
+    /// The server's stop signal, when keep-alive is on: an HTTP/1.0
+    /// response is marked keep-alive only while the server is not stopping.
+    http10_keep_alive: Option<CancellationToken>,
 }
 
 impl fmt::Debug for ConnService {
@@ -47,6 +54,7 @@ impl ConnService {
         connection: Arc<Features>,
         connection_id: Arc<str>,
         max_request_body_size: Option<u64>,
+        http10_keep_alive: Option<CancellationToken>,
     ) -> Self {
         ConnService {
             app,
@@ -55,6 +63,7 @@ impl ConnService {
             sequence: AtomicU64::new(0),
             max_request_body_size,
             pool: Arc::new(FeaturePool::default()),
+            http10_keep_alive,
         }
     }
 
@@ -87,10 +96,13 @@ impl ConnService {
 impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = http::Response<serverbridge::PipeBody>;
     type Error = Error;
-    type Future = PipeResponse;
+    type Future = Respond;
 
-    fn call(&self, request: Request<Incoming>) -> PipeResponse {
+    fn call(&self, request: Request<Incoming>) -> Respond {
         let (mut parts, incoming) = request.into_parts();
+        let http10_keep_alive = parts.version == Version::HTTP_10
+            && self.http10_keep_alive.is_some()
+            && has_token(&parts.headers, "keep-alive");
         let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let has_body = !incoming.is_end_stream();
         let upgradable = on_upgrade.is_some()
@@ -98,7 +110,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             && parts.version == Version::HTTP_11
             && parts.method != Method::CONNECT
             && parts.headers.contains_key(UPGRADE)
-            && connection_has_upgrade(&parts.headers);
+            && has_token(&parts.headers, "upgrade");
 
         let mut features = self.collection();
         let max = self.max_request_body_size;
@@ -154,18 +166,63 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 features.insert(RequestFeature::from_parts(parts, body));
             }
         }
-        self.app.call_pooled(features, &self.pool)
+        Respond {
+            inner: self.app.call_pooled(features, &self.pool),
+            http10_keep_alive: http10_keep_alive
+                .then(|| self.http10_keep_alive.clone())
+                .flatten(),
+        }
     }
 }
 
-/// Whether `Connection` lists the `upgrade` token.
-fn connection_has_upgrade(headers: &http::HeaderMap) -> bool {
+/// Whether `Connection` lists `token`.
+fn has_token(headers: &http::HeaderMap, token: &str) -> bool {
     headers.get_all(CONNECTION).iter().any(|value| {
-        value.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
-        })
+        value
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
+}
+
+/// The response future hyper gets: the pipe's, plus HTTP/1.0 keep-alive.
+///
+/// hyper keeps an HTTP/1.0 connection open only when the response says
+/// `Connection: keep-alive` (RFC 9112 Appendix C.2.2), which an app does
+/// not write (the built-in server adds it as it frames the response). So
+/// a response to an HTTP/1.0 request that asked for keep-alive says so
+/// when it has a length (a response without one is delimited by the
+/// close), did not ask for the close itself, and the server is not
+/// stopping.
+pub(crate) struct Respond {
+    inner: PipeResponse,
+    /// The stop signal, for an HTTP/1.0 request that asked for keep-alive.
+    http10_keep_alive: Option<CancellationToken>,
+}
+
+impl fmt::Debug for Respond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Respond").finish_non_exhaustive()
+    }
+}
+
+impl Future for Respond {
+    type Output = Result<http::Response<PipeBody>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut response = ready!(Pin::new(&mut this.inner).poll(cx))?;
+        if let Some(stopping) = &this.http10_keep_alive {
+            let delimited = response.headers().contains_key(CONTENT_LENGTH)
+                || response.status() == StatusCode::NO_CONTENT
+                || response.status() == StatusCode::NOT_MODIFIED;
+            if delimited && !stopping.is_cancelled() && !has_token(response.headers(), "close") {
+                response
+                    .headers_mut()
+                    .append(CONNECTION, HeaderValue::from_static("keep-alive"));
+            }
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The [`Upgrade`] feature over hyper's upgrade API: after the app's `101`

@@ -383,3 +383,71 @@ async fn the_asterisk_form_keeps_its_raw_target_on_both_versions() {
     assert_eq!(header(&parts, "x-target"), "*");
     server.stop(deadline(5)).await.unwrap();
 }
+
+/// `/close` asks for the close itself, `/stream` sends its body before it
+/// knows its length; anything else is a small finished response.
+async fn http10_app(ctx: &mut HttpContext) -> Result<()> {
+    match ctx.request().path.as_str() {
+        "/close" => {
+            ctx.response_mut()
+                .headers
+                .insert(http::header::CONNECTION, "close".parse().unwrap());
+            ctx.write("closing").await
+        }
+        "/stream" => {
+            ctx.write("part").await?;
+            ctx.flush().await?;
+            ctx.write("s").await
+        }
+        _ => ctx.write("ok").await,
+    }
+}
+
+/// Writes `requests` on one connection and reads until the server closes it.
+async fn raw_exchange(addr: std::net::SocketAddr, requests: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(requests.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut out),
+    )
+    .await
+    .expect("the server closes the connection")
+    .unwrap();
+    String::from_utf8(out).unwrap().to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn http10_keep_alive_is_said_and_kept_when_the_response_has_a_length() {
+    let (mut server, addr) = start(http10_app).await;
+    let next = "GET /last HTTP/1.0\r\n\r\n";
+    // Kept: the response says so and the next request is served.
+    let out = raw_exchange(
+        addr,
+        &format!("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n{next}"),
+    )
+    .await;
+    assert_eq!(out.matches("http/1.0 200 ok\r\n").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("connection: keep-alive\r\n").count(),
+        1,
+        "{out}"
+    );
+    // Not kept: the app asked for the close, or the body had no length.
+    for path in ["/close", "/stream"] {
+        let out = raw_exchange(
+            addr,
+            &format!("GET {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n{next}"),
+        )
+        .await;
+        assert_eq!(
+            out.matches("http/1.0 200 ok\r\n").count(),
+            1,
+            "{path}: {out}"
+        );
+        assert!(!out.contains("keep-alive"), "{path}: {out}");
+    }
+    server.stop(deadline(5)).await.unwrap();
+}
