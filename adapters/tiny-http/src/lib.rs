@@ -82,6 +82,13 @@
 //!   client, which closes.
 //! - **HTTP/1.0 keep-alive** with a response of unknown length: the body is
 //!   delimited by the close, which only the client can make.
+//! - **tiny_http is patched.** Release 0.12.0 drains an unread request
+//!   body into one buffer the size of the declared rest, so a client that
+//!   declared a huge `Content-Length` and went away aborted the process.
+//!   The workspace builds tiny_http with that drain bounded (its
+//!   `[patch.crates-io]`, `adapters/tiny-http/patched/tiny_http/PATCHED.md`);
+//!   an application that depends on this crate from a registry must apply
+//!   the same patch in its own workspace until a tiny_http release has it.
 //! - **Request parsing is tiny_http's**: it is lenient (any
 //!   `Transfer-Encoding` is taken as chunked, see RUSTSEC advisories on
 //!   request smuggling), it has no header or body limits, and it rejects
