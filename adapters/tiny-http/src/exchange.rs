@@ -48,6 +48,9 @@ pub(crate) struct RequestTraits {
     pub(crate) closing: bool,
     /// HTTP/1.0 with `Connection: keep-alive`.
     pub(crate) keep_alive_10: bool,
+    /// A CONNECT: a 2xx answer has no body and no framing fields (RFC 9110
+    /// §9.3.6) and, with no tunnel here, says `Connection: close`.
+    pub(crate) connect_request: bool,
     /// The request body is the raw connection (`Connection: upgrade` with no
     /// framing): it is never read.
     pub(crate) raw_body: bool,
@@ -306,6 +309,7 @@ fn encode_head(head: &ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Body
     cx.http10 = traits.http10;
     cx.closing = traits.closing;
     cx.keep_alive_10 = traits.keep_alive_10;
+    cx.connect_request = traits.connect_request;
     cx.default_server = Some(SERVER);
     // Room for a typical head and a small body after it.
     let mut out = Vec::with_capacity(512);

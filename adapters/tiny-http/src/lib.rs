@@ -91,8 +91,16 @@
 //!   the same patch in its own workspace until a tiny_http release has it.
 //! - **Request parsing is tiny_http's**: it is lenient (any
 //!   `Transfer-Encoding` is taken as chunked, see RUSTSEC advisories on
-//!   request smuggling), it has no header or body limits, and it rejects
-//!   non-ASCII header bytes. Put it behind a proxy that normalises requests.
+//!   request smuggling; a `Content-Length` it cannot read as one number,
+//!   such as `5, 5`, is taken as no body, so the body's bytes are read as
+//!   the next request), it has no header or body limits, its rejections
+//!   (400, 417) keep the connection open, it sends `100 Continue` to an
+//!   HTTP/1.0 request that expects it (RFC 9110 §10.1.1 says to ignore
+//!   the expectation), and it rejects non-ASCII header bytes. An
+//!   independent probe of about a thousand malformed requests found these;
+//!   the adapter cannot change them, as tiny_http parses the head before
+//!   the adapter sees the request. Put it behind a proxy that normalises
+//!   requests.
 //! - **Graceful stop** serves what tiny_http has queued, but a request whose
 //!   small body (up to 1 KiB, which tiny_http reads before queueing the
 //!   request) is still arriving when `stop` begins is not served.

@@ -238,6 +238,7 @@ fn features(
         http10,
         closing,
         keep_alive_10: http10 && !closing,
+        connect_request: method == Method::CONNECT,
         raw_body,
         body_done: length == Some(0),
     };

@@ -52,7 +52,10 @@ async fn a_huge_declared_length_from_a_client_that_left_is_survived() {
     }
     // The server (and its one worker) still answers.
     let answer = tokio::task::spawn_blocking(move || {
-        send_and_leave(addr, "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        send_and_leave(
+            addr,
+            "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
     })
     .await
     .unwrap();

@@ -237,6 +237,10 @@ async fn graceful_stop_finishes_the_request_in_flight() {
 
 /// The app both servers run.
 async fn various(ctx: &mut HttpContext) -> Result<()> {
+    if ctx.request().method == http::Method::CONNECT {
+        // A 2xx to CONNECT carries no body (RFC 9110 §9.3.6).
+        return ctx.write("no tunnel here").await;
+    }
     let path = ctx.request().path.clone();
     match path.as_str() {
         "/" => ctx.write("hello").await,
@@ -274,7 +278,7 @@ async fn various(ctx: &mut HttpContext) -> Result<()> {
     }
 }
 
-const REQUESTS: [&str; 12] = [
+const REQUESTS: [&str; 13] = [
     // Kept alive, then closed: the first response of each pair is one that
     // tiny_http's own `respond` sends (completed in one piece).
     "GET /status?q HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
@@ -289,6 +293,7 @@ const REQUESTS: [&str; 12] = [
     "GET /empty HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
     "GET /nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
     "GET /stream HTTP/1.0\r\nhost: x\r\n\r\n",
+    "CONNECT x:443 HTTP/1.1\r\nhost: x:443\r\nconnection: close\r\n\r\n",
 ];
 
 type Normalised = (String, Vec<String>, Vec<u8>);
@@ -393,6 +398,7 @@ async fn the_same_responses_as_the_builtin_server() {
         .1
         .contains(&"transfer-encoding: chunked".to_owned()));
     assert!(expected[8][0].0.starts_with("HTTP/1.1 500"));
+    assert_eq!(expected[12][0].2, b"", "no body after a 2xx to CONNECT");
     builtin.stop(stop_deadline()).await.unwrap();
     tiny.stop(stop_deadline()).await.unwrap();
 }
