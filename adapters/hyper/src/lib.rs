@@ -22,7 +22,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | HTTP versions | HTTP/1.0, HTTP/1.1 (keep-alive, pipelining), HTTP/2 with prior knowledge (h2c), on one port ([`Protocols`]) |
+//! | HTTP versions | HTTP/1.0 (keep-alive when asked: the adapter adds `Connection: keep-alive` to a response with a length), HTTP/1.1 (keep-alive, pipelining), HTTP/2 with prior knowledge (h2c), on one port ([`Protocols`]) |
 //! | transports | TCP (several endpoints, port 0), unix domain sockets, inherited listeners |
 //! | blocking | no: async on the caller's tokio runtime (one task per connection; HTTP/2 streams on their own tasks) |
 //! | required features | `RequestFeature`, `ResponseFeature`, `ResponseBody` |
@@ -40,7 +40,9 @@
 //! Not provided: TLS ([`TlsInfo`](serverbridge::feature::TlsInfo)),
 //! [`ConnectionClose`](serverbridge::feature::ConnectionClose) (set
 //! `Connection: close` on the response instead), minimum data rates, HTTP/2
-//! over TLS (ALPN) and the `Upgrade: h2c` dance, extended CONNECT, and
+//! over TLS (ALPN) and the `Upgrade: h2c` dance, CONNECT tunnels (hyper
+//! takes a 2xx answer to CONNECT as a tunnel and fails one with a body,
+//! closing without the head: answer CONNECT with a non-2xx status), and
 //! request-line limits of their own (hyper bounds the whole head with
 //! [`Settings::max_buffer_size`]). Unlike the built-in server, hyper does not
 //! reject every ambiguous framing the built-in server rejects; see SPEC.md.
