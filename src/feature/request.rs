@@ -255,12 +255,17 @@ impl RequestFeature {
 }
 
 /// Appends `path` and `query` from `path?query` (split at the first `?`).
+/// A byte scan: `split_once('?')` goes through the char searcher, which
+/// costs more than the short targets it mostly sees.
+#[inline]
 pub(crate) fn split_path(path_and_query: &str, path: &mut String, query: &mut String) {
-    let (p, q) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    path.push_str(p);
-    query.push_str(q);
+    match path_and_query.bytes().position(|b| b == b'?') {
+        Some(i) => {
+            path.push_str(&path_and_query[..i]);
+            query.push_str(&path_and_query[i + 1..]);
+        }
+        None => path.push_str(path_and_query),
+    }
 }
 
 /// Whether `uri` is the asterisk form (`OPTIONS *`). Cheaper than
