@@ -345,7 +345,10 @@ pub(crate) fn parse_head(
         }
         (end, request.headers.len())
     };
-    let _ = buf.split_to(skip);
+    if skip > 0 {
+        // Even an empty split makes a handle on the buffer (and drops it).
+        let _ = buf.split_to(skip);
+    }
     let bytes = buf.split_to(end).freeze();
     // Usually cleared already (after the request before); clearing walks
     // the whole index even when there is nothing in it.
