@@ -210,16 +210,19 @@ impl Future for Respond {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // The usual case passes the pipe's poll through untouched (no move
+        // of the response in and out of a `Result`).
+        let Some(stopping) = &this.http10_keep_alive else {
+            return Pin::new(&mut this.inner).poll(cx);
+        };
         let mut response = ready!(Pin::new(&mut this.inner).poll(cx))?;
-        if let Some(stopping) = &this.http10_keep_alive {
-            let delimited = response.headers().contains_key(CONTENT_LENGTH)
-                || response.status() == StatusCode::NO_CONTENT
-                || response.status() == StatusCode::NOT_MODIFIED;
-            if delimited && !stopping.is_cancelled() && !has_token(response.headers(), "close") {
-                response
-                    .headers_mut()
-                    .append(CONNECTION, HeaderValue::from_static("keep-alive"));
-            }
+        let delimited = response.headers().contains_key(CONTENT_LENGTH)
+            || response.status() == StatusCode::NO_CONTENT
+            || response.status() == StatusCode::NOT_MODIFIED;
+        if delimited && !stopping.is_cancelled() && !has_token(response.headers(), "close") {
+            response
+                .headers_mut()
+                .append(CONNECTION, HeaderValue::from_static("keep-alive"));
         }
         Poll::Ready(Ok(response))
     }
