@@ -77,6 +77,7 @@ mod pipe;
 #[cfg(feature = "server")]
 pub mod server;
 mod server_trait;
+mod target;
 #[cfg(feature = "test-util")]
 pub mod testing;
 pub mod tower;

@@ -39,8 +39,6 @@ pub use connection::{Address, ConnectionInfo};
 pub use connection_close::ConnectionClose;
 pub use data_rate::{MinDataRate, MinRequestBodyDataRate, MinResponseDataRate};
 pub use lifetime::{Cancelled, RequestLifetime};
-#[cfg(feature = "server")]
-pub(crate) use request::split_path;
 pub use request::RequestFeature;
 pub use request_id::RequestId;
 pub use response::{Callback, ResponseFeature};

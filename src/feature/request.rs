@@ -4,6 +4,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderMap, Method, Uri, Version};
 
 use crate::body::RequestBody;
+use crate::target::classify_target;
 
 /// The request as the server received it (the analogue of
 /// `IHttpRequestFeature`). **Required**: every server provides it.
@@ -172,11 +173,14 @@ impl RequestFeature {
 
     /// Sets `path`, `query` and `raw_target` from a request target as it
     /// was sent, in place (their capacity kept), for a server that receives
-    /// the target as text (tiny_http, actix-web): the origin form (`/p?q`)
-    /// split at the first `?`, the asterisk form (`*`) with an empty path,
-    /// the absolute form (`http://host/p?q`) and the authority form
-    /// (`host:port`, for `CONNECT`) through `http::Uri`. Returns `false`,
-    /// with the three fields cleared, for a target that is none of these.
+    /// the target as text (tiny_http, actix-web). The target must have the
+    /// form `method` allows, by the built-in server's rules (RFC 9112
+    /// §3.2), so set `method` first: the origin form (`/p?q`, split at the
+    /// first `?`); the asterisk form (`*`, empty path) for `OPTIONS` only;
+    /// the absolute form (`http://host/p?q` or `https://`, a valid host,
+    /// path `/` when it has none); the authority form (`host:port`, empty
+    /// path) for `CONNECT`, which takes no other. Returns `false`, with the
+    /// three fields cleared, for any other target; a server answers `400`.
     ///
     /// The origin form is split as it is: checking its characters is the
     /// server's parser's part. `scheme` and `path_base` are left alone.
@@ -184,32 +188,28 @@ impl RequestFeature {
     /// # Example
     ///
     /// ```
+    /// use http::Method;
     /// use serverbridge::feature::RequestFeature;
     ///
-    /// let mut request = RequestFeature::default();
+    /// let mut request = RequestFeature::default(); // GET
     /// assert!(request.set_target("/a%20b?x=1?y"));
     /// assert_eq!((&*request.path, &*request.query), ("/a%20b", "x=1?y"));
     /// assert!(request.set_target("http://example.com?q"));
     /// assert_eq!((&*request.path, &*request.query), ("/", "q"));
     /// assert_eq!(request.raw_target, "http://example.com?q");
+    /// assert!(!request.set_target("example.com:443"));
+    /// assert!(!request.set_target("*"));
+    /// request.method = Method::CONNECT;
     /// assert!(request.set_target("example.com:443"));
     /// assert_eq!((&*request.path, &*request.raw_target), ("", "example.com:443"));
     /// assert!(!request.set_target("a b"));
     /// ```
     pub fn set_target(&mut self, target: &str) -> bool {
-        self.path.clear();
-        self.query.clear();
         self.raw_target.clear();
-        if target.starts_with('/') {
-            split_path(target, &mut self.path, &mut self.query);
-        } else if target != "*" {
-            let Ok(uri) = target.parse::<Uri>() else {
-                return false;
-            };
-            if uri.path_and_query().is_some() {
-                self.path.push_str(uri.path());
-            }
-            self.query.push_str(uri.query().unwrap_or(""));
+        if classify_target(&self.method, target, &mut self.path, &mut self.query).is_err() {
+            self.path.clear();
+            self.query.clear();
+            return false;
         }
         self.raw_target.push_str(target);
         true
@@ -254,20 +254,6 @@ impl RequestFeature {
     }
 }
 
-/// Appends `path` and `query` from `path?query` (split at the first `?`).
-/// A byte scan: `split_once('?')` goes through the char searcher, which
-/// costs more than the short targets it mostly sees.
-#[inline]
-pub(crate) fn split_path(path_and_query: &str, path: &mut String, query: &mut String) {
-    match path_and_query.bytes().position(|b| b == b'?') {
-        Some(i) => {
-            path.push_str(&path_and_query[..i]);
-            query.push_str(&path_and_query[i + 1..]);
-        }
-        None => path.push_str(path_and_query),
-    }
-}
-
 /// Whether `uri` is the asterisk form (`OPTIONS *`). Cheaper than
 /// `uri == "*"`, which compares the URI's parts one by one with the text.
 pub(crate) fn is_asterisk(uri: &http::Uri) -> bool {
@@ -279,11 +265,14 @@ pub(crate) fn is_asterisk(uri: &http::Uri) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use http::Method;
+
     use super::RequestFeature;
 
-    fn split(target: &str) -> Option<(String, String, String)> {
+    fn split(method: Method, target: &str) -> Option<(String, String, String)> {
         // A used feature: the target replaces what its fields held.
         let mut request = RequestFeature {
+            method,
             path: "/old".into(),
             query: "old".into(),
             raw_target: "/old?old".into(),
@@ -305,13 +294,39 @@ mod tests {
     #[test]
     fn targets_split_as_sent_without_decoding() {
         let owned = |p: &str, q: &str, raw: &str| Some((p.into(), q.into(), raw.into()));
+        let get = |target| split(Method::GET, target);
         let target = "/a%2Fb/../c?x=1&x=2";
-        assert_eq!(split(target), owned("/a%2Fb/../c", "x=1&x=2", target));
-        assert_eq!(split("/"), owned("/", "", "/"));
-        assert_eq!(split("/?"), owned("/", "", "/?"));
-        assert_eq!(split("*"), owned("", "", "*"));
-        assert_eq!(split("http://h/p?q"), owned("/p", "q", "http://h/p?q"));
-        assert_eq!(split("h:80"), owned("", "", "h:80"));
-        assert_eq!(split("not a target"), None);
+        assert_eq!(get(target), owned("/a%2Fb/../c", "x=1&x=2", target));
+        assert_eq!(get("/"), owned("/", "", "/"));
+        assert_eq!(get("/?"), owned("/", "", "/?"));
+        assert_eq!(get("http://h/p?q"), owned("/p", "q", "http://h/p?q"));
+        assert_eq!(get("HTTPS://h"), owned("/", "", "HTTPS://h"));
+        assert_eq!(split(Method::OPTIONS, "*"), owned("", "", "*"));
+        assert_eq!(split(Method::CONNECT, "h:80"), owned("", "", "h:80"));
+        assert_eq!(get("not a target"), None);
+    }
+
+    /// The forms RFC 9112 §3.2 allows each method, as the built-in server
+    /// has them: a server that gets the target as text refuses the rest.
+    #[test]
+    fn targets_in_a_form_their_method_does_not_take_are_refused() {
+        for target in ["*", "**", "*a", "a", ".", "..", "h:80", "http:x", "http:"] {
+            assert_eq!(split(Method::GET, target), None, "GET {target}");
+        }
+        assert_eq!(split(Method::POST, "*"), None);
+        assert_eq!(split(Method::OPTIONS, "**"), None);
+        for target in ["/", "*", "h", "u@h:443", "http://h:443/", "h:99999"] {
+            assert_eq!(split(Method::CONNECT, target), None, "CONNECT {target}");
+        }
+        // An absolute form needs an http(s) scheme and a valid host.
+        for target in [
+            "ftp://h/",
+            "http://:80/",
+            "http://[::g]/",
+            "http://[::1]x/",
+            "http://u@h/",
+        ] {
+            assert_eq!(split(Method::GET, target), None, "GET {target}");
+        }
     }
 }

@@ -50,16 +50,14 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-pub use limits::Limits;
 #[cfg(feature = "test-util")]
-pub(crate) use parse::{check_target, classify_target, target_authority, TargetForm};
-
 use crate::application::BoxApplication;
 use crate::endpoint::{Endpoint, Listener};
 use crate::error::{Error, Result};
 use crate::feature::{Address, ConnectionInfo, ServerAddress, ServerAddresses};
 use crate::features::Features;
 use crate::server_trait::Server;
+pub use limits::Limits;
 
 struct Running {
     config: Arc<conn::ConnConfig>,

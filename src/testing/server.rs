@@ -484,7 +484,7 @@ impl<'a> TestRequest<'a> {
     /// rules (RFC 9112 §3.2), so direct mode takes and refuses the targets
     /// wire mode does, and without building an `http::Uri`.
     fn features(mut self) -> Result<(BoxApplication, Features, Option<RequestLifetime>)> {
-        use crate::server::{check_target, classify_target, target_authority, TargetForm};
+        use crate::target::{check_target, classify_target, target_authority, TargetForm};
         let server = self.server;
         let app = server.app()?;
         check_target(self.uri)?;

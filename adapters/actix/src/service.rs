@@ -154,6 +154,8 @@ fn into_request(
     // The last request's map, refilled in place (its capacity, and a
     // repeated lone Host, kept).
     convert::request_headers(&head.headers, &mut request.headers)?;
+    // Before the target: the forms a target may take depend on it.
+    request.method = method;
     // The target as sent: the origin form (HTTP/2's `:path`), HTTP/1's
     // absolute form whole, the authority form of a CONNECT.
     let uri = &head.uri;
@@ -167,7 +169,6 @@ fn into_request(
     if !set {
         return Err(convert::bad_request(format!("invalid target {uri}")));
     }
-    request.method = method;
     request.scheme = http::uri::Scheme::HTTP;
     request.path_base.clear();
     request.version = version;

@@ -184,6 +184,8 @@ fn features(
         bad_request(request);
         return None;
     };
+    // Before the target: the forms a target may take depend on it.
+    fields.method = method;
     if !fields.set_target(request.url()) {
         bad_request(request);
         return None;
@@ -234,15 +236,14 @@ fn features(
         Some(request.body_length().unwrap_or(0) as u64)
     };
     let traits = RequestTraits {
-        head_request: method == Method::HEAD,
+        head_request: fields.method == Method::HEAD,
         http10,
         closing,
         keep_alive_10: http10 && !closing,
-        connect_request: method == Method::CONNECT,
+        connect_request: fields.method == Method::CONNECT,
         raw_body,
         body_done: length == Some(0),
     };
-    fields.method = method;
     let peer = request.remote_addr().copied();
     let shared = Exchange::new(request, traits, pool.cancelled.clone());
     fields.body = if length == Some(0) {

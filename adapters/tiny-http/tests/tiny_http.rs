@@ -586,3 +586,34 @@ async fn a_reused_feature_collection_carries_nothing_over() {
     assert!(report.is_clean(), "{:?}", report.violations());
     server.stop(stop_deadline()).await.unwrap();
 }
+
+/// A target whose form the method does not take (RFC 9112 §3.2) is refused
+/// with 400 before the app runs, as on the built-in server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_in_a_form_the_method_does_not_take_get_400() {
+    let (mut tiny, addr) = start(various).await;
+    let replies = tokio::task::spawn_blocking(move || {
+        [
+            "GET *",
+            "POST *",
+            "GET a",
+            "GET ..",
+            "GET http://:80/",
+            "OPTIONS **",
+        ]
+        .map(|line| {
+            let mut stream = connect(addr);
+            let head = format!("{line} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+            stream.write_all(head.as_bytes()).unwrap();
+            let mut reply = Vec::new();
+            stream.read_to_end(&mut reply).unwrap();
+            (line, String::from_utf8_lossy(&reply).into_owned())
+        })
+    })
+    .await
+    .unwrap();
+    for (line, reply) in replies {
+        assert!(reply.starts_with("HTTP/1.1 400"), "{line}: {reply}");
+    }
+    tiny.stop(stop_deadline()).await.unwrap();
+}
