@@ -29,6 +29,8 @@ use crate::settings::Settings;
 struct Shared {
     builder: auto::Builder<TokioExecutor>,
     app: AppService,
+    /// The app that answers a refused target (see `ConnService`).
+    refuse: AppService,
     /// The server's features: the bottom defaults layer of every request.
     server_features: Arc<Features>,
     max_request_body_size: Option<u64>,
@@ -236,6 +238,7 @@ impl Server for HyperServer {
         let shared = Arc::new(Shared {
             builder: self.settings.builder(),
             app: AppService::from_arc(app),
+            refuse: AppService::new(crate::service::refuse_target),
             server_features: Arc::new(server_features),
             max_request_body_size: self.settings.max_request_body_size,
             keep_alive: self.settings.keep_alive,
@@ -386,6 +389,7 @@ where
     connection.insert(info);
     let service = ConnService::new(
         shared.app.clone(),
+        shared.refuse.clone(),
         Arc::new(connection),
         connection_id,
         shared.max_request_body_size,

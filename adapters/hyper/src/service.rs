@@ -20,12 +20,15 @@ use serverbridge::feature::{
     Upgrade, Upgraded,
 };
 use serverbridge::tower::AppService;
-use serverbridge::{Error, FeaturePool, Features, PipeBody, PipeResponse, Result};
+use serverbridge::{Error, FeaturePool, Features, HttpContext, PipeBody, PipeResponse, Result};
 use tokio_util::sync::CancellationToken;
 
 /// Serves one connection's requests.
 pub(crate) struct ConnService {
     app: AppService,
+    /// Answers, instead of the app, a request whose target's form its
+    /// method does not take ([`refuse_target`]).
+    refuse: AppService,
     /// `ConnectionInfo`, over the server's features: the defaults layer of
     /// every request on the connection.
     connection: Arc<Features>,
@@ -51,6 +54,7 @@ impl fmt::Debug for ConnService {
 impl ConnService {
     pub(crate) fn new(
         app: AppService,
+        refuse: AppService,
         connection: Arc<Features>,
         connection_id: Arc<str>,
         max_request_body_size: Option<u64>,
@@ -58,6 +62,7 @@ impl ConnService {
     ) -> Self {
         ConnService {
             app,
+            refuse,
             connection,
             connection_id,
             sequence: AtomicU64::new(0),
@@ -160,19 +165,46 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             Some(target) if !absolute => Some(target.clone()),
             _ => None,
         };
+        // hyper takes any target `http::Uri` parses; the forms a method may
+        // use are checked as the built-in server checks them (an origin
+        // form, the usual case, needs no check).
+        let refused = parts.version != Version::HTTP_2
+            && !raw.as_ref().is_some_and(|t| t.as_str().starts_with('/'))
+            && !target_form_ok(&parts);
         match features.get_mut::<RequestFeature>() {
             Some(request) => request.refill(parts, body, raw.as_ref().map(|t| t.as_str())),
             None => {
                 features.insert(RequestFeature::from_parts(parts, body));
             }
         }
+        let app = if refused { &self.refuse } else { &self.app };
         Respond {
-            inner: self.app.call_pooled(features, &self.pool),
+            inner: app.call_pooled(features, &self.pool),
             http10_keep_alive: http10_keep_alive
                 .then(|| self.http10_keep_alive.clone())
                 .flatten(),
         }
     }
+}
+
+/// Whether the request's target has a form its method takes (RFC 9112
+/// §3.2): `RequestFeature::set_target`'s rules, the built-in server's.
+fn target_form_ok(parts: &http::request::Parts) -> bool {
+    let mut scratch = RequestFeature {
+        method: parts.method.clone(),
+        ..RequestFeature::default()
+    };
+    scratch.set_target(&parts.uri.to_string())
+}
+
+/// The app for a request [`target_form_ok`] refuses: `400`, and the close.
+pub(crate) async fn refuse_target(ctx: &mut HttpContext) -> Result<()> {
+    let response = ctx.response_mut();
+    response.status = StatusCode::BAD_REQUEST;
+    response
+        .headers
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    Ok(())
 }
 
 /// Whether `Connection` lists `token`.

@@ -451,3 +451,35 @@ async fn http10_keep_alive_is_said_and_kept_when_the_response_has_a_length() {
     }
     server.stop(deadline(5)).await.unwrap();
 }
+
+/// A target whose form its method does not take (RFC 9112 §3.2) gets 400
+/// and the close before the app runs, as on the built-in server; `*` stays
+/// `OPTIONS`'s.
+#[tokio::test]
+async fn targets_in_a_form_the_method_does_not_take_get_400() {
+    let (mut server, addr) = start(echo).await;
+    for line in [
+        "GET *",
+        "POST *",
+        "GET a",
+        "GET ..",
+        "GET http://:80/",
+        "GET http://[::g]/",
+    ] {
+        let out = raw_exchange(addr, &format!("{line} HTTP/1.1\r\nhost: x\r\n\r\n")).await;
+        assert!(
+            out.starts_with("http/1.1 400 bad request\r\n"),
+            "{line}: {out}"
+        );
+        assert!(out.contains("connection: close\r\n"), "{line}: {out}");
+        assert!(!out.contains("x-method"), "{line}: the app ran: {out}");
+    }
+    let out = raw_exchange(
+        addr,
+        "OPTIONS * HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("http/1.1 200 ok\r\n"), "{out}");
+    assert!(out.contains("x-target: *\r\n"), "{out}");
+    server.stop(deadline(5)).await.unwrap();
+}
