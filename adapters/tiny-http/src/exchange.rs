@@ -317,6 +317,34 @@ fn encode_head(head: &ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Body
     (out, encoded.framing)
 }
 
+/// Answers a request the adapter refuses (a target or field that does not
+/// convert) with `400` and `Connection: close`, framed as every response
+/// here is: tiny_http's own `respond` cannot say `Connection: close`, so
+/// a client would keep the connection. (tiny_http keeps reading it: it
+/// decides that from the request alone.)
+pub(crate) fn refuse(request: tiny_http::Request) {
+    let traits = RequestTraits {
+        http10: request.http_version().0 == 1 && request.http_version().1 == 0,
+        closing: true,
+        ..RequestTraits::default()
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from_static("0"),
+    );
+    let head = ResponseHead {
+        status: http::StatusCode::BAD_REQUEST,
+        reason: "Bad Request",
+        version: http::Version::HTTP_11,
+        headers: &headers,
+    };
+    let (out, _) = encode_head(&head, traits);
+    // Taking the writer ends the request; its unread body is drained first.
+    let mut writer = request.into_writer();
+    let _ = writer.write_all(&out).and_then(|()| writer.flush());
+}
+
 /// The response sink: the `dyn ResponseBody` feature.
 pub(crate) struct TinySink {
     pub(crate) shared: Shared,

@@ -150,8 +150,7 @@ fn version(request: &tiny_http::Request) -> Version {
 }
 
 fn bad_request(request: tiny_http::Request) {
-    let response = tiny_http::Response::empty(400);
-    let _ = request.respond(response);
+    crate::exchange::refuse(request);
 }
 
 /// A collection with the features every request gets, to fill in.

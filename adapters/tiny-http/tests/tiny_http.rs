@@ -588,7 +588,8 @@ async fn a_reused_feature_collection_carries_nothing_over() {
 }
 
 /// A target whose form the method does not take (RFC 9112 §3.2) is refused
-/// with 400 before the app runs, as on the built-in server.
+/// with 400 and `Connection: close` before the app runs, as on the built-in
+/// server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_in_a_form_the_method_does_not_take_get_400() {
     let (mut tiny, addr) = start(various).await;
@@ -614,6 +615,11 @@ async fn targets_in_a_form_the_method_does_not_take_get_400() {
     .unwrap();
     for (line, reply) in replies {
         assert!(reply.starts_with("HTTP/1.1 400"), "{line}: {reply}");
+        // The client is told to close (tiny_http's own `respond` cannot).
+        assert!(
+            reply.contains("\r\nconnection: close\r\n"),
+            "{line}: {reply}"
+        );
     }
     tiny.stop(stop_deadline()).await.unwrap();
 }
