@@ -324,7 +324,7 @@ fn encode_head(head: &ResponseHead<'_>, traits: RequestTraits) -> (Vec<u8>, Body
 /// decides that from the request alone.)
 pub(crate) fn refuse(request: tiny_http::Request) {
     let traits = RequestTraits {
-        http10: request.http_version().0 == 1 && request.http_version().1 == 0,
+        http10: *request.http_version() == tiny_http::HTTPVersion(1, 0),
         closing: true,
         ..RequestTraits::default()
     };

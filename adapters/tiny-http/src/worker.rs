@@ -15,7 +15,7 @@ use serverbridge::feature::{
 };
 use serverbridge::{lifecycle, BoxApplication, Features};
 
-use crate::exchange::{Exchange, RequestTraits, TinyBody, TinySink};
+use crate::exchange::{refuse, Exchange, RequestTraits, TinyBody, TinySink};
 
 /// What every worker shares.
 pub(crate) struct Pool {
@@ -149,10 +149,6 @@ fn version(request: &tiny_http::Request) -> Version {
     }
 }
 
-fn bad_request(request: tiny_http::Request) {
-    crate::exchange::refuse(request);
-}
-
 /// A collection with the features every request gets, to fill in.
 fn fresh_features() -> Features {
     let mut features = Features::with_capacity(5, None);
@@ -172,7 +168,7 @@ fn features(
     request: tiny_http::Request,
 ) -> Option<(Features, crate::exchange::Shared)> {
     let Ok(method) = Method::from_bytes(request.method().as_str().as_bytes()) else {
-        bad_request(request);
+        refuse(request);
         return None;
     };
     let mut features = match state.spare.take() {
@@ -180,13 +176,13 @@ fn features(
         None => fresh_features(),
     };
     let Some(fields) = features.get_mut::<RequestFeature>() else {
-        bad_request(request);
+        refuse(request);
         return None;
     };
     // Before the target: the forms a target may take depend on it.
     fields.method = method;
     if !fields.set_target(request.url()) {
-        bad_request(request);
+        refuse(request);
         return None;
     }
     fields.path_base.clear();
@@ -208,7 +204,7 @@ fn features(
                 headers.append(name, value);
             }
             _ => {
-                bad_request(request);
+                refuse(request);
                 return None;
             }
         }
