@@ -331,6 +331,42 @@ async fn a_connection_that_carried_several_requests_keeps_the_same_timeouts() {
     assert_closes_at_the_keep_alive_timeout(client, server).await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_partial_head_on_a_kept_alive_connection_gets_408_at_the_headers_timeout() {
+    // The wait for the next request runs on the keep-alive timeout (130 s);
+    // a partial head brings the deadline sooner (30 s from its first byte).
+    let timeout = Limits::default().request_headers_timeout;
+    let (mut client, _) = connect(echo, Limits::default());
+    client.send(get("/")).await;
+    assert_echo(&client.response().await, "GET", "/", 0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    client.send("GET / HTTP/1.1\r\nHost: h\r\n").await;
+    settle().await;
+    let start = Instant::now();
+    client.set_timeout(Duration::from_secs(600));
+    assert_rejected(&mut client, "408 Request Timeout").await;
+    // The clock moved 1 ms in `settle` after the head's first byte.
+    assert_eq!(start.elapsed() + Duration::from_millis(1), timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_steadily_busy_connection_stays_open_and_closes_at_the_keep_alive_timeout() {
+    // A request every 0.6 s: each moves the wait's deadline later than the
+    // timer is set, so the timer fires early again and again, and must
+    // neither close the connection nor stop it being served.
+    let (mut client, server) = connect(echo, Limits::default());
+    for n in 0..12 {
+        let path = format!("/{n}");
+        client.send(get(&path)).await;
+        assert_echo(&client.response().await, "GET", &path, 0);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let path = "/last";
+    client.send(get(path)).await;
+    assert_echo(&client.response().await, "GET", path, 0);
+    assert_closes_at_the_keep_alive_timeout(client, server).await;
+}
+
 // ---------------------------------------------------------------- exchanges
 
 #[tokio::test(start_paused = true)]

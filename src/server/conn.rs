@@ -101,12 +101,47 @@ impl std::future::Future for StopWait<'_, '_> {
 }
 
 /// What a connection waits on between requests, made once per connection:
-/// the graceful stop ([`StopWait`]) and one timer, moved from wait to wait
-/// rather than made anew (moving a registered deadline later touches no
-/// timer wheel, and most moves are later).
+/// the graceful stop ([`StopWait`]) and one timer, reused from wait to wait.
+///
+/// The timer is lazy: a wait's deadline is only written down, and the timer
+/// moves only when that deadline comes sooner than the one it is set to.
+/// When it fires before the wait's deadline (the usual case for a busy
+/// connection, whose deadline moves later with every request), it is set
+/// again and waits on. So a keep-alive request costs a comparison rather
+/// than a timer reset; a connection pays a wake-up per timeout period.
 struct Waits<'a, 'b> {
     stop: StopWait<'a, 'b>,
     timer: std::pin::Pin<&'a mut tokio::time::Sleep>,
+    /// When the current wait times out (the timer may be set earlier).
+    deadline: Instant,
+}
+
+impl Waits<'_, '_> {
+    /// Sets the deadline of the waits that follow.
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        if deadline < self.timer.deadline() || self.timer.is_elapsed() {
+            self.timer.as_mut().reset(deadline);
+        }
+    }
+}
+
+/// Ready once `deadline` has passed; `timer` is the waits' lazy timer.
+/// (A function of the two fields, not a method: a `select!` borrows the
+/// stop wait beside it.)
+fn poll_deadline(
+    timer: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    deadline: Instant,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<()> {
+    loop {
+        std::task::ready!(std::future::Future::poll(timer.as_mut(), cx));
+        if timer.deadline() >= deadline {
+            return Poll::Ready(());
+        }
+        // Fired early: the deadline moved later since the timer was set.
+        timer.as_mut().reset(deadline);
+    }
 }
 
 /// What every connection of a server shares.
@@ -295,7 +330,8 @@ pub(crate) async fn serve_halves(
     };
     let run = async move {
         let waiter = pin!(config.stopping.cancelled());
-        let timer = pin!(tokio::time::sleep_until(Instant::now()));
+        let now = Instant::now();
+        let timer = pin!(tokio::time::sleep_until(now));
         let mut waits = Waits {
             stop: StopWait {
                 signal: &config.stopping,
@@ -303,6 +339,7 @@ pub(crate) async fn serve_halves(
                 registered: None,
             },
             timer,
+            deadline: now,
         };
         loop {
             let sequence = conn.sequence;
@@ -427,16 +464,16 @@ async fn read_head(
                 let mut released = !busy;
                 if released {
                     release_idle_state(shared, head, reusable);
-                    waits.timer.as_mut().reset(now + idle);
+                    waits.set_deadline(now + idle);
                 } else {
-                    waits.timer.as_mut().reset(now + idle.min(IDLE_GRACE));
+                    waits.set_deadline(now + idle.min(IDLE_GRACE));
                 }
                 loop {
                     let read = tokio::select! {
                         biased;
                         () = &mut waits.stop => return Ok(false),
                         read = fill() => Some(read),
-                        () = waits.timer.as_mut() => None,
+                        () = std::future::poll_fn(|cx| poll_deadline(&mut waits.timer, waits.deadline, cx)) => None,
                     };
                     match read {
                         Some(read) => break read,
@@ -445,7 +482,7 @@ async fn read_head(
                         None if !released => {
                             released = true;
                             release_idle_state(shared, head, reusable);
-                            waits.timer.as_mut().reset(now + idle);
+                            waits.set_deadline(now + idle);
                         }
                         None => return Ok(false),
                     }
@@ -453,15 +490,12 @@ async fn read_head(
             }
             Some(start) => {
                 // A partial head finishes even during a graceful stop.
-                waits
-                    .timer
-                    .as_mut()
-                    .reset(start + limits.request_headers_timeout);
+                waits.set_deadline(start + limits.request_headers_timeout);
                 tokio::select! {
                     biased;
                     _ = config.abort.cancelled() => return Ok(false),
                     read = fill() => read,
-                    () = waits.timer.as_mut() => {
+                    () = std::future::poll_fn(|cx| poll_deadline(&mut waits.timer, waits.deadline, cx)) => {
                         return Err(Error::timeout("request headers not received in time")
                             .with_status(StatusCode::REQUEST_TIMEOUT))
                     }
