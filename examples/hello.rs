@@ -7,8 +7,8 @@
 //!
 //! Options (each overrides its environment variable):
 //! `--server NAME` (`SERVERBRIDGE_SERVER`: `builtin`, `axum`, `hyper`, `actix`, `tiny_http`),
-//! `--urls URLS` (`SERVERBRIDGE_URLS`: `;`-separated `http://IP:PORT` or
-//! `unix:/PATH`), `--shutdown-timeout SECONDS`
+//! `--urls URLS` (`SERVERBRIDGE_URLS`: `;`-separated `http://IP:PORT`,
+//! `http://localhost:PORT`, `http://*:PORT` or `unix:/PATH`), `--shutdown-timeout SECONDS`
 //! (`SERVERBRIDGE_SHUTDOWN_TIMEOUT`). Exit codes: 0 after a graceful stop,
 //! 2 for a bad setting, 1 otherwise.
 

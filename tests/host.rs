@@ -301,6 +301,38 @@ async fn start_on_port_0_serves_logs_the_real_port_and_stops() {
 }
 
 #[tokio::test]
+async fn the_wildcard_url_binds_every_interface_and_serves_on_loopback() {
+    // ASP.NET Core's `http://+:PORT` (and `*`): bound as 0.0.0.0, reached
+    // here through 127.0.0.1 only.
+    let running = builder(&[])
+        .urls("HTTP://+:0")
+        .build()
+        .unwrap()
+        .start(hello)
+        .await
+        .unwrap();
+    let addr = match running.addresses() {
+        [ServerAddress::Tcp { addr, .. }] => *addr,
+        other => panic!("{other:?}"),
+    };
+    assert!(addr.ip().is_unspecified(), "{addr}");
+    assert_ne!(addr.port(), 0);
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    let mut stream = tokio::net::TcpStream::connect(loopback).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
+    tokio::time::timeout(BOUND, running.stop())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
 async fn start_on_a_unix_socket_serves_and_stop_removes_the_socket() {
     let path = std::env::temp_dir().join(format!("serverbridge-host-{}.sock", std::process::id()));
     let running = builder(&[])

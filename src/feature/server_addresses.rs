@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use crate::error::{Error, Result};
 
 /// The URL forms [`ServerAddress::parse`] accepts, for error messages.
-pub(crate) const URL_FORMS: &str =
-    "http://IP:PORT (http://127.0.0.1:5000, http://[::1]:0), http://localhost:PORT or unix:/PATH";
+pub(crate) const URL_FORMS: &str = "http://IP:PORT (http://127.0.0.1:5000, http://[::1]:0), \
+     http://localhost:PORT, http://*:PORT (or +: every IPv4 interface) or unix:/PATH";
 
 /// One bound address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -80,13 +80,22 @@ impl ServerAddress {
             }
             return Ok(ServerAddress::Unix(PathBuf::from(path)));
         }
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(invalid("unsupported scheme"));
+        // The scheme and `localhost` are case-insensitive, as in any URL.
+        let rest = match url.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
+            _ => return Err(invalid("unsupported scheme")),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let rest = match rest.strip_prefix("localhost:") {
-            Some(port) => format!("127.0.0.1:{port}"),
-            None => rest.to_owned(),
+        // ASP.NET Core's host forms: `localhost` is the loopback interface,
+        // `*` and `+` every interface. (Kestrel binds `localhost` on both
+        // loopbacks and `*` on IPv6's any, dual-stack; here one IPv4 socket
+        // each, the same on every machine. `[::1]` and `[::]` bind IPv6.)
+        let rest = match rest.rsplit_once(':') {
+            Some((host, port)) if host.eq_ignore_ascii_case("localhost") => {
+                format!("127.0.0.1:{port}")
+            }
+            Some(("*" | "+", port)) => format!("0.0.0.0:{port}"),
+            _ => rest.to_owned(),
         };
         let addr = rest
             .parse::<SocketAddr>()
@@ -200,6 +209,26 @@ mod tests {
     }
 
     #[test]
+    fn asp_net_host_forms_and_any_case_scheme_parse() {
+        let tcp = |addr: &str| ServerAddress::Tcp {
+            scheme: "http".into(),
+            addr: addr.parse().unwrap(),
+        };
+        for (url, addr) in [
+            ("http://*:5000", "0.0.0.0:5000"),
+            ("http://+:0", "0.0.0.0:0"),
+            ("http://*:80/", "0.0.0.0:80"),
+            ("http://localhost:5000", "127.0.0.1:5000"),
+            ("http://LocalHost:5000", "127.0.0.1:5000"),
+            ("HTTP://127.0.0.1:5000", "127.0.0.1:5000"),
+            ("Http://[::1]:0", "[::1]:0"),
+            ("http://[::]:80", "[::]:80"),
+        ] {
+            assert_eq!(ServerAddress::parse(url).unwrap(), tcp(addr), "{url}");
+        }
+    }
+
+    #[test]
     fn malformed_urls_are_config_errors_naming_the_forms() {
         for url in [
             "https://127.0.0.1:443",
@@ -208,6 +237,11 @@ mod tests {
             "http://127.0.0.1",
             "http://127.0.0.1:99999",
             "unix:",
+            "http://*",
+            "http://**:80",
+            "http://localhost",
+            "http:/127.0.0.1:80",
+            "http",
         ] {
             let err = ServerAddress::parse(url).unwrap_err();
             assert!(err.is_config(), "{url}: {err}");

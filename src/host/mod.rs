@@ -14,7 +14,8 @@
 //! What is set on the builder (or read by [`HostBuilder::args`]) wins over
 //! the environment, which wins over the default. URLs are `;`-separated, in
 //! the forms of [`ServerAddress::parse`]: `http://IP:PORT` (port 0 picks a
-//! free port), `http://localhost:PORT`, `unix:/PATH`.
+//! free port), `http://localhost:PORT`, `http://*:PORT` (every interface),
+//! `unix:/PATH`.
 //!
 //! Servers come from a [`Registry`]: `builtin` is the
 //! [`HttpServer`](crate::server::HttpServer); adapters add theirs with
