@@ -32,10 +32,12 @@
 //! | [`RequestId`](serverbridge::feature::RequestId) | yes, `<connection id>:<n>` |
 //! | [`MaxRequestBodySize`](serverbridge::feature::MaxRequestBodySize) | yes, [`Settings::max_request_body_size`], per request adjustable |
 //! | [`RequestTrailers`](serverbridge::feature::RequestTrailers) | yes (chunked HTTP/1.1, HTTP/2) |
-//! | [`ResponseTrailers`](serverbridge::feature::ResponseTrailers) | HTTP/2: yes. HTTP/1.1: chunked responses only, and hyper sends only the fields the response's `Trailer` header names |
+//! | [`ResponseTrailers`](serverbridge::feature::ResponseTrailers) | HTTP/2: yes. HTTP/1.1: offered only when the request's `TE` lists `trailers` (hyper sends them to no one else), on chunked responses, and hyper sends only the fields the response's `Trailer` header names. HTTP/1.0: no |
 //! | [`Upgrade`](serverbridge::feature::Upgrade) | HTTP/1.1, through `hyper::upgrade::on` |
 //! | limits and timeouts | hyper's, as [`Settings`] (header read timeout 30 s, 100 headers, HTTP/2 streams …) |
-//! | graceful stop | yes: stop accepting, in-flight requests finish until the deadline, the rest are dropped |
+//! | graceful stop | yes: stop accepting, in-flight requests finish until the deadline, the rest are dropped (at once if the `stop` future is dropped) |
+//! | request body errors | as on the built-in server: a malformed body is a parse error (`400`); a body cut short or reset is [`Error::is_closed`](serverbridge::Error::is_closed) |
+//! | reason phrase | the app's, on HTTP/1 (HTTP/2 has none) |
 //!
 //! Not provided: TLS ([`TlsInfo`](serverbridge::feature::TlsInfo)),
 //! [`ConnectionClose`](serverbridge::feature::ConnectionClose) (set

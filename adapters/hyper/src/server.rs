@@ -284,6 +284,9 @@ impl Server for HyperServer {
             return Ok(());
         };
         let shared = running.shared;
+        // Whatever way this future ends, step 3 happens: dropped before it
+        // ends (the host's second signal), it aborts what remains at once.
+        let abort_the_rest = AbortOnDrop(shared.clone());
         // 1. Stop accepting: the listeners close, new connections are refused.
         shared.stopping.cancel();
         running.accept_loops.close();
@@ -301,14 +304,25 @@ impl Server for HyperServer {
             }
         }
         // 3. Whatever is left is dropped.
-        let aborts = shared.aborts.lock().ok().and_then(|mut a| a.take());
-        for handle in aborts.into_iter().flat_map(HashMap::into_values).flatten() {
-            handle.abort();
-        }
+        drop(abort_the_rest);
         shared.connections.close();
         shared.connections.wait().await;
         self.addresses.clear();
         Ok(())
+    }
+}
+
+/// Aborts every connection task still running when dropped: the end of a
+/// stop, reached or not.
+struct AbortOnDrop(Arc<Shared>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.stopping.cancel();
+        let aborts = self.0.aborts.lock().ok().and_then(|mut a| a.take());
+        for handle in aborts.into_iter().flat_map(HashMap::into_values).flatten() {
+            handle.abort();
+        }
     }
 }
 

@@ -7,9 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, UPGRADE};
 use http::{HeaderValue, Method, Request, StatusCode, Version};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -20,7 +20,9 @@ use serverbridge::feature::{
     Upgrade, Upgraded,
 };
 use serverbridge::tower::AppService;
-use serverbridge::{Error, FeaturePool, Features, HttpContext, PipeBody, PipeResponse, Result};
+use serverbridge::{
+    Error, FeaturePool, Features, HttpContext, PipeBody, PipeResponse, ReasonPhrase, Result,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Serves one connection's requests.
@@ -93,7 +95,6 @@ impl ConnService {
         features.insert(RequestFeature::default());
         features.insert(RequestId(String::new()));
         features.insert(MaxRequestBodySize::new(self.max_request_body_size));
-        features.insert(ResponseTrailers::default());
         features
     }
 }
@@ -114,7 +115,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             && !has_body
             && parts.version == Version::HTTP_11
             && parts.method != Method::CONNECT
-            && parts.headers.contains_key(UPGRADE)
+            && any_value(&parts.headers, &UPGRADE, |_| true)
             && has_token(&parts.headers, "upgrade");
 
         let mut features = self.collection();
@@ -126,6 +127,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         // A request without a body gets no boxed stream and no trailers:
         // GETs stay cheap.
         let body = if has_body {
+            let incoming = http_body_util::BodyExt::map_err(incoming, body_error);
             let mut body = RequestBody::new(incoming).with_limit(limit);
             features.insert(RequestTrailers::attach(&mut body));
             body
@@ -135,6 +137,19 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         };
         if let Some(id) = features.get_mut::<RequestId>() {
             self.write_request_id(id);
+        }
+        // `ResponseTrailers` only where hyper sends them: HTTP/2, and an
+        // HTTP/1.1 request whose `TE` lists `trailers` (hyper drops them
+        // otherwise; HTTP/1.0 has no chunked framing to carry them).
+        let trailers = match parts.version {
+            Version::HTTP_2 => true,
+            Version::HTTP_11 => accepts_trailers(&parts.headers),
+            _ => false,
+        };
+        if !trailers {
+            features.remove::<ResponseTrailers>();
+        } else if !features.contains::<ResponseTrailers>() {
+            features.insert(ResponseTrailers::default());
         }
         match on_upgrade.filter(|_| upgradable) {
             Some(on_upgrade) => {
@@ -187,6 +202,39 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     }
 }
 
+/// What a failed read of hyper's request body means to the app, as on the
+/// built-in server: a malformed body (a bad chunk line) is the client's
+/// fault, a parse error with `400`; anything else (the connection closed or reset mid-body,
+/// an HTTP/2 stream reset by the client, a body cut short) means the client
+/// is gone: [`Error::is_closed`]. (hyper's own type would otherwise reach
+/// the app as an application error, answered with `500`.)
+fn body_error(err: hyper::Error) -> Error {
+    // hyper's HTTP/1 decoder reports a malformed body (chunk line, chunk
+    // data end, trailers) as an `io::Error` of kind `InvalidData` or
+    // `InvalidInput` under its own error; a body cut short is
+    // `UnexpectedEof`.
+    let malformed = std::iter::successors(std::error::Error::source(&err), |cause| cause.source())
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            )
+        });
+    if err.is_parse() || malformed {
+        Error::parse(
+            format!("malformed request body: {err}"),
+            StatusCode::BAD_REQUEST,
+        )
+    } else if err.is_timeout() {
+        Error::timeout(format!("the request body: {err}"))
+    } else {
+        // 400 as on the built-in server, should the app answer anyway.
+        Error::closed(format!("the request body ended early: {err}"))
+            .with_status(StatusCode::BAD_REQUEST)
+    }
+}
+
 /// Whether the request's target has a form its method takes (RFC 9112
 /// §3.2): `RequestFeature::set_target`'s rules, the built-in server's.
 fn target_form_ok(parts: &http::request::Parts) -> bool {
@@ -207,6 +255,31 @@ pub(crate) async fn refuse_target(ctx: &mut HttpContext) -> Result<()> {
     Ok(())
 }
 
+/// Whether `TE` lists `trailers` (RFC 9110 §10.1.4).
+fn accepts_trailers(headers: &http::HeaderMap) -> bool {
+    any_value(headers, &TE, |value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    })
+}
+
+/// Whether a `name` field's value passes `test`. A request carries a
+/// handful of fields, and standard names compare as small integers: one
+/// pass over a small map is cheaper than hashing the name (a large map is
+/// cheaper to look up).
+fn any_value(
+    headers: &http::HeaderMap,
+    name: &http::HeaderName,
+    test: impl Fn(&HeaderValue) -> bool,
+) -> bool {
+    if headers.len() > 16 {
+        return headers.get_all(name).iter().any(test);
+    }
+    headers.iter().any(|(n, v)| n == name && test(v))
+}
+
 /// Whether `Connection` lists `token`.
 fn has_token(headers: &http::HeaderMap, token: &str) -> bool {
     headers.get_all(CONNECTION).iter().any(|value| {
@@ -216,7 +289,8 @@ fn has_token(headers: &http::HeaderMap, token: &str) -> bool {
     })
 }
 
-/// The response future hyper gets: the pipe's, plus HTTP/1.0 keep-alive.
+/// The response future hyper gets: the pipe's, with the app's reason
+/// phrase where hyper reads it, plus HTTP/1.0 keep-alive.
 ///
 /// hyper keeps an HTTP/1.0 connection open only when the response says
 /// `Connection: keep-alive` (RFC 9112 Appendix C.2.2), which an app does
@@ -242,21 +316,30 @@ impl Future for Respond {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        // The usual case passes the pipe's poll through untouched (no move
-        // of the response in and out of a `Result`).
-        let Some(stopping) = &this.http10_keep_alive else {
-            return Pin::new(&mut this.inner).poll(cx);
+        // Edited where it lies: no move of the response in and out of a
+        // `Result` on the way through.
+        let mut polled = Pin::new(&mut this.inner).poll(cx);
+        let Poll::Ready(Ok(response)) = &mut polled else {
+            return polled;
         };
-        let mut response = ready!(Pin::new(&mut this.inner).poll(cx))?;
-        let delimited = response.headers().contains_key(CONTENT_LENGTH)
-            || response.status() == StatusCode::NO_CONTENT
-            || response.status() == StatusCode::NOT_MODIFIED;
-        if delimited && !stopping.is_cancelled() && !has_token(response.headers(), "close") {
-            response
-                .headers_mut()
-                .append(CONNECTION, HeaderValue::from_static("keep-alive"));
+        // The app's own reason phrase, in the extension hyper writes on
+        // HTTP/1 (the pipe carries it in the core's).
+        if let Some(ReasonPhrase(reason)) = response.extensions_mut().remove::<ReasonPhrase>() {
+            if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason) {
+                response.extensions_mut().insert(reason);
+            }
         }
-        Poll::Ready(Ok(response))
+        if let Some(stopping) = &this.http10_keep_alive {
+            let delimited = response.headers().contains_key(CONTENT_LENGTH)
+                || response.status() == StatusCode::NO_CONTENT
+                || response.status() == StatusCode::NOT_MODIFIED;
+            if delimited && !stopping.is_cancelled() && !has_token(response.headers(), "close") {
+                response
+                    .headers_mut()
+                    .append(CONNECTION, HeaderValue::from_static("keep-alive"));
+            }
+        }
+        polled
     }
 }
 

@@ -155,3 +155,58 @@ async fn the_deadline_aborts_what_is_left() {
         "the connection was dropped without a response"
     );
 }
+
+/// Reports "started", then whether the request's lifetime fired (waiting at
+/// most `PATIENCE`).
+fn waits_for_lifetime(
+    events: mpsc::UnboundedSender<&'static str>,
+) -> impl serverbridge::Application {
+    from_fn(move |ctx| {
+        let events = events.clone();
+        Box::pin(async move {
+            let lifetime = ctx.lifetime().cloned().expect("a lifetime");
+            let _ = events.send("started");
+            let fired = tokio::time::timeout(PATIENCE, lifetime.cancelled())
+                .await
+                .is_ok();
+            let _ = events.send(if fired { "fired" } else { "not fired" });
+            Ok(())
+        })
+    })
+}
+
+async fn event(events: &mut mpsc::UnboundedReceiver<&'static str>) -> &'static str {
+    tokio::time::timeout(PATIENCE, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the app is alive")
+}
+
+#[tokio::test]
+async fn dropping_the_stop_future_aborts_what_remains_at_once() {
+    // The host's second signal: a graceful stop with a long deadline,
+    // dropped. An HTTP/1.1 and an HTTP/2 request in flight are aborted then,
+    // not at the deadline (or never: a second stop finds nothing to stop).
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (mut server, addr) = start(waits_for_lifetime(events_tx)).await;
+    let mut http1 = h1(addr).await;
+    let http1_reply = tokio::spawn(http1.send_request(request("GET", "/").body(full("")).unwrap()));
+    let mut http2 = h2(addr).await;
+    let http2_reply =
+        tokio::spawn(http2.send_request(request_h2("GET", "/").body(full("")).unwrap()));
+    assert_eq!(event(&mut events).await, "started");
+    assert_eq!(event(&mut events).await, "started");
+
+    let stop = server.stop(tokio::time::Instant::now() + Duration::from_secs(600));
+    let dropped = tokio::time::timeout(Duration::from_millis(200), stop).await;
+    assert!(dropped.is_err(), "the stop waits for the requests");
+    assert_eq!(event(&mut events).await, "fired");
+    assert_eq!(event(&mut events).await, "fired");
+    for reply in [http1_reply, http2_reply] {
+        let reply = tokio::time::timeout(PATIENCE, reply)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(reply.is_err(), "no response: the connection was dropped");
+    }
+}
