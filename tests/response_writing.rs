@@ -578,6 +578,63 @@ async fn response_trailers_are_passed_to_complete() {
     assert_eq!(trailers["grpc-status"], "0");
 }
 
+/// A context with the `ResponseTrailers` feature and one trailer set.
+fn context_with_trailer() -> (HttpContext, RecordingSink) {
+    let (mut features, recording) = RecordingSink::features("GET", "/");
+    let mut trailers = ResponseTrailers::default();
+    trailers
+        .headers
+        .insert("grpc-status", HeaderValue::from_static("0"));
+    features.insert(trailers);
+    (HttpContext::new(features), recording)
+}
+
+#[tokio::test]
+async fn response_trailers_follow_a_pulled_body_which_then_gets_no_length() {
+    let (mut ctx, recording) = context_with_trailer();
+    ctx.send_body(Full::new(Bytes::from_static(b"pulled")))
+        .await
+        .unwrap();
+    assert_eq!(recording.body(), "pulled");
+    assert_eq!(
+        recording.headers().unwrap().get("content-length"),
+        None,
+        "trailers need a framing that can carry them"
+    );
+    assert_eq!(recording.trailers().unwrap()["grpc-status"], "0");
+}
+
+#[tokio::test]
+async fn the_apps_trailers_join_a_pulled_bodys_own() {
+    let (mut ctx, recording) = context_with_trailer();
+    let mut own = http::HeaderMap::new();
+    own.insert("x-own", HeaderValue::from_static("1"));
+    let frames = vec![
+        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(b"data"))),
+        Ok(http_body::Frame::trailers(own)),
+    ];
+    ctx.send_body(http_body_util::StreamBody::new(futures::stream::iter(
+        frames,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(recording.body(), "data");
+    let trailers = recording.trailers().unwrap();
+    assert_eq!(trailers["x-own"], "1");
+    assert_eq!(trailers["grpc-status"], "0");
+}
+
+#[tokio::test]
+async fn response_trailers_follow_a_sent_file() {
+    let file = TempFile::new(b"0123456789");
+    let (mut ctx, recording) = context_with_trailer();
+    ctx.send_file(&file.0, Some(2..8)).await.unwrap();
+    assert_eq!(recording.body(), "234567");
+    assert_eq!(recording.headers().unwrap().get("content-length"), None);
+    assert_eq!(recording.trailers().unwrap()["grpc-status"], "0");
+    assert_eq!(ctx.bytes_written(), 6);
+}
+
 #[tokio::test]
 async fn empty_response_trailers_are_not_passed() {
     let (mut features, recording) = RecordingSink::features("GET", "/");

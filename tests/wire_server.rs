@@ -754,6 +754,36 @@ async fn response_trailers_follow_the_last_chunk() {
     .await;
 }
 
+async fn pulled_with_trailers(ctx: &mut HttpContext) -> Result<()> {
+    ctx.response_mut()
+        .headers
+        .insert("trailer", HeaderValue::from_static("x-checksum"));
+    ctx.features_mut()
+        .get_mut::<ResponseTrailers>()
+        .expect("HTTP/1.1 requests can carry response trailers")
+        .headers
+        .insert("x-checksum", HeaderValue::from_static("42"));
+    ctx.send_body(http_body_util::Full::new(bytes::Bytes::from_static(
+        b"hello",
+    )))
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn response_trailers_follow_a_pulled_body() {
+    // The body's exact size would give it a Content-Length: the trailers
+    // need chunked framing instead.
+    assert_answers_exactly(
+        pulled_with_trailers,
+        &get_close("/"),
+        &format!(
+            "HTTP/1.1 200 OK\r\ntrailer: x-checksum\r\ndate: {FIXED_DATE}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+                 5\r\nhello\r\n0\r\nx-checksum: 42\r\n\r\n"
+        ),
+    )
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_streamed_response_to_http10_is_close_delimited() {
     // Even when the client asked for keep-alive: without a length, only the

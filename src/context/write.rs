@@ -397,10 +397,7 @@ impl HttpContext {
             let written = self.out.written;
             // Trailers need a framing that can carry them (chunked on
             // HTTP/1.1), so a response with trailers gets no length.
-            let has_trailers = self
-                .features
-                .get::<ResponseTrailers>()
-                .is_some_and(|t| !t.headers.is_empty());
+            let has_trailers = self.has_trailers();
             let (set_length, parsed, binds) = {
                 let response = self.response();
                 let fields = length_fields(&response.headers);
@@ -443,11 +440,7 @@ impl HttpContext {
                 return Err(mismatch(declared, self.out.written));
             }
         }
-        let trailers = self
-            .features
-            .get_mut::<ResponseTrailers>()
-            .map(|t| std::mem::take(&mut t.headers))
-            .filter(|t| !t.is_empty());
+        let trailers = self.take_trailers();
         self.out.completed = true;
         self.complete_sink(trailers).await
     }
@@ -477,10 +470,16 @@ impl HttpContext {
                 format!("a {status} response cannot have a body"),
             ));
         }
+        // The app's trailers follow the body's frames (merged into the
+        // body's own trailers, if it has some); like `complete`, a response
+        // with trailers gets no length of ours (trailers need a framing that
+        // can carry them: chunked on HTTP/1.1).
+        let trailers = self.take_trailers();
         if !self.response().has_started() {
             let written = self.out.written;
             let headers = &self.response().headers;
             if body_allowed(status)
+                && trailers.is_none()
                 && !headers.contains_key(CONTENT_LENGTH)
                 && !headers.contains_key(TRANSFER_ENCODING)
             {
@@ -497,6 +496,14 @@ impl HttpContext {
         if self.is_head() || !body_allowed(status) {
             return self.sink()?.complete(None).await;
         }
+        let body = match trailers {
+            Some(trailers) => AppendTrailers {
+                inner: body,
+                trailers: Some(trailers),
+            }
+            .boxed_unsync(),
+            None => body,
+        };
         let body = match self.out.declared {
             Some(declared) => {
                 let remaining = declared
@@ -543,6 +550,11 @@ impl HttpContext {
                 format!("a {status} response cannot have a body"),
             ));
         }
+        if self.has_trailers() && body_allowed(status) && length > 0 {
+            // A sink's `send_file` ends the response without trailers: the
+            // file goes through `write` and `complete`, which send them.
+            return self.write_file(path, start, length).await;
+        }
         if !self.response().has_started() {
             let total = self.out.written + length;
             if body_allowed(status) && !self.response().headers.contains_key(CONTENT_LENGTH) {
@@ -571,6 +583,42 @@ impl HttpContext {
             return self.sink()?.complete(None).await;
         }
         self.sink()?.send_file(path, Some(start..end)).await
+    }
+
+    /// Whether the app set response trailers.
+    fn has_trailers(&self) -> bool {
+        self.features
+            .get::<ResponseTrailers>()
+            .is_some_and(|t| !t.headers.is_empty())
+    }
+
+    /// The app's response trailers, taken (`None` when it set none).
+    fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.features
+            .get_mut::<ResponseTrailers>()
+            .map(|t| std::mem::take(&mut t.headers))
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Writes `length` bytes of the file from `start`, then completes.
+    async fn write_file(&mut self, path: &Path, start: u64, length: u64) -> Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        const PIECE: u64 = 64 * 1024;
+        let mut file = tokio::fs::File::open(path).await?;
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        let mut remaining = length;
+        while remaining > 0 {
+            let mut piece = vec![0u8; remaining.min(PIECE) as usize];
+            let n = file.read(&mut piece).await?;
+            if n == 0 {
+                // The file shrank since its length was read.
+                return Err(Error::io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            piece.truncate(n);
+            remaining -= n as u64;
+            self.write(Bytes::from(piece)).await?;
+        }
+        self.complete().await
     }
 
     /// Upgrades the connection: checks the [`Upgrade`] feature, sends
@@ -626,6 +674,51 @@ impl HttpContext {
         self.send_head(Some(Some(0)), false).await?;
         self.out.completed = true;
         self.sink()?.complete(None).await
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A pulled body, then the app's trailers: merged into the body's own
+    /// trailers frame, or a frame of their own after its last one.
+    struct AppendTrailers {
+        #[pin]
+        inner: BoxBody,
+        trailers: Option<HeaderMap>,
+    }
+}
+
+impl Body for AppendTrailers {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = self.project();
+        match ready!(this.inner.poll_frame(cx)) {
+            Some(Ok(frame)) => match frame.into_trailers() {
+                Ok(mut own) => {
+                    if let Some(app) = this.trailers.take() {
+                        for (name, value) in &app {
+                            own.append(name, value.clone());
+                        }
+                    }
+                    Poll::Ready(Some(Ok(Frame::trailers(own))))
+                }
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
+            Some(Err(err)) => Poll::Ready(Some(Err(err))),
+            None => Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.trailers.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
