@@ -14,8 +14,10 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures::StreamExt;
+use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use serverbridge::{BoxError, Error, PipeBody};
 use tokio::sync::mpsc;
@@ -31,6 +33,33 @@ pub(crate) struct PayloadBody {
     remaining: Option<u64>,
 }
 
+/// What a failed read of actix's payload means to the app, as on the
+/// built-in server: a malformed body (actix reports a bad chunk as
+/// `EncodingCorrupted`) is a parse error with `400`; a body cut short, a
+/// reset or any other I/O failure means the client is gone
+/// ([`Error::is_closed`], `400` should the app answer).
+fn payload_error(err: PayloadError) -> Error {
+    match err {
+        PayloadError::EncodingCorrupted => Error::parse(
+            format!("malformed request body: {err}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        PayloadError::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            ) =>
+        {
+            Error::parse(
+                format!("malformed request body: {io}"),
+                StatusCode::BAD_REQUEST,
+            )
+        }
+        other => Error::closed(format!("reading the request body: {other}"))
+            .with_status(StatusCode::BAD_REQUEST),
+    }
+}
+
 impl PayloadBody {
     /// Starts the pump on the current worker and returns the app's end.
     /// `length` is the declared Content-Length, if any.
@@ -44,10 +73,7 @@ impl PayloadBody {
                 match payload.next().await {
                     Some(Ok(chunk)) => permit.send(Ok(chunk)),
                     Some(Err(err)) => {
-                        permit.send(Err(Error::closed(format!(
-                            "reading the request body: {err}"
-                        ))
-                        .into()));
+                        permit.send(Err(payload_error(err).into()));
                         break;
                     }
                     None => break,

@@ -76,10 +76,11 @@ pub(crate) async fn handle(
     let (http_request, payload) = request.into_parts();
     let head = http_request.head();
     let is_head = head.method == http02::Method::HEAD;
+    let http10 = head.version == http02::Version::HTTP_10;
     let response = match into_request(&worker, &http_request, payload) {
         Ok(features) => {
             match worker.service.call_pooled(features, &worker.pool).await {
-                Ok(response) => into_actix(response, is_head),
+                Ok(response) => into_actix(response, is_head, http10),
                 Err(err) => {
                     // The request ended without a head (the app aborted it):
                     // a body that fails at once makes actix drop the
@@ -206,7 +207,11 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 }
 
 /// The Application's response as actix's, with the framing actix needs.
-fn into_actix(response: Response<PipeBody>, is_head: bool) -> HttpResponse<BoxBody> {
+///
+/// An HTTP/1.0 client has no chunked framing (RFC 9112 §6.1), so a body of
+/// unknown length to one is delimited by the close, as on the built-in
+/// server; actix would chunk it whatever the request's version.
+fn into_actix(response: Response<PipeBody>, is_head: bool, http10: bool) -> HttpResponse<BoxBody> {
     let (parts, body) = response.into_parts();
     let status = parts.status;
     let mut actix = HttpResponse::with_body(convert::status(status), ());
@@ -227,7 +232,11 @@ fn into_actix(response: Response<PipeBody>, is_head: bool) -> HttpResponse<BoxBo
     if !matches!(size, BodySize::Sized(_)) {
         convert::content_lengths(&parts.headers, actix.headers_mut());
     }
-    if framing.close {
+    let close_delimited = http10 && size == BodySize::Stream;
+    if close_delimited {
+        actix.head_mut().no_chunking(true);
+    }
+    if framing.close || close_delimited {
         actix.head_mut().set_connection_type(ConnectionType::Close);
     }
     actix
