@@ -665,6 +665,14 @@ async fn custom_reason_phrase_reaches_the_sink() {
     ctx.response_mut().status = StatusCode::NOT_FOUND;
     ctx.complete().await.unwrap();
     assert_eq!(recording.reason().as_deref(), Some("Not Found"));
+
+    // The canonical phrase when the custom one could end the status line:
+    // every server gets the head's reason from the context.
+    let (mut ctx, recording) = context("GET", "/");
+    ctx.response_mut().status = StatusCode::NOT_FOUND;
+    ctx.response_mut().reason = Some("Gone\r\nSet-Cookie: x=1".to_owned());
+    ctx.complete().await.unwrap();
+    assert_eq!(recording.reason().as_deref(), Some("Not Found"));
 }
 
 #[tokio::test]

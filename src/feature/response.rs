@@ -102,12 +102,34 @@ impl ResponseFeature {
         self.started = true;
     }
 
-    /// The reason phrase that goes on the wire: the custom one or the
-    /// canonical one for the status.
+    /// The reason phrase that goes on the wire: the custom one, or the
+    /// canonical one for the status when there is none or the custom one
+    /// has a character a status line cannot carry (RFC 9112 §4 allows tab,
+    /// space, visible characters and obs-text): a CR or LF there would end
+    /// the line and let the reason write header lines of its own. Every
+    /// server gets the head's reason from here.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::feature::ResponseFeature;
+    ///
+    /// let mut response = ResponseFeature::default();
+    /// response.reason = Some("Fine".into());
+    /// assert_eq!(response.reason_phrase(), "Fine");
+    /// response.reason = Some("OK\r\nSet-Cookie: x=1".into());
+    /// assert_eq!(response.reason_phrase(), "OK");
+    /// ```
     pub fn reason_phrase(&self) -> &str {
         match &self.reason {
-            Some(reason) => reason,
-            None => self.status.canonical_reason().unwrap_or(""),
+            Some(reason)
+                if reason
+                    .bytes()
+                    .all(|b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80) =>
+            {
+                reason
+            }
+            _ => self.status.canonical_reason().unwrap_or(""),
         }
     }
 

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, TRANSFER_ENCODING};
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use serverbridge::feature::{ResponseBody, ResponseHead};
 use serverbridge::{Error, Result};
@@ -62,9 +62,11 @@ impl Body for StdinBody {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(err)) => {
                 this.ended = true;
+                // 400 as on the built-in server, should the app answer.
                 Poll::Ready(Some(Err(Error::closed(format!(
                     "reading the request body from stdin failed: {err}"
-                )))))
+                ))
+                .with_status(StatusCode::BAD_REQUEST))))
             }
             Poll::Ready(Ok(())) => {
                 let n = read.filled().len();
@@ -73,7 +75,8 @@ impl Body for StdinBody {
                     if this.remaining.is_some_and(|r| r > 0) {
                         return Poll::Ready(Some(Err(Error::closed(
                             "stdin ended before CONTENT_LENGTH bytes",
-                        ))));
+                        )
+                        .with_status(StatusCode::BAD_REQUEST))));
                     }
                     return Poll::Ready(None);
                 }
