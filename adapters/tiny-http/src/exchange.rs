@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use serverbridge::feature::{ResponseBody, ResponseHead};
 use serverbridge::http1::{self, chunk_size_line, BodyFraming, HeadContext};
@@ -268,17 +268,18 @@ impl Exchange {
     /// waiting. A response with Content-Length just stops short (the client
     /// waits for the rest until it gives up; it never sees it complete).
     fn poison(&mut self) {
-        self.failed = true;
-        if self.request.is_some() && self.head.is_some() {
+        if !self.failed && self.request.is_some() && self.head.is_some() {
             // Nothing went out yet: send the head so the client sees a
-            // response that breaks, rather than tiny_http's own 500.
+            // response that breaks, rather than tiny_http's own 500 (which
+            // looks complete). Before `failed` is set: `open` sends nothing
+            // once it is.
             let head_len = self.head_len;
             if let Some(head) = self.head.as_mut() {
                 head.truncate(head_len);
             }
             let _ = self.open();
-            self.failed = true;
         }
+        self.failed = true;
         if let Some(mut writer) = self.writer.take() {
             if self.framing == BodyFraming::Chunked {
                 let _ = writer.write_all(b"!\r\n\r\n");
@@ -343,6 +344,22 @@ pub(crate) fn refuse(request: tiny_http::Request) {
     // Taking the writer ends the request; its unread body is drained first.
     let mut writer = request.into_writer();
     let _ = writer.write_all(&out).and_then(|()| writer.flush());
+}
+
+/// What a failed read of tiny_http's request body means to the app, as on
+/// the built-in server: a malformed chunked body (tiny_http's decoder says
+/// `InvalidInput` or `InvalidData`) is a parse error with `400`; anything
+/// else (the connection reset) means the client is gone:
+/// [`Error::is_closed`], `400` should the app answer.
+fn body_error(err: &std::io::Error) -> Error {
+    match err.kind() {
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => Error::parse(
+            format!("malformed request body: {err}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        _ => Error::closed(format!("reading the request body failed: {err}"))
+            .with_status(StatusCode::BAD_REQUEST),
+    }
 }
 
 /// The response sink: the `dyn ResponseBody` feature.
@@ -448,9 +465,12 @@ impl TinyBody {
                     self.ended = true;
                     exchange.traits.body_done = true;
                     if self.remaining.is_some_and(|r| r > 0) {
+                        // 400 as on the built-in server, should the app
+                        // answer.
                         Some(Err(Error::closed(
                             "the client closed the connection before the end of the body",
-                        )))
+                        )
+                        .with_status(StatusCode::BAD_REQUEST)))
                     } else {
                         None
                     }
@@ -467,9 +487,12 @@ impl TinyBody {
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(err) => {
                     self.ended = true;
-                    Some(Err(Error::closed(format!(
-                        "reading the request body failed: {err}"
-                    ))))
+                    // The body cannot be read past this: not drained before
+                    // the answer, and the connection is done with (tiny_http
+                    // would read what follows as a request).
+                    exchange.traits.body_done = true;
+                    exchange.traits.closing = true;
+                    Some(Err(body_error(&err)))
                 }
             };
         }

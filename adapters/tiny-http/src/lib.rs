@@ -55,7 +55,7 @@
 //! | addresses | one TCP address; port 0 resolved in [`ServerAddresses`] |
 //! | [`RequestFeature`](serverbridge::feature::RequestFeature), [`ResponseFeature`](serverbridge::feature::ResponseFeature), [`ResponseBody`](serverbridge::feature::ResponseBody) | yes (streaming both ways) |
 //! | [`ConnectionInfo`](serverbridge::feature::ConnectionInfo) | yes, in a defaults layer per peer: local = the listening address, peer = `remote_addr()`; the id is the peer address (tiny_http does not expose connections) |
-//! | [`RequestId`](serverbridge::feature::RequestId) | yes |
+//! | [`RequestId`](serverbridge::feature::RequestId) | yes: `<peer address>:<n>`, n in eight hex digits counting the server's requests (tiny_http does not tell connections apart) |
 //! | [`ResponseTrailers`](serverbridge::feature::ResponseTrailers) | yes on HTTP/1.1 (chunked responses) |
 //! | server-level features | in every request's defaults layer |
 //! | [`RequestLifetime`](serverbridge::feature::RequestLifetime) | **no**: tiny_http gives no way to notice a client that goes away while the app runs (a failed write fails the app's next write instead) |
@@ -341,15 +341,31 @@ impl Server for TinyHttpServer {
         };
         TinyHttpServer::signal_stop(&mut running);
         self.addresses.clear();
+        // Dropped before the workers are done (the host's second signal),
+        // this future aborts what remains as the deadline would.
+        let mut abort_the_rest = CancelOnDrop(Some(running.cancelled.clone()));
         // `recv` yields `None` once every worker has dropped its sender.
         if tokio::time::timeout_at(deadline, running.alive.recv())
             .await
             .is_err()
         {
-            running.cancelled.store(true, Ordering::Release);
             tracing::warn!("tiny_http: requests still running at the stop deadline were aborted");
+        } else {
+            abort_the_rest.0 = None;
         }
         Ok(())
+    }
+}
+
+/// Makes the remaining responses fail at their next write when dropped
+/// holding the flag: the end of a stop that did not see every worker done.
+struct CancelOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancelled) = &self.0 {
+            cancelled.store(true, Ordering::Release);
+        }
     }
 }
 

@@ -247,9 +247,11 @@ fn features(
         RequestBody::new(TinyBody::new(shared.clone(), length))
     };
     let connection = state.connections.layer(pool, peer);
+    // tiny_http does not tell connections apart: `n` counts the server's
+    // requests (unique, as an id must be), in the usual format.
     let n = pool.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     if let Some(id) = features.get_mut::<RequestId>() {
-        write_request_id(&mut id.0, &connection.id, n);
+        id.set_sequence(&connection.id, n);
     }
     features.set_defaults(Some(connection.features.clone()));
     features.insert_dyn::<dyn ResponseBody>(Box::new(TinySink {
@@ -321,27 +323,6 @@ impl Connections {
     }
 }
 
-/// Writes `<connection id>:<n>` into `id` (cleared first, its capacity
-/// reused), without the formatting machinery.
-fn write_request_id(id: &mut String, connection: &str, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    id.clear();
-    id.push_str(connection);
-    id.push(':');
-    for &digit in &digits[start..] {
-        id.push(char::from(digit));
-    }
-}
-
 /// Whether `haystack` contains `needle`, ASCII case-insensitively.
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
@@ -351,21 +332,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{contains_ignore_case, write_request_id};
-
-    fn request_id(connection: &str, n: u64) -> String {
-        // A used string: the id replaces what it held.
-        let mut id = String::from("previous:1");
-        write_request_id(&mut id, connection, n);
-        id
-    }
-
-    #[test]
-    fn request_ids_number_the_connection() {
-        assert_eq!(request_id("127.0.0.1:80", 0), "127.0.0.1:80:0");
-        assert_eq!(request_id("unix", 1234567890), "unix:1234567890");
-        assert_eq!(request_id("x", u64::MAX), format!("x:{}", u64::MAX));
-    }
+    use super::contains_ignore_case;
 
     #[test]
     fn connection_tokens_match_as_tiny_http_matches_them() {

@@ -447,8 +447,8 @@ fn pipelined_bodies(addr: SocketAddr, count: usize) -> (SocketAddr, Vec<String>)
 
 /// The connection info the requests of one connection share (kept per peer
 /// address, since tiny_http does not expose connections) is that peer's, on
-/// every request and every connection; request ids are `<peer>:<n>`, each
-/// one different.
+/// every request and every connection; request ids are `<peer>:<n>` (n in
+/// eight hex digits, counting the server's requests), each one different.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_info_and_request_ids_follow_the_peer() {
     let (mut server, addr) = start(who).await;
@@ -474,7 +474,8 @@ async fn connection_info_and_request_ids_follow_the_peer() {
             );
             let (connection, n) = parts[3].rsplit_once(':').unwrap();
             assert_eq!(connection, peer.to_string(), "{body}");
-            assert!(n.parse::<u64>().is_ok(), "{body}");
+            // `RequestId::set_sequence`'s format: eight hex digits.
+            assert!(n.len() == 8 && u64::from_str_radix(n, 16).is_ok(), "{body}");
             assert!(ids.insert(parts[3].to_owned()), "request id reused: {body}");
         }
     }
