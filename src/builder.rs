@@ -9,7 +9,8 @@ use futures::future::BoxFuture;
 
 use crate::application::{Application, BoxApplication};
 use crate::context::HttpContext;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::features::Features;
 use crate::tower::{AppService, HttpService, LayerApp};
 
 /// The rest of the pipeline, handed to a middleware: call
@@ -81,9 +82,19 @@ struct MiddlewareApp<M> {
     next: BoxApplication,
 }
 
+// A pipeline's context is its final application's: `create_context` and
+// `dispose_context` pass through every component to it (SPEC §9).
 impl<M: Middleware> Application for MiddlewareApp<M> {
+    fn create_context(&self, features: Features) -> HttpContext {
+        self.next.create_context(features)
+    }
+
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         self.middleware.call(ctx, Next::new(&*self.next))
+    }
+
+    fn dispose_context(&self, ctx: &mut HttpContext, error: Option<&Error>) {
+        self.next.dispose_context(ctx, error);
     }
 }
 
@@ -101,6 +112,15 @@ fn strip_segments<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 }
 
 impl Application for MapApp {
+    /// The main pipeline's: a branch is chosen only once the request runs.
+    fn create_context(&self, features: Features) -> HttpContext {
+        self.next.create_context(features)
+    }
+
+    fn dispose_context(&self, ctx: &mut HttpContext, error: Option<&Error>) {
+        self.next.dispose_context(ctx, error);
+    }
+
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let request = ctx.request_mut();

@@ -44,6 +44,7 @@ use crate::builder::{Middleware, Next};
 use crate::context::HttpContext;
 use crate::error::{Error, Result};
 use crate::feature::{RequestFeature, RequestId, ResponseBody, ResponseFeature};
+use crate::features::Features;
 
 /// Which side of the contract a rule binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -448,6 +449,15 @@ fn after(
 }
 
 impl<A: Application> Application for Lint<A> {
+    /// The wrapped application's: `Lint` is transparent.
+    fn create_context(&self, features: Features) -> HttpContext {
+        self.inner.create_context(features)
+    }
+
+    fn dispose_context(&self, ctx: &mut HttpContext, error: Option<&Error>) {
+        self.inner.dispose_context(ctx, error);
+    }
+
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let snapshot = before(ctx, &self.report, self.mode)?;

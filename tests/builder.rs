@@ -532,3 +532,44 @@ async fn an_error_inside_a_layer_becomes_its_status() {
     assert_eq!(response.headers()["content-length"], "0");
     assert_eq!(response.text().await.unwrap(), "");
 }
+
+/// An application with its own context hooks, which it logs.
+struct WithHooks {
+    log: Log,
+}
+
+impl serverbridge::Application for WithHooks {
+    fn create_context(&self, features: serverbridge::Features) -> HttpContext {
+        self.log.push("create");
+        HttpContext::new(features)
+    }
+
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        self.log.push("process");
+        Box::pin(async move { ctx.write("x").await })
+    }
+
+    fn dispose_context(&self, _ctx: &mut HttpContext, error: Option<&Error>) {
+        self.log.push(format!("dispose error={}", error.is_some()));
+    }
+}
+
+#[tokio::test]
+async fn a_pipelines_context_hooks_are_its_final_applications() {
+    // Through a middleware and a map that does not match: the final app's
+    // create_context and dispose_context run, in the lifecycle's order.
+    async fn pass(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
+        next.run(ctx).await
+    }
+    let log = Log::default();
+    let app = Builder::new()
+        .use_fn(pass)
+        .map("/elsewhere", |branch| {
+            branch.run(from_fn(|_ctx| Box::pin(async { Ok(()) })))
+        })
+        .run(WithHooks { log: log.clone() });
+    let (features, _recording) = serverbridge::testing::RecordingSink::features("GET", "/");
+    let outcome = serverbridge::lifecycle::run_request(&app, features).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(log.entries(), ["create", "process", "dispose error=false"]);
+}

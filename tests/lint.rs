@@ -775,3 +775,41 @@ fn every_rule_has_a_test_here() {
     );
     assert_eq!(RULES.len(), 25);
 }
+
+/// An application with its own context hooks, which it counts.
+struct WithHooks {
+    created: Arc<AtomicUsize>,
+    disposed: Arc<AtomicUsize>,
+}
+
+impl serverbridge::Application for WithHooks {
+    fn create_context(&self, features: serverbridge::Features) -> HttpContext {
+        self.created.fetch_add(1, Ordering::SeqCst);
+        HttpContext::new(features)
+    }
+
+    fn process_request<'a>(
+        &'a self,
+        ctx: &'a mut HttpContext,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(async move { ctx.write("x").await })
+    }
+
+    fn dispose_context(&self, _ctx: &mut HttpContext, _error: Option<&serverbridge::Error>) {
+        self.disposed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn lint_is_transparent_to_the_context_hooks() {
+    let created = Arc::new(AtomicUsize::new(0));
+    let disposed = Arc::new(AtomicUsize::new(0));
+    let lint = Lint::new(WithHooks {
+        created: created.clone(),
+        disposed: disposed.clone(),
+    });
+    let (features, _recording) = RecordingSink::features("GET", "/");
+    let _ = run_request(&lint, features).await;
+    assert_eq!(created.load(Ordering::SeqCst), 1);
+    assert_eq!(disposed.load(Ordering::SeqCst), 1);
+}
