@@ -375,8 +375,39 @@ fn check_app(
             format!("{} bytes written for HEAD", ctx.bytes_written()),
         );
     }
-    // Predict the mismatch the lifecycle would report on completion, without
+    // Predict what the lifecycle would report on completion, without
     // completing here (outer middleware may still write).
+    let status = response.status;
+    let body_allowed = !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED);
+    if result.is_ok() && !ctx.is_completed() && !response.has_started() {
+        // The head's Content-Length is parsed only when it goes out: one
+        // value, all digits.
+        let lengths: Vec<_> = response
+            .headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .collect();
+        let one_number =
+            |v: &http::HeaderValue| !v.is_empty() && v.as_bytes().iter().all(u8::is_ascii_digit);
+        if lengths.len() > 1 || lengths.first().is_some_and(|v| !one_number(v)) {
+            report.push(
+                "response.content-length-invalid",
+                "the response Content-Length is not one decimal number",
+            );
+        }
+        // A body buffered before the status became one without a body.
+        if !body_allowed && !is_head && ctx.bytes_written() > 0 {
+            report.push(
+                "response.body-not-allowed",
+                format!(
+                    "{} bytes written for a {status} response",
+                    ctx.bytes_written()
+                ),
+            );
+        }
+    }
     if result.is_ok() && !is_head && !ctx.is_completed() {
         let declared = if response.has_started() {
             ctx.declared_length_sent()
@@ -388,11 +419,7 @@ fn check_app(
                 .and_then(|v| v.parse::<u64>().ok())
         };
         if let Some(declared) = declared {
-            let status = response.status;
-            let binds = !(status.is_informational()
-                || status == StatusCode::NO_CONTENT
-                || status == StatusCode::NOT_MODIFIED);
-            if binds && declared > ctx.bytes_written() {
+            if body_allowed && declared > ctx.bytes_written() {
                 report.push(
                     "response.content-length-mismatch",
                     format!(
@@ -419,8 +446,18 @@ fn before(ctx: &mut HttpContext, report: &LintReport, mode: LintMode) -> Result<
     let snapshot = Snapshot(Arc::new(Mutex::new(None)));
     if ctx.try_response().is_some_and(|r| !r.has_started()) {
         let slot = snapshot.0.clone();
-        // Registered first, so it runs last: it sees the head as sent.
+        // Registered first, so it runs last in its batch. Callbacks that
+        // the batch's callbacks registered would run in a batch after it
+        // (and may still change the head): they run here, in the order they
+        // would have, so that the snapshot sees the head as sent.
         let _ = ctx.on_starting(move |ctx| {
+            loop {
+                let nested = ctx.response_mut().take_on_starting();
+                if nested.is_empty() {
+                    break;
+                }
+                ctx.run_callbacks(nested)?;
+            }
             if let Ok(mut slot) = slot.lock() {
                 *slot = Some(head_of(ctx.response()));
             }

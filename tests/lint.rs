@@ -424,6 +424,36 @@ async fn rule_response_content_length_invalid() {
 }
 
 #[tokio::test]
+async fn rule_response_content_length_invalid_without_a_write() {
+    // Nothing written: the error surfaces only as the head goes out, after
+    // the app returned; Lint predicts it as it predicts a mismatch.
+    async fn invalid(ctx: &mut HttpContext) -> Result<()> {
+        ctx.response_mut()
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("abc"));
+        Ok(())
+    }
+    let (report, outcome, recording) = lint_get(invalid).await;
+    assert_only(&report, "response.content-length-invalid");
+    assert_rule_error(&outcome, "response.content-length-invalid");
+    assert_eq!(recording.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+}
+
+#[tokio::test]
+async fn rule_response_body_not_allowed_after_the_status_changed() {
+    // Buffered while the status allowed a body, then made 204.
+    async fn late_204(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("body").await?;
+        ctx.response_mut().status = StatusCode::NO_CONTENT;
+        Ok(())
+    }
+    let (report, outcome, recording) = lint_get(late_204).await;
+    assert_only(&report, "response.body-not-allowed");
+    assert_rule_error(&outcome, "response.body-not-allowed");
+    assert_eq!(recording.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+}
+
+#[tokio::test]
 async fn rule_response_length_not_allowed() {
     async fn no_content_with_length(ctx: &mut HttpContext) -> Result<()> {
         ctx.response_mut().status = StatusCode::NO_CONTENT;
@@ -812,4 +842,34 @@ async fn lint_is_transparent_to_the_context_hooks() {
     let _ = run_request(&lint, features).await;
     assert_eq!(created.load(Ordering::SeqCst), 1);
     assert_eq!(disposed.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_header_set_by_a_callback_a_callback_registered_is_not_a_change_after_start() {
+    // The nested callback runs in a later batch than Lint's snapshot would:
+    // the header is in the head as sent, not added after it.
+    async fn nested(ctx: &mut HttpContext) -> Result<()> {
+        ctx.on_starting(|ctx| {
+            ctx.on_starting(|ctx| {
+                ctx.response_mut()
+                    .headers
+                    .insert("x-nested", HeaderValue::from_static("1"));
+                Ok(())
+            })
+        })?;
+        ctx.write("body").await?;
+        ctx.flush().await
+    }
+    let lint = Lint::new(nested).mode(LintMode::Fail);
+    let report = lint.report();
+    let (mut features, recording) = RecordingSink::features("GET", "/");
+    features
+        .get_mut::<RequestFeature>()
+        .unwrap()
+        .headers
+        .insert(HOST, HeaderValue::from_static("x"));
+    let outcome = run_request(&lint, features).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(recording.headers().unwrap()["x-nested"], "1");
+    assert!(report.is_clean(), "{:#?}", report.violations());
 }
