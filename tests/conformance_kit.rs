@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use serverbridge::conformance::{self, Matrix, Options, Outcome, Profile, Report};
-use serverbridge::feature::{RequestFeature, RequestLifetime};
+use serverbridge::feature::{RequestFeature, RequestLifetime, ServerAddress, ServerAddresses};
 use serverbridge::testing::TestServer;
 use serverbridge::{Application, BoxApplication, Error, Features, HttpContext, Result, Server};
 use tokio::time::Instant;
@@ -224,4 +224,84 @@ fn a_stale_kept_summary_fails_and_a_current_one_passes() {
     report.keep_summary(&path, "server");
     assert!(report.not_passed().is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A canned HTTP/1.1 server that answers every request, HEAD included, with
+/// a 100-byte body: the bytes after a HEAD head that a client never reads.
+struct BodyForHead {
+    features: Features,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+async fn answer_with_a_body(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            let mut reply = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n".to_vec();
+            reply.extend(std::iter::repeat_n(b'x', 100));
+            if stream.write_all(&reply).await.is_err() {
+                return;
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[async_trait]
+impl Server for BodyForHead {
+    fn features(&self) -> &Features {
+        &self.features
+    }
+    async fn start(&mut self, _app: BoxApplication) -> Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        if let Some(addresses) = self.features.get::<ServerAddresses>() {
+            addresses.push(ServerAddress::Tcp {
+                scheme: "http".into(),
+                addr,
+            });
+        }
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(answer_with_a_body(stream));
+            }
+        }));
+        Ok(())
+    }
+    async fn stop(&mut self, _deadline: Instant) -> Result<()> {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_sends_a_body_after_a_head_head_fails_the_head_check() {
+    let report = conformance::run_with(
+        Options::default()
+            .only(["response.head"])
+            .check_timeout(std::time::Duration::from_secs(10)),
+        || {
+            let mut features = Features::new();
+            features.insert(ServerAddresses::default());
+            Box::new(BodyForHead {
+                features,
+                task: None,
+            }) as Box<dyn Server>
+        },
+    )
+    .await;
+    assert_eq!(report.results().len(), 1, "only the check asked for ran");
+    let outcome = report.outcome("response.head").cloned();
+    assert!(
+        matches!(outcome, Some(Outcome::Fail(_))),
+        "response.head: {outcome:?}"
+    );
 }

@@ -119,6 +119,7 @@ pub struct Options {
     version: Version,
     check_timeout: Duration,
     profile: Profile,
+    only: Option<Vec<String>>,
 }
 
 impl Default for Options {
@@ -127,6 +128,7 @@ impl Default for Options {
             version: Version::HTTP_11,
             check_timeout: Duration::from_secs(30),
             profile: Profile::Full,
+            only: None,
         }
     }
 }
@@ -152,6 +154,34 @@ impl Options {
         self.profile = profile;
         self
     }
+
+    /// Runs only the checks with these ids (within the profile): to rerun
+    /// one that failed, or to test a check. An unknown id selects nothing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::conformance::Options;
+    ///
+    /// let options = Options::default().only(["response.head", "request.path"]);
+    /// # let _ = options;
+    /// ```
+    pub fn only<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only = Some(ids.into_iter().map(Into::into).collect());
+        self
+    }
+
+    fn selects(&self, check: &Check) -> bool {
+        check.profile <= self.profile
+            && self
+                .only
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|id| id == check.id))
+    }
 }
 
 /// Runs every check against fresh servers from `factory`, over HTTP/1.1.
@@ -168,7 +198,7 @@ where
     F: FnMut() -> Box<dyn Server>,
 {
     let mut report = Report::default();
-    for check in catalog().iter().filter(|c| c.profile <= options.profile) {
+    for check in catalog().iter().filter(|c| options.selects(c)) {
         let outcome = run_one(check, &options, factory()).await;
         report.results.push(CheckResult {
             id: check.id,

@@ -88,13 +88,20 @@ pub(super) fn body_large(h: &mut Harness) -> BoxFuture<'_, Verdict> {
 
 pub(super) fn head_method(h: &mut Harness) -> BoxFuture<'_, Verdict> {
     Box::pin(async move {
+        // Two requests on one connection: a client knows a HEAD response
+        // has no body and never reads one, so body bytes a server sent
+        // after the head show up only as garbage before the next response.
+        let mut conn = h.connect().await.map_err(|e| fail(e.to_string()))?;
         let (_, request) = h.request(Method::HEAD, "/body", "body");
         let request = request
             .header(SIZE, 100)
             .header(MODE, "buffered")
             .body(empty())
             .map_err(|e| fail(e.to_string()))?;
-        let received = h.send(request).await?;
+        let received = h
+            .exchange(&mut conn, request)
+            .await
+            .map_err(|e| fail(format!("HEAD: {e}")))?;
         ensure!(received.status == 200, "status {}", received.status);
         ensure!(
             received.digest.len == 0,
@@ -105,6 +112,34 @@ pub(super) fn head_method(h: &mut Harness) -> BoxFuture<'_, Verdict> {
         ensure!(
             length.is_some_and(|v| v == "100"),
             "HEAD lost the Content-Length: {length:?}"
+        );
+        let closing = received
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("close"))
+            });
+        if closing {
+            return Ok(());
+        }
+        let (_, request) = h.request(Method::GET, "/body", "body");
+        let request = request
+            .header(SIZE, 5)
+            .header(MODE, "buffered")
+            .body(empty())
+            .map_err(|e| fail(e.to_string()))?;
+        let next = h.exchange(&mut conn, request).await.map_err(|e| {
+            fail(format!(
+                "the request after a HEAD on its connection failed (body bytes after the HEAD head?): {e}"
+            ))
+        })?;
+        ensure!(
+            next.status == 200 && next.digest.len == 5,
+            "the request after a HEAD got status {} and {} body bytes (body bytes after the HEAD head?)",
+            next.status,
+            next.digest.len
         );
         Ok(())
     })
