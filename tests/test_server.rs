@@ -876,3 +876,41 @@ async fn a_direct_body_says_it_ended_once_complete_and_drained() {
     assert!(!response.chunk().await.unwrap().unwrap().is_empty());
     assert!(response.into_http().body().is_end_stream());
 }
+
+#[tokio::test]
+async fn connection_close_is_offered_and_honoured_in_both_modes() {
+    // The app asks for the close through the feature; the response says
+    // so, as the built-in server's head does.
+    async fn closes(ctx: &mut HttpContext) -> Result<()> {
+        let close = ctx
+            .features()
+            .get::<serverbridge::feature::ConnectionClose>()
+            .cloned();
+        let Some(close) = close else {
+            return ctx.write("no ConnectionClose").await;
+        };
+        if ctx.request().path == "/close" {
+            close.request();
+        }
+        ctx.write("ok").await
+    }
+    for mode in [
+        serverbridge::testing::Mode::Direct,
+        serverbridge::testing::Mode::Wire,
+    ] {
+        let server = TestServer::new(closes).with_mode(mode);
+        for (path, says_close) in [("/close", true), ("/", false), ("/close", true)] {
+            let response = server.get(path).send().await.unwrap();
+            let connection = response
+                .headers()
+                .get(http::header::CONNECTION)
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(
+                connection.as_deref() == Some("close"),
+                says_close,
+                "{mode:?} {path}: {connection:?}"
+            );
+            assert_eq!(response.text().await.unwrap(), "ok", "{mode:?}");
+        }
+    }
+}

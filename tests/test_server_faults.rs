@@ -348,3 +348,42 @@ async fn a_disconnect_while_the_app_is_still_running() {
         );
     }
 }
+
+/// Waits (at most 2 s) for the request's lifetime without reading the body;
+/// reports whether it fired.
+fn waits_without_reading(fired: Arc<Mutex<Option<bool>>>) -> impl Application {
+    serverbridge::application::from_fn(move |ctx: &mut HttpContext| {
+        let fired = fired.clone();
+        Box::pin(async move {
+            let lifetime = ctx.lifetime().cloned().expect("a lifetime");
+            let ok = tokio::time::timeout(Duration::from_secs(2), lifetime.cancelled())
+                .await
+                .is_ok();
+            *fired.lock().unwrap() = Some(ok);
+            ctx.write("late").await
+        }) as BoxFuture<'_, Result<()>>
+    })
+}
+
+#[tokio::test]
+async fn a_client_gone_fires_the_lifetime_of_an_app_that_does_not_read_in_both_modes() {
+    // A real server notices the closed connection whether or not the app
+    // reads the body.
+    for mode in [Mode::Direct, Mode::Wire] {
+        for fault in [Fault::AbortBeforeBody, Fault::AbortAfterBodyBytes(2)] {
+            let fired = Arc::new(Mutex::new(None));
+            let server = TestServer::new(waits_without_reading(fired.clone())).with_mode(mode);
+            let sent = server.post("/").body("some body").fault(fault).send().await;
+            assert!(sent.is_err(), "{mode:?} {fault:?}: no response for a client gone");
+            let mut seen = None;
+            for _ in 0..400 {
+                seen = *fired.lock().unwrap();
+                if seen.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(seen, Some(true), "{mode:?} {fault:?}");
+        }
+    }
+}

@@ -42,4 +42,21 @@ impl ConnectionClose {
     pub fn is_requested(&self) -> bool {
         self.requested.load(Ordering::Relaxed)
     }
+
+    /// Withdraws the request: for a server that reuses the feature for the
+    /// next request (clones share the flag).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use serverbridge::feature::ConnectionClose;
+    ///
+    /// let close = ConnectionClose::default();
+    /// close.request();
+    /// close.reset();
+    /// assert!(!close.is_requested());
+    /// ```
+    pub fn reset(&self) {
+        self.requested.store(false, Ordering::Relaxed);
+    }
 }

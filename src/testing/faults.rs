@@ -78,6 +78,24 @@ fn cut_after(body: RequestBody, limit: usize, lifetime: Option<RequestLifetime>)
 }
 
 /// The body re-cut into pieces of `bytes`, one per `every`.
+/// The client goes away right after it sent what it sends: a real server
+/// notices the closed connection whether or not the app reads the body, so
+/// the request's lifetime fires a few scheduler turns after the request is
+/// dispatched, not only when the app reads up to the cut. (Without a tokio
+/// runtime, it fires at the cut.)
+fn gone_soon(lifetime: Option<&RequestLifetime>) {
+    let (Some(lifetime), Ok(runtime)) = (lifetime, tokio::runtime::Handle::try_current()) else {
+        return;
+    };
+    let lifetime = lifetime.clone();
+    runtime.spawn(async move {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        lifetime.abort();
+    });
+}
+
 fn trickle(body: RequestBody, bytes: usize, every: Duration) -> RequestBody {
     let bytes = bytes.max(1);
     let pieces = body.into_data_stream().flat_map(move |chunk| {
@@ -106,8 +124,14 @@ pub(super) fn apply(
     lifetime: Option<RequestLifetime>,
 ) -> RequestBody {
     match fault {
-        Fault::AbortBeforeBody => cut_after(body, 0, lifetime),
-        Fault::AbortAfterBodyBytes(n) => cut_after(body, n, lifetime),
+        Fault::AbortBeforeBody => {
+            gone_soon(lifetime.as_ref());
+            cut_after(body, 0, lifetime)
+        }
+        Fault::AbortAfterBodyBytes(n) => {
+            gone_soon(lifetime.as_ref());
+            cut_after(body, n, lifetime)
+        }
         Fault::Trickle { bytes, every } => trickle(body, bytes, every),
         Fault::TruncatedBody { declared } => {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(declared));

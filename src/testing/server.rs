@@ -19,8 +19,8 @@ use crate::application::{Application, BoxApplication};
 use crate::body::RequestBody;
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
-    ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId, RequestLifetime,
-    RequestTrailers, ResponseTrailers, ServerAddress, ServerAddresses, TlsInfo,
+    ConnectionClose, ConnectionInfo, MaxRequestBodySize, RequestFeature, RequestId,
+    RequestLifetime, RequestTrailers, ResponseTrailers, ServerAddress, ServerAddresses, TlsInfo,
 };
 use crate::features::Features;
 use crate::pipe::{FeaturePool, PipeBody, ReasonPhrase};
@@ -483,7 +483,15 @@ impl<'a> TestRequest<'a> {
     /// The target is checked and classified by the built-in server's own
     /// rules (RFC 9112 §3.2), so direct mode takes and refuses the targets
     /// wire mode does, and without building an `http::Uri`.
-    fn features(mut self) -> Result<(BoxApplication, Features, Option<RequestLifetime>)> {
+    #[allow(clippy::type_complexity)]
+    fn features(
+        mut self,
+    ) -> Result<(
+        BoxApplication,
+        Features,
+        Option<RequestLifetime>,
+        ConnectionClose,
+    )> {
         use crate::target::{check_target, classify_target, target_authority, TargetForm};
         let server = self.server;
         let app = server.app()?;
@@ -529,6 +537,12 @@ impl<'a> TestRequest<'a> {
         let limit = features.reset_or_insert(
             |limit: &mut MaxRequestBodySize| limit.reset(max),
             || MaxRequestBodySize::new(max),
+        );
+        // As on a real server, the app may ask for the connection to close:
+        // the response then says `Connection: close` (`send`).
+        let close = features.reset_or_insert(
+            |c: &mut ConnectionClose| c.reset(),
+            ConnectionClose::default,
         );
         let mut body = body.with_limit(limit);
         // A body that is over before it starts carries no trailers (as on
@@ -590,7 +604,7 @@ impl<'a> TestRequest<'a> {
             let defaults = defaults.clone();
             features.set_defaults(Some(defaults));
         }
-        Ok((app, features, self.lifetime.into_inner()))
+        Ok((app, features, self.lifetime.into_inner(), close))
     }
 
     /// Runs the request; resolves when the app sends the response head.
@@ -599,7 +613,7 @@ impl<'a> TestRequest<'a> {
             return super::wire::send(self).await;
         }
         let pool = self.server.state.pool.clone();
-        let (app, mut features, client) = self.features()?;
+        let (app, mut features, client, close) = self.features()?;
         let response = match client {
             // Nothing on the client side can abort this request before its
             // head: it runs on the reused collection's lifetime, renewed.
@@ -629,7 +643,13 @@ impl<'a> TestRequest<'a> {
                 .await?
             }
         };
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        if close.is_requested() {
+            parts.headers.insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         Ok(TestResponse {
             parts,
             body: TestBody::Direct(body),
