@@ -354,8 +354,29 @@ fn check_app(
     let Some(response) = ctx.try_response() else {
         return report.violations().len() - before;
     };
-    let sent = snapshot.0.lock().ok().and_then(|s| s.clone());
     let now = head_of(response);
+    // The snapshot is taken by the last `on_starting` callback; completing
+    // a buffered response adds its `Content-Length` after the callbacks
+    // (so that one that changes the status is seen first). That length is
+    // the context's own, part of the head as sent.
+    let sent = snapshot
+        .0
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .map(|mut sent| {
+            let own = now.headers.get_all(header::CONTENT_LENGTH).iter().count() == 1
+                && now
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .is_some_and(|v| v.as_bytes() == ctx.bytes_written().to_string().as_bytes());
+            if own && !sent.headers.contains_key(header::CONTENT_LENGTH) {
+                if let Some(length) = now.headers.get(header::CONTENT_LENGTH) {
+                    sent.headers.insert(header::CONTENT_LENGTH, length.clone());
+                }
+            }
+            sent
+        });
     match &sent {
         Some(sent) => {
             if *sent != now {

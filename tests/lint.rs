@@ -873,3 +873,19 @@ async fn a_header_set_by_a_callback_a_callback_registered_is_not_a_change_after_
     assert_eq!(recording.headers().unwrap()["x-nested"], "1");
     assert!(report.is_clean(), "{:#?}", report.violations());
 }
+
+#[tokio::test]
+async fn a_callback_that_makes_the_response_204_is_clean() {
+    // The context's own Content-Length comes after the callbacks: none on
+    // the 204, and the head as sent is the head the app ends with.
+    async fn late_204(ctx: &mut HttpContext) -> Result<()> {
+        ctx.on_starting(|ctx| {
+            ctx.response_mut().status = StatusCode::NO_CONTENT;
+            Ok(())
+        })
+    }
+    let (report, outcome, recording) = lint_get(late_204).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(recording.status(), Some(StatusCode::NO_CONTENT));
+    assert!(report.is_clean(), "{:#?}", report.violations());
+}

@@ -852,3 +852,19 @@ async fn send_file_of_nothing_on_a_204_adds_no_content_length() {
     assert_eq!(recording.status(), Some(StatusCode::NO_CONTENT));
     assert!(!recording.headers().unwrap().contains_key("content-length"));
 }
+
+#[tokio::test]
+async fn a_callback_that_makes_the_response_204_leaves_no_content_length() {
+    // The context sets the length of a buffered (here empty) response before
+    // the on_starting callbacks run; one that changes the status to one
+    // without a body must not leave that length behind (RFC 9110 §8.6).
+    let (mut ctx, recording) = context("GET", "/");
+    ctx.on_starting(|ctx| {
+        ctx.response_mut().status = StatusCode::NO_CONTENT;
+        Ok(())
+    })
+    .unwrap();
+    ctx.complete().await.unwrap();
+    assert_eq!(recording.status(), Some(StatusCode::NO_CONTENT));
+    assert_eq!(recording.headers().unwrap().get("content-length"), None);
+}

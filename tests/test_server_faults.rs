@@ -374,7 +374,10 @@ async fn a_client_gone_fires_the_lifetime_of_an_app_that_does_not_read_in_both_m
             let fired = Arc::new(Mutex::new(None));
             let server = TestServer::new(waits_without_reading(fired.clone())).with_mode(mode);
             let sent = server.post("/").body("some body").fault(fault).send().await;
-            assert!(sent.is_err(), "{mode:?} {fault:?}: no response for a client gone");
+            assert!(
+                sent.is_err(),
+                "{mode:?} {fault:?}: no response for a client gone"
+            );
             let mut seen = None;
             for _ in 0..400 {
                 seen = *fired.lock().unwrap();

@@ -394,6 +394,16 @@ impl HttpContext {
             ));
         };
         if !started {
+            // The `on_starting` callbacks first: they may change the status
+            // or the fields the length depends on (a length of ours left on
+            // a response they made 204 would be a field it must not have).
+            loop {
+                let callbacks = self.response_mut().take_on_starting();
+                if callbacks.is_empty() {
+                    break;
+                }
+                self.run_callbacks(callbacks)?;
+            }
             let written = self.out.written;
             // Trailers need a framing that can carry them (chunked on
             // HTTP/1.1), so a response with trailers gets no length.
