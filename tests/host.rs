@@ -247,18 +247,17 @@ async fn hello(ctx: &mut HttpContext) -> Result<()> {
     ctx.write("hello").await
 }
 
-#[tokio::test]
-async fn start_on_port_0_serves_logs_the_real_port_and_stops() {
-    // A body no other test's server sends (they run in parallel and bind
-    // port 0 too).
-    async fn port_zero(ctx: &mut HttpContext) -> Result<()> {
-        ctx.write("served by the port-0 test").await
-    }
+/// Starts the built-in server on `urls` (one TCP address) with `app`;
+/// returns the running host and the bound address.
+async fn start_tcp<A: serverbridge::Application>(
+    urls: &str,
+    app: A,
+) -> (serverbridge::host::RunningHost, SocketAddr) {
     let running = builder(&[])
-        .urls("http://127.0.0.1:0")
+        .urls(urls)
         .build()
         .unwrap()
-        .start(port_zero)
+        .start(app)
         .await
         .unwrap();
     let addr = match running.addresses() {
@@ -266,8 +265,11 @@ async fn start_on_port_0_serves_logs_the_real_port_and_stops() {
         other => panic!("{other:?}"),
     };
     assert_ne!(addr.port(), 0);
-    assert_eq!(running.urls(), [format!("http://{addr}")]);
+    (running, addr)
+}
 
+/// One `GET /` with `Connection: close`; the whole reply.
+async fn get_close(addr: SocketAddr) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -275,6 +277,20 @@ async fn start_on_port_0_serves_logs_the_real_port_and_stops() {
         .unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).await.unwrap();
+    reply
+}
+
+#[tokio::test]
+async fn start_on_port_0_serves_logs_the_real_port_and_stops() {
+    // A body no other test's server sends (they run in parallel and bind
+    // port 0 too).
+    async fn port_zero(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("served by the port-0 test").await
+    }
+    let (running, addr) = start_tcp("http://127.0.0.1:0", port_zero).await;
+    assert_eq!(running.urls(), [format!("http://{addr}")]);
+
+    let reply = get_close(addr).await;
     assert!(
         reply.ends_with("\r\n\r\nserved by the port-0 test"),
         "{reply}"
@@ -304,27 +320,10 @@ async fn start_on_port_0_serves_logs_the_real_port_and_stops() {
 async fn the_wildcard_url_binds_every_interface_and_serves_on_loopback() {
     // ASP.NET Core's `http://+:PORT` (and `*`): bound as 0.0.0.0, reached
     // here through 127.0.0.1 only.
-    let running = builder(&[])
-        .urls("HTTP://+:0")
-        .build()
-        .unwrap()
-        .start(hello)
-        .await
-        .unwrap();
-    let addr = match running.addresses() {
-        [ServerAddress::Tcp { addr, .. }] => *addr,
-        other => panic!("{other:?}"),
-    };
+    let (running, addr) = start_tcp("HTTP://+:0", hello).await;
     assert!(addr.ip().is_unspecified(), "{addr}");
-    assert_ne!(addr.port(), 0);
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()));
-    let mut stream = tokio::net::TcpStream::connect(loopback).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).await.unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    let reply = get_close(loopback).await;
     assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
     tokio::time::timeout(BOUND, running.stop())
         .await

@@ -729,7 +729,8 @@ async fn a_flushed_response_is_chunked_with_a_last_chunk() {
     .await;
 }
 
-async fn with_trailers(ctx: &mut HttpContext) -> Result<()> {
+/// Announces and sets the trailer `x-checksum: 42`.
+fn set_checksum_trailer(ctx: &mut HttpContext) {
     ctx.response_mut()
         .headers
         .insert("trailer", HeaderValue::from_static("x-checksum"));
@@ -738,6 +739,10 @@ async fn with_trailers(ctx: &mut HttpContext) -> Result<()> {
         .expect("HTTP/1.1 requests can carry response trailers")
         .headers
         .insert("x-checksum", HeaderValue::from_static("42"));
+}
+
+async fn with_trailers(ctx: &mut HttpContext) -> Result<()> {
+    set_checksum_trailer(ctx);
     ctx.write("hello").await
 }
 
@@ -755,14 +760,7 @@ async fn response_trailers_follow_the_last_chunk() {
 }
 
 async fn pulled_with_trailers(ctx: &mut HttpContext) -> Result<()> {
-    ctx.response_mut()
-        .headers
-        .insert("trailer", HeaderValue::from_static("x-checksum"));
-    ctx.features_mut()
-        .get_mut::<ResponseTrailers>()
-        .expect("HTTP/1.1 requests can carry response trailers")
-        .headers
-        .insert("x-checksum", HeaderValue::from_static("42"));
+    set_checksum_trailer(ctx);
     ctx.send_body(http_body_util::Full::new(bytes::Bytes::from_static(
         b"hello",
     )))

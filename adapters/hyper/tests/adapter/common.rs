@@ -147,3 +147,17 @@ pub(crate) fn header<'a>(parts: &'a http::response::Parts, name: &str) -> &'a st
 pub(crate) fn deadline(secs: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(secs)
 }
+
+/// Writes `bytes` on a new connection and reads until the server closes it
+/// (bounded by [`PATIENCE`]).
+pub(crate) async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(PATIENCE, socket.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}

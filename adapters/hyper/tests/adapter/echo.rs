@@ -403,28 +403,12 @@ async fn http10_app(ctx: &mut HttpContext) -> Result<()> {
     }
 }
 
-/// Writes `requests` on one connection and reads until the server closes it.
-async fn raw_exchange(addr: std::net::SocketAddr, requests: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    socket.write_all(requests.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        socket.read_to_end(&mut out),
-    )
-    .await
-    .expect("the server closes the connection")
-    .unwrap();
-    String::from_utf8(out).unwrap().to_ascii_lowercase()
-}
-
 #[tokio::test]
 async fn http10_keep_alive_is_said_and_kept_when_the_response_has_a_length() {
     let (mut server, addr) = start(http10_app).await;
     let next = "GET /last HTTP/1.0\r\n\r\n";
     // Kept: the response says so and the next request is served.
-    let out = raw_exchange(
+    let out = raw_text(
         addr,
         &format!("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n{next}"),
     )
@@ -437,7 +421,7 @@ async fn http10_keep_alive_is_said_and_kept_when_the_response_has_a_length() {
     );
     // Not kept: the app asked for the close, or the body had no length.
     for path in ["/close", "/stream"] {
-        let out = raw_exchange(
+        let out = raw_text(
             addr,
             &format!("GET {path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n{next}"),
         )
@@ -466,7 +450,7 @@ async fn targets_in_a_form_the_method_does_not_take_get_400() {
         "GET http://:80/",
         "GET http://[::g]/",
     ] {
-        let out = raw_exchange(addr, &format!("{line} HTTP/1.1\r\nhost: x\r\n\r\n")).await;
+        let out = raw_text(addr, &format!("{line} HTTP/1.1\r\nhost: x\r\n\r\n")).await;
         assert!(
             out.starts_with("http/1.1 400 bad request\r\n"),
             "{line}: {out}"
@@ -474,7 +458,7 @@ async fn targets_in_a_form_the_method_does_not_take_get_400() {
         assert!(out.contains("connection: close\r\n"), "{line}: {out}");
         assert!(!out.contains("x-method"), "{line}: the app ran: {out}");
     }
-    let out = raw_exchange(
+    let out = raw_text(
         addr,
         "OPTIONS * HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
     )
@@ -482,4 +466,12 @@ async fn targets_in_a_form_the_method_does_not_take_get_400() {
     assert!(out.starts_with("http/1.1 200 ok\r\n"), "{out}");
     assert!(out.contains("x-target: *\r\n"), "{out}");
     server.stop(deadline(5)).await.unwrap();
+}
+
+/// Writes `requests` on one connection and reads until the server closes
+/// it; the reply in lower case.
+async fn raw_text(addr: std::net::SocketAddr, requests: &str) -> String {
+    raw_exchange(addr, requests.as_bytes())
+        .await
+        .to_ascii_lowercase()
 }

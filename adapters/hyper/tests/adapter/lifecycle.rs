@@ -210,21 +210,13 @@ async fn reverse_app(ctx: &mut HttpContext) -> Result<()> {
 #[tokio::test]
 async fn upgrade_hands_over_the_connection() {
     let (mut server, addr) = start(reverse_app).await;
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     // The bytes after the head arrive in the same write: hyper must hand
     // them over with the connection.
-    socket
-        .write_all(
-            b"GET /r HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: reverse\r\n\r\nhello",
-        )
-        .await
-        .unwrap();
-    let mut reply = Vec::new();
-    tokio::time::timeout(PATIENCE, socket.read_to_end(&mut reply))
-        .await
-        .unwrap()
-        .unwrap();
-    let reply = String::from_utf8(reply).unwrap();
+    let reply = raw_exchange(
+        addr,
+        b"GET /r HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: reverse\r\n\r\nhello",
+    )
+    .await;
     assert!(
         reply.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
         "{reply}"

@@ -129,17 +129,11 @@ async fn built_in_and_hyper_answer_alike() {
 
 /// The first line of the response to one raw HTTP/1.1 request.
 async fn status_line(addr: std::net::SocketAddr) -> String {
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    socket
-        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut reply = Vec::new();
-    tokio::time::timeout(PATIENCE, socket.read_to_end(&mut reply))
-        .await
-        .unwrap()
-        .unwrap();
-    let reply = String::from_utf8_lossy(&reply);
+    let reply = raw_exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     reply.lines().next().unwrap_or_default().to_owned()
 }
 
@@ -271,14 +265,7 @@ async fn response_trailers_are_offered_only_where_hyper_sends_them() {
         ),
         (b"GET / HTTP/1.0\r\nhost: x\r\n\r\n", false),
     ] {
-        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-        socket.write_all(request).await.unwrap();
-        let mut reply = Vec::new();
-        tokio::time::timeout(PATIENCE, socket.read_to_end(&mut reply))
-            .await
-            .unwrap()
-            .unwrap();
-        let reply = String::from_utf8_lossy(&reply).to_ascii_lowercase();
+        let reply = raw_exchange(addr, request).await.to_ascii_lowercase();
         assert!(
             reply.contains(&format!("x-offered: {offered}\r\n")),
             "{reply}"
