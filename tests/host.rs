@@ -160,15 +160,31 @@ fn empty_environment_values_count_as_unset() {
 
 #[test]
 fn an_unknown_server_is_a_config_error_naming_the_registered_ones() {
-    for builder in [
-        builder(&[]).registry(registry_with_other()).server("nginx"),
-        builder(&[("SERVERBRIDGE_SERVER", "nginx")]).registry(registry_with_other()),
+    // The message says where the name came from, as for the URLs.
+    for (builder, source) in [
+        (
+            builder(&[]).registry(registry_with_other()).server("nginx"),
+            "the --server setting",
+        ),
+        (
+            builder(&[("SERVERBRIDGE_SERVER", "nginx")]).registry(registry_with_other()),
+            "SERVERBRIDGE_SERVER",
+        ),
     ] {
         let err = build_error(builder);
         assert!(err.is_config(), "{err:?}");
         let text = err.to_string();
         assert!(text.contains("\"nginx\""), "{text}");
         assert!(text.contains("available: builtin, other"), "{text}");
+        assert!(text.contains(source), "{text}");
+        assert!(
+            !text.contains(if source == "SERVERBRIDGE_SERVER" {
+                "--server"
+            } else {
+                "SERVERBRIDGE_SERVER"
+            }),
+            "only the source it came from: {text}"
+        );
     }
 }
 

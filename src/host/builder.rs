@@ -192,14 +192,15 @@ impl HostBuilder {
         let env = |key: &str| (self.environment)(key).filter(|v| !v.trim().is_empty());
         let registry = self.registry.unwrap_or_default();
 
-        let server_name = self
-            .server
-            .or_else(|| env(ENV_SERVER))
-            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let (server_name, source) = match (self.server, env(ENV_SERVER)) {
+            (Some(name), _) => (name, "the --server setting"),
+            (None, Some(name)) => (name, ENV_SERVER),
+            (None, None) => (DEFAULT_SERVER.to_owned(), "the default"),
+        };
         let server_name = server_name.trim().to_owned();
         if !registry.contains(&server_name) {
             return Err(Error::config(format!(
-                "unknown server {server_name:?} (set by --server or {ENV_SERVER}); available: {}",
+                "{source}: unknown server {server_name:?}; available: {}",
                 registry.names().join(", ")
             )));
         }
