@@ -100,6 +100,48 @@ impl Error {
         Error::new(Kind::Closed).with_message(message)
     }
 
+    /// A request body that ended before its end: the client closed or reset
+    /// the connection or stream mid-body. [`Error::is_closed`], with `400`
+    /// for the answer should the app let it end the request unanswered (the
+    /// request is incomplete; Kestrel's rule). Every server reports a body
+    /// cut short with it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let err = serverbridge::Error::body_cut_short("the client left");
+    /// assert!(err.is_closed());
+    /// assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
+    /// ```
+    pub fn body_cut_short(message: impl Into<Box<str>>) -> Self {
+        Error::closed(message).with_status(StatusCode::BAD_REQUEST)
+    }
+
+    /// A failed read of a request body, from the I/O error a decoder gave:
+    /// `InvalidData` or `InvalidInput` (a malformed chunk line, say) is the
+    /// client's malformed body, a parse error with `400`; any other kind
+    /// means the body was cut short ([`Error::body_cut_short`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::io::{Error as IoError, ErrorKind};
+    ///
+    /// let bad = serverbridge::Error::body_read(&IoError::new(ErrorKind::InvalidData, "zz"));
+    /// assert!(bad.is_parse());
+    /// let gone = serverbridge::Error::body_read(&IoError::from(ErrorKind::ConnectionReset));
+    /// assert!(gone.is_closed());
+    /// ```
+    pub fn body_read(err: &std::io::Error) -> Self {
+        match err.kind() {
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => Error::parse(
+                format!("malformed request body: {err}"),
+                StatusCode::BAD_REQUEST,
+            ),
+            _ => Error::body_cut_short(format!("the request body ended early: {err}")),
+        }
+    }
+
     /// The request was aborted on purpose.
     pub fn aborted(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Aborted).with_message(message)

@@ -122,10 +122,7 @@ pub fn encode_head<B: BufMut + ?Sized>(
         // RFC 9112 §4: HTAB, SP, visible characters and obs-text only; a
         // reason that could end the line (or carry anything else) is
         // replaced by the standard one, never written.
-        let reason_ok = reason
-            .bytes()
-            .all(|b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80);
-        let reason = if reason_ok {
+        let reason = if crate::feature::reason_fits(reason) {
             reason
         } else {
             status.canonical_reason().unwrap_or("")

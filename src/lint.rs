@@ -312,10 +312,7 @@ fn check_head(head: &Head, report: &LintReport) {
         }
     }
     if let Some(reason) = &head.reason {
-        if reason
-            .bytes()
-            .any(|b| !(b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80))
-        {
+        if !crate::feature::reason_fits(reason) {
             report.push("response.reason-phrase", format!("reason {reason:?}"));
         }
     }
@@ -399,24 +396,12 @@ fn check_app(
     // Predict what the lifecycle would report on completion, without
     // completing here (outer middleware may still write).
     let status = response.status;
-    let body_allowed = !(status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED);
+    let body_allowed = crate::context::body_allowed(status);
     if result.is_ok() && !ctx.is_completed() && !response.has_started() {
         // The head's Content-Length is parsed only when it goes out: one
         // value, all digits.
-        let lengths: Vec<_> = response
-            .headers
-            .get_all(header::CONTENT_LENGTH)
-            .iter()
-            .collect();
-        let one_number =
-            |v: &http::HeaderValue| !v.is_empty() && v.as_bytes().iter().all(u8::is_ascii_digit);
-        if lengths.len() > 1 || lengths.first().is_some_and(|v| !one_number(v)) {
-            report.push(
-                "response.content-length-invalid",
-                "the response Content-Length is not one decimal number",
-            );
+        if let Err(err) = crate::context::parse_length(&response.headers) {
+            report.push("response.content-length-invalid", err.to_string());
         }
         // A body buffered before the status became one without a body.
         if !body_allowed && !is_head && ctx.bytes_written() > 0 {

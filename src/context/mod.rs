@@ -14,6 +14,8 @@ use crate::features::Features;
 
 mod write;
 
+pub(crate) use write::{body_allowed, parse_length};
+
 /// Default size of the response buffer: a response that completes without a
 /// flush and within this many bytes goes out with `Content-Length`.
 pub const DEFAULT_RESPONSE_BUFFER: usize = 64 * 1024;

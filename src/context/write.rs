@@ -14,7 +14,8 @@ use super::HttpContext;
 use crate::body::{boxed, BoxBody};
 use crate::error::{BoxError, Error, Result};
 use crate::feature::{
-    FileRange, ResponseBody, ResponseFeature, ResponseHead, ResponseTrailers, Upgrade, Upgraded,
+    FilePieces, FileRange, ResponseBody, ResponseFeature, ResponseHead, ResponseTrailers, Upgrade,
+    Upgraded,
 };
 
 /// Whether a response with this status may carry a body (RFC 9110 §6.4.1).
@@ -55,7 +56,7 @@ fn length_fields(headers: &HeaderMap) -> LengthFields<'_> {
     fields
 }
 
-fn parse_length(headers: &HeaderMap) -> Result<Option<u64>> {
+pub(crate) fn parse_length(headers: &HeaderMap) -> Result<Option<u64>> {
     length_from(&length_fields(headers))
 }
 
@@ -563,7 +564,7 @@ impl HttpContext {
         if self.has_trailers() && body_allowed(status) && length > 0 {
             // A sink's `send_file` ends the response without trailers: the
             // file goes through `write` and `complete`, which send them.
-            return self.write_file(path, start, length).await;
+            return self.write_file(path, start..end).await;
         }
         if !self.response().has_started() {
             let total = self.out.written + length;
@@ -610,23 +611,11 @@ impl HttpContext {
             .filter(|t| !t.is_empty())
     }
 
-    /// Writes `length` bytes of the file from `start`, then completes.
-    async fn write_file(&mut self, path: &Path, start: u64, length: u64) -> Result<()> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        const PIECE: u64 = 64 * 1024;
-        let mut file = tokio::fs::File::open(path).await?;
-        file.seek(std::io::SeekFrom::Start(start)).await?;
-        let mut remaining = length;
-        while remaining > 0 {
-            let mut piece = vec![0u8; remaining.min(PIECE) as usize];
-            let n = file.read(&mut piece).await?;
-            if n == 0 {
-                // The file shrank since its length was read.
-                return Err(Error::io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-            piece.truncate(n);
-            remaining -= n as u64;
-            self.write(Bytes::from(piece)).await?;
+    /// Writes the `range` of the file, then completes.
+    async fn write_file(&mut self, path: &Path, range: std::ops::Range<u64>) -> Result<()> {
+        let mut pieces = FilePieces::open(path, Some(range)).await?;
+        while let Some(piece) = pieces.next().await? {
+            self.write(piece).await?;
         }
         self.complete().await
     }

@@ -74,6 +74,15 @@ impl fmt::Debug for ResponseFeature {
     }
 }
 
+/// Whether a reason phrase can go on a status line as it is (RFC 9112 §4:
+/// tab, space, visible characters and obs-text only). The one rule for the
+/// head's reason, the HTTP/1 encoder and the lint.
+pub(crate) fn reason_fits(reason: &str) -> bool {
+    reason
+        .bytes()
+        .all(|b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80)
+}
+
 impl ResponseFeature {
     /// Resets to a fresh response (`200`, no headers, no callbacks) keeping
     /// the header map's capacity: for servers that reuse one feature
@@ -122,13 +131,7 @@ impl ResponseFeature {
     /// ```
     pub fn reason_phrase(&self) -> &str {
         match &self.reason {
-            Some(reason)
-                if reason
-                    .bytes()
-                    .all(|b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80) =>
-            {
-                reason
-            }
+            Some(reason) if reason_fits(reason) => reason,
             _ => self.status.canonical_reason().unwrap_or(""),
         }
     }

@@ -143,6 +143,26 @@ pub trait ResponseBody: Send + Sync {
     /// completes the response. The default reads 64 KiB at a time into
     /// `write`. The caller has set `Content-Length` to the range's length.
     async fn send_file(&mut self, path: &Path, range: FileRange) -> Result<()> {
+        let mut pieces = FilePieces::open(path, range).await?;
+        while let Some(piece) = pieces.next().await? {
+            self.write(piece).await?;
+        }
+        self.complete(None).await
+    }
+}
+
+/// A file (or a byte range of it) read in pieces of at most 64 KiB: what
+/// `send_file` writes when a server has no better way.
+pub(crate) struct FilePieces {
+    file: tokio::fs::File,
+    /// Bytes left in the range; `None` reads to the end of the file.
+    remaining: Option<u64>,
+}
+
+impl FilePieces {
+    const PIECE: u64 = 64 * 1024;
+
+    pub(crate) async fn open(path: &Path, range: FileRange) -> Result<Self> {
         let mut file = tokio::fs::File::open(path).await?;
         let (start, end) = match range {
             Some(range) => (range.start, Some(range.end)),
@@ -151,26 +171,31 @@ pub trait ResponseBody: Send + Sync {
         if start > 0 {
             file.seek(std::io::SeekFrom::Start(start)).await?;
         }
-        let mut remaining = end.map(|end| end.saturating_sub(start));
-        loop {
-            let want = remaining.map_or(64 * 1024, |r| r.min(64 * 1024) as usize);
-            if want == 0 {
-                break;
-            }
-            let mut buf = vec![0u8; want];
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                if remaining.is_some_and(|r| r > 0) {
-                    return Err(Error::io(std::io::ErrorKind::UnexpectedEof.into()));
-                }
-                break;
-            }
-            buf.truncate(n);
-            if let Some(r) = remaining.as_mut() {
-                *r -= n as u64;
-            }
-            self.write(Bytes::from(buf)).await?;
+        Ok(FilePieces {
+            file,
+            remaining: end.map(|end| end.saturating_sub(start)),
+        })
+    }
+
+    /// The next piece; `None` at the end of the range. A file that ends
+    /// before its range (it shrank) is an `UnexpectedEof` error.
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>> {
+        let want = self.remaining.map_or(Self::PIECE, |r| r.min(Self::PIECE));
+        if want == 0 {
+            return Ok(None);
         }
-        self.complete(None).await
+        let mut piece = vec![0u8; want as usize];
+        let n = self.file.read(&mut piece).await?;
+        if n == 0 {
+            if self.remaining.is_some_and(|r| r > 0) {
+                return Err(Error::io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            return Ok(None);
+        }
+        piece.truncate(n);
+        if let Some(r) = self.remaining.as_mut() {
+            *r -= n as u64;
+        }
+        Ok(Some(Bytes::from(piece)))
     }
 }

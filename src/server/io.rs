@@ -430,12 +430,9 @@ fn request_over() -> Error {
         .with_status(http::StatusCode::BAD_REQUEST)
 }
 
-/// The client ended the stream mid-body. If the app lets this error end the
-/// request before answering, the answer is 400 (the request is incomplete),
-/// as Kestrel does, rather than 500.
+/// The client ended the stream mid-body.
 fn closed_mid_body() -> Error {
-    Error::closed("the client closed the connection before the end of the body")
-        .with_status(http::StatusCode::BAD_REQUEST)
+    Error::body_cut_short("the client closed the connection before the end of the body")
 }
 
 fn too_large(max: u64) -> Error {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use http::header::CONTENT_LENGTH;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 
@@ -38,8 +38,7 @@ pub enum Fault {
 }
 
 fn gone() -> Error {
-    Error::closed("the client went away before the end of the body")
-        .with_status(StatusCode::BAD_REQUEST)
+    Error::body_cut_short("the client went away before the end of the body")
 }
 
 type Frames = Result<Frame<Bytes>, Error>;

@@ -477,21 +477,12 @@ impl<'a> TestRequest<'a> {
         self.lifetime.get_or_init(RequestLifetime::new).clone()
     }
 
-    /// The app, the request's features, and the client's lifetime handle
-    /// if the test took one.
+    /// The app and the request's features, ready to run ([`Prepared`]).
     ///
     /// The target is checked and classified by the built-in server's own
     /// rules (RFC 9112 §3.2), so direct mode takes and refuses the targets
     /// wire mode does, and without building an `http::Uri`.
-    #[allow(clippy::type_complexity)]
-    fn features(
-        mut self,
-    ) -> Result<(
-        BoxApplication,
-        Features,
-        Option<RequestLifetime>,
-        ConnectionClose,
-    )> {
+    fn features(mut self) -> Result<Prepared> {
         use crate::target::{check_target, classify_target, target_authority, TargetForm};
         let server = self.server;
         let app = server.app()?;
@@ -604,7 +595,12 @@ impl<'a> TestRequest<'a> {
             let defaults = defaults.clone();
             features.set_defaults(Some(defaults));
         }
-        Ok((app, features, self.lifetime.into_inner(), close))
+        Ok(Prepared {
+            app,
+            features,
+            client: self.lifetime.into_inner(),
+            close,
+        })
     }
 
     /// Runs the request; resolves when the app sends the response head.
@@ -613,7 +609,12 @@ impl<'a> TestRequest<'a> {
             return super::wire::send(self).await;
         }
         let pool = self.server.state.pool.clone();
-        let (app, mut features, client, close) = self.features()?;
+        let Prepared {
+            app,
+            mut features,
+            client,
+            close,
+        } = self.features()?;
         let response = match client {
             // Nothing on the client side can abort this request before its
             // head: it runs on the reused collection's lifetime, renewed.
@@ -656,6 +657,16 @@ impl<'a> TestRequest<'a> {
             trailers: None,
         })
     }
+}
+
+/// A direct-mode request made ready to run.
+struct Prepared {
+    app: BoxApplication,
+    features: Features,
+    /// The client's lifetime handle, if the test took one.
+    client: Option<RequestLifetime>,
+    /// The request's `ConnectionClose`, read when the head comes back.
+    close: ConnectionClose,
 }
 
 /// A response from [`TestServer`]; the body streams as the app writes it.

@@ -44,19 +44,8 @@ fn payload_error(err: PayloadError) -> Error {
             format!("malformed request body: {err}"),
             StatusCode::BAD_REQUEST,
         ),
-        PayloadError::Io(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
-            ) =>
-        {
-            Error::parse(
-                format!("malformed request body: {io}"),
-                StatusCode::BAD_REQUEST,
-            )
-        }
-        other => Error::closed(format!("reading the request body: {other}"))
-            .with_status(StatusCode::BAD_REQUEST),
+        PayloadError::Io(io) => Error::body_read(&io),
+        other => Error::body_cut_short(format!("reading the request body: {other}")),
     }
 }
 

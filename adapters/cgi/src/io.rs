@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, TRANSFER_ENCODING};
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use serverbridge::feature::{ResponseBody, ResponseHead};
 use serverbridge::{Error, Result};
@@ -62,21 +62,18 @@ impl Body for StdinBody {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(err)) => {
                 this.ended = true;
-                // 400 as on the built-in server, should the app answer.
-                Poll::Ready(Some(Err(Error::closed(format!(
+                Poll::Ready(Some(Err(Error::body_cut_short(format!(
                     "reading the request body from stdin failed: {err}"
-                ))
-                .with_status(StatusCode::BAD_REQUEST))))
+                )))))
             }
             Poll::Ready(Ok(())) => {
                 let n = read.filled().len();
                 if n == 0 {
                     this.ended = true;
                     if this.remaining.is_some_and(|r| r > 0) {
-                        return Poll::Ready(Some(Err(Error::closed(
+                        return Poll::Ready(Some(Err(Error::body_cut_short(
                             "stdin ended before CONTENT_LENGTH bytes",
-                        )
-                        .with_status(StatusCode::BAD_REQUEST))));
+                        ))));
                     }
                     return Poll::Ready(None);
                 }

@@ -108,7 +108,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let (mut parts, incoming) = request.into_parts();
         let http10_keep_alive = parts.version == Version::HTTP_10
             && self.http10_keep_alive.is_some()
-            && has_token(&parts.headers, "keep-alive");
+            && lists(&parts.headers, &CONNECTION, "keep-alive");
         let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
         let has_body = !incoming.is_end_stream();
         let upgradable = on_upgrade.is_some()
@@ -116,7 +116,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             && parts.version == Version::HTTP_11
             && parts.method != Method::CONNECT
             && any_value(&parts.headers, &UPGRADE, |_| true)
-            && has_token(&parts.headers, "upgrade");
+            && lists(&parts.headers, &CONNECTION, "upgrade");
 
         let mut features = self.collection();
         let max = self.max_request_body_size;
@@ -143,7 +143,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         // otherwise; HTTP/1.0 has no chunked framing to carry them).
         let trailers = match parts.version {
             Version::HTTP_2 => true,
-            Version::HTTP_11 => accepts_trailers(&parts.headers),
+            Version::HTTP_11 => lists(&parts.headers, &TE, "trailers"),
             _ => false,
         };
         if !trailers {
@@ -209,29 +209,22 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 /// is gone: [`Error::is_closed`]. (hyper's own type would otherwise reach
 /// the app as an application error, answered with `500`.)
 fn body_error(err: hyper::Error) -> Error {
+    if err.is_timeout() {
+        return Error::timeout(format!("the request body: {err}"));
+    }
     // hyper's HTTP/1 decoder reports a malformed body (chunk line, chunk
-    // data end, trailers) as an `io::Error` of kind `InvalidData` or
-    // `InvalidInput` under its own error; a body cut short is
-    // `UnexpectedEof`.
-    let malformed = std::iter::successors(std::error::Error::source(&err), |cause| cause.source())
-        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .any(|io| {
-            matches!(
-                io.kind(),
-                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
-            )
-        });
-    if err.is_parse() || malformed {
-        Error::parse(
+    // data end, trailers) as an `io::Error` under its own error; a body cut
+    // short, a reset or an HTTP/2 stream reset has none of the malformed
+    // kinds.
+    let io = std::iter::successors(std::error::Error::source(&err), |cause| cause.source())
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>());
+    match io {
+        _ if err.is_parse() => Error::parse(
             format!("malformed request body: {err}"),
             StatusCode::BAD_REQUEST,
-        )
-    } else if err.is_timeout() {
-        Error::timeout(format!("the request body: {err}"))
-    } else {
-        // 400 as on the built-in server, should the app answer anyway.
-        Error::closed(format!("the request body ended early: {err}"))
-            .with_status(StatusCode::BAD_REQUEST)
+        ),
+        Some(io) => Error::body_read(io),
+        None => Error::body_cut_short(format!("the request body ended early: {err}")),
     }
 }
 
@@ -255,16 +248,6 @@ pub(crate) async fn refuse_target(ctx: &mut HttpContext) -> Result<()> {
     Ok(())
 }
 
-/// Whether `TE` lists `trailers` (RFC 9110 §10.1.4).
-fn accepts_trailers(headers: &http::HeaderMap) -> bool {
-    any_value(headers, &TE, |value| {
-        value.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
-    })
-}
-
 /// Whether a `name` field's value passes `test`. A request carries a
 /// handful of fields, and standard names compare as small integers: one
 /// pass over a small map is cheaper than hashing the name (a large map is
@@ -280,9 +263,10 @@ fn any_value(
     headers.iter().any(|(n, v)| n == name && test(v))
 }
 
-/// Whether `Connection` lists `token`.
-fn has_token(headers: &http::HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|value| {
+/// Whether the comma-separated `name` field lists `token` (any case):
+/// `Connection: keep-alive`, `TE: trailers` (RFC 9110 §7.6.1, §10.1.4).
+fn lists(headers: &http::HeaderMap, name: &http::HeaderName, token: &str) -> bool {
+    any_value(headers, name, |value| {
         value
             .to_str()
             .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
@@ -333,7 +317,10 @@ impl Future for Respond {
             let delimited = response.headers().contains_key(CONTENT_LENGTH)
                 || response.status() == StatusCode::NO_CONTENT
                 || response.status() == StatusCode::NOT_MODIFIED;
-            if delimited && !stopping.is_cancelled() && !has_token(response.headers(), "close") {
+            if delimited
+                && !stopping.is_cancelled()
+                && !lists(response.headers(), &CONNECTION, "close")
+            {
                 response
                     .headers_mut()
                     .append(CONNECTION, HeaderValue::from_static("keep-alive"));

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use serverbridge::feature::{ResponseBody, ResponseHead};
 use serverbridge::http1::{self, chunk_size_line, BodyFraming, HeadContext};
@@ -346,22 +346,6 @@ pub(crate) fn refuse(request: tiny_http::Request) {
     let _ = writer.write_all(&out).and_then(|()| writer.flush());
 }
 
-/// What a failed read of tiny_http's request body means to the app, as on
-/// the built-in server: a malformed chunked body (tiny_http's decoder says
-/// `InvalidInput` or `InvalidData`) is a parse error with `400`; anything
-/// else (the connection reset) means the client is gone:
-/// [`Error::is_closed`], `400` should the app answer.
-fn body_error(err: &std::io::Error) -> Error {
-    match err.kind() {
-        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => Error::parse(
-            format!("malformed request body: {err}"),
-            StatusCode::BAD_REQUEST,
-        ),
-        _ => Error::closed(format!("reading the request body failed: {err}"))
-            .with_status(StatusCode::BAD_REQUEST),
-    }
-}
-
 /// The response sink: the `dyn ResponseBody` feature.
 pub(crate) struct TinySink {
     pub(crate) shared: Shared,
@@ -465,12 +449,9 @@ impl TinyBody {
                     self.ended = true;
                     exchange.traits.body_done = true;
                     if self.remaining.is_some_and(|r| r > 0) {
-                        // 400 as on the built-in server, should the app
-                        // answer.
-                        Some(Err(Error::closed(
+                        Some(Err(Error::body_cut_short(
                             "the client closed the connection before the end of the body",
-                        )
-                        .with_status(StatusCode::BAD_REQUEST)))
+                        )))
                     } else {
                         None
                     }
@@ -492,7 +473,9 @@ impl TinyBody {
                     // would read what follows as a request).
                     exchange.traits.body_done = true;
                     exchange.traits.closing = true;
-                    Some(Err(body_error(&err)))
+                    // tiny_http's decoder says `InvalidInput` or
+                    // `InvalidData` for a malformed chunked body.
+                    Some(Err(Error::body_read(&err)))
                 }
             };
         }
