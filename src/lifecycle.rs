@@ -1,8 +1,13 @@
 //! The request lifecycle every server runs: one function, so the order is the
 //! same everywhere.
 //!
-//! 1. `create_context` with the server's features.
-//! 2. `process_request`, inside a panic guard.
+//! 1. `create_context` with the server's features, inside a panic guard. A
+//!    panic there loses the features (the sink among them): nothing is sent,
+//!    the outcome carries an empty collection and the error, not completed,
+//!    and the server closes the connection (Kestrel's rule for a throwing
+//!    `CreateContext`). No context, so no `dispose_context`.
+//! 2. `process_request`, inside a panic guard (the call too, not only the
+//!    future it returns).
 //! 3. Success: [`HttpContext::complete`] (runs `on_starting` last-registered
 //!    first, sends the head if needed, finishes the body, checks
 //!    Content-Length).
@@ -65,8 +70,16 @@ pub async fn run_request<A>(app: &A, features: Features) -> RequestOutcome
 where
     A: Application + ?Sized,
 {
-    let mut ctx = app.create_context(features);
-    let processed = std::panic::AssertUnwindSafe(app.process_request(&mut ctx))
+    let created = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        app.create_context(features)
+    }));
+    let mut ctx = match created {
+        Ok(ctx) => ctx,
+        Err(panic) => return context_lost(&panic),
+    };
+    // The call itself runs inside the guard too: an app may panic before it
+    // returns its future.
+    let processed = std::panic::AssertUnwindSafe(async { app.process_request(&mut ctx).await })
         .catch_unwind()
         .await;
     let mut error = match processed {
@@ -109,6 +122,20 @@ where
         features: ctx.into_features(),
         error,
         completed,
+    }
+}
+
+/// The outcome when `create_context` panicked: the features went down with
+/// it (the response sink among them), so nothing can be sent, and there is
+/// no context to dispose of. The server closes the connection, as Kestrel
+/// does when `CreateContext` throws.
+fn context_lost(panic: &Box<dyn std::any::Any + Send>) -> RequestOutcome {
+    let error = Error::app_msg(format!("create_context panicked: {}", panic_message(panic)));
+    tracing::error!(error = %error, "no context for the request");
+    RequestOutcome {
+        features: Features::new(),
+        error: Some(error),
+        completed: false,
     }
 }
 

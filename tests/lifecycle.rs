@@ -581,3 +581,60 @@ async fn abort_without_a_request_lifetime_is_still_an_abort() {
     assert_eq!(recording.events(), [SinkEvent::Abort]);
     assert!(!outcome.completed);
 }
+
+/// An application whose `create_context` or `process_request` panics before
+/// any future exists.
+struct PanicsEarly {
+    in_create: bool,
+    disposed: Log,
+}
+
+impl Application for PanicsEarly {
+    fn create_context(&self, features: Features) -> HttpContext {
+        if self.in_create {
+            panic!("no context today");
+        }
+        HttpContext::new(features)
+    }
+
+    fn process_request<'a>(&'a self, _: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        panic!("no future today");
+    }
+
+    fn dispose_context(&self, _: &mut HttpContext, error: Option<&Error>) {
+        self.disposed.push(format!("disposed {}", error.is_some()));
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_create_context_is_an_app_error_and_no_response() {
+    let app = PanicsEarly {
+        in_create: true,
+        disposed: Log::default(),
+    };
+    let (features, recording) = RecordingSink::features("GET", "/");
+    let outcome = run_request(&app, features).await;
+    let err = outcome.error.expect("the panic is the request's error");
+    assert!(err.is_app(), "{err}");
+    assert!(err.to_string().contains("no context today"), "{err}");
+    // The features went down with the panic: no sink to answer through,
+    // so nothing is sent and the server closes the connection.
+    assert!(!outcome.completed);
+    assert!(recording.events().is_empty(), "{:?}", recording.events());
+    assert!(app.disposed.entries().is_empty());
+}
+
+#[tokio::test]
+async fn a_panic_before_process_request_returns_its_future_is_a_500() {
+    let app = PanicsEarly {
+        in_create: false,
+        disposed: Log::default(),
+    };
+    let (features, recording) = RecordingSink::features("GET", "/");
+    let outcome = run_request(&app, features).await;
+    let err = outcome.error.expect("the panic is the request's error");
+    assert!(err.to_string().contains("no future today"), "{err}");
+    assert!(outcome.completed, "a bare 500 went out");
+    assert_eq!(recording.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+    assert_eq!(app.disposed.entries(), ["disposed true"]);
+}

@@ -967,6 +967,41 @@ async fn an_app_panic_is_a_500_and_other_connections_go_on() {
     assert_echo(&other.response().await, "GET", "/after", 0);
 }
 
+/// Panics in `create_context` for `/no-context`; otherwise echoes.
+struct PanicsInCreate;
+
+impl Application for PanicsInCreate {
+    fn create_context(&self, features: serverbridge::Features) -> HttpContext {
+        let ctx = HttpContext::new(features);
+        if ctx.request().path == "/no-context" {
+            panic!("no context today");
+        }
+        ctx
+    }
+
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(echo(ctx))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_create_context_closes_that_connection_only() {
+    let app: serverbridge::BoxApplication = Arc::new(PanicsInCreate);
+    let (mut other, other_task) = connect_shared(app.clone(), Limits::default(), 1);
+    let (mut client, task) = connect_shared(app, Limits::default(), 2);
+    // The sink went down with the features: no response, a close (as
+    // Kestrel closes when CreateContext throws), and the panic stays inside
+    // the request: the connection's task ends normally.
+    client.send(get("/no-context")).await;
+    client.expect_eof().await;
+    task.await
+        .expect("the connection task ends without a panic");
+    other.send(get("/after")).await;
+    assert_echo(&other.response().await, "GET", "/after", 0);
+    drop(other);
+    other_task.await.expect("the other connection ends cleanly");
+}
+
 // ---------------------------------------------------------------- real sockets
 
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);

@@ -185,3 +185,46 @@ async fn dropping_the_stop_future_aborts_what_remains() {
     let reply = client.await.unwrap();
     assert!(!reply.contains("finished"), "{reply}");
 }
+
+/// Panics in `create_context` for `/no-context`; otherwise says hello.
+struct PanicsInCreate;
+
+impl serverbridge::Application for PanicsInCreate {
+    fn create_context(&self, features: serverbridge::Features) -> HttpContext {
+        let ctx = HttpContext::new(features);
+        if ctx.request().path == "/no-context" {
+            panic!("no context today");
+        }
+        ctx
+    }
+
+    fn process_request<'a>(
+        &'a self,
+        ctx: &'a mut HttpContext,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(ctx.write("hello"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_create_context_leaves_the_worker_serving() {
+    // One worker: had the panic taken its thread down, nobody would answer
+    // the requests after it.
+    let mut server = TinyHttpServer::new("127.0.0.1:0".parse().unwrap()).workers(1);
+    server.start(Arc::new(PanicsInCreate)).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let close = "HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    for _ in 0..2 {
+        let reply = exchange(addr, format!("GET /no-context {close}").into(), false).await;
+        // Nothing reached the sink: tiny_http's own answer to a request
+        // dropped unanswered.
+        assert!(reply.starts_with("HTTP/1.1 500 "), "{reply}");
+    }
+    let reply = exchange(addr, format!("GET / {close}").into(), false).await;
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("hello"), "{reply}");
+    server
+        .stop(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+}

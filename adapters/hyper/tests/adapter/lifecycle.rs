@@ -317,3 +317,38 @@ async fn header_read_timeout_also_bounds_idle_keep_alive() {
     );
     server.stop(tokio::time::Instant::now()).await.unwrap();
 }
+
+/// Panics in `create_context` for `/no-context`; otherwise echoes.
+struct PanicsInCreate;
+
+impl serverbridge::Application for PanicsInCreate {
+    fn create_context(&self, features: serverbridge::Features) -> HttpContext {
+        let ctx = HttpContext::new(features);
+        if ctx.request().path == "/no-context" {
+            panic!("no context today");
+        }
+        ctx
+    }
+
+    fn process_request<'a>(
+        &'a self,
+        ctx: &'a mut HttpContext,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(echo(ctx))
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_create_context_closes_that_connection_only() {
+    let (mut server, addr) = start(PanicsInCreate).await;
+    // No sink left to answer through: the connection closes unanswered.
+    let reply = raw_exchange(addr, b"GET /no-context HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert_eq!(reply, "");
+    let reply = raw_exchange(
+        addr,
+        b"GET /next HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    server.stop(deadline(5)).await.unwrap();
+}
