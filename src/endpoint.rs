@@ -98,7 +98,9 @@ impl Endpoint {
     /// # Errors
     ///
     /// The I/O error of binding, of replacing a stale socket file, or of
-    /// making an adopted listener non-blocking.
+    /// making an adopted listener non-blocking. A unix path where a server
+    /// still listens is `AddrInUse`; one that holds anything but a socket
+    /// is `AlreadyExists` (it is never removed).
     pub async fn bind(self) -> Result<Listener> {
         Ok(match self {
             Endpoint::Tcp(addr) => {
@@ -113,9 +115,7 @@ impl Endpoint {
                 Listener::Tcp(listener, local)
             }
             Endpoint::Unix(path) => {
-                if path.exists() {
-                    std::fs::remove_file(&path)?;
-                }
+                clear_stale_socket(&path)?;
                 let listener = tokio::net::UnixListener::bind(&path)?;
                 Listener::Unix(listener, path)
             }
@@ -129,6 +129,36 @@ impl Endpoint {
                 Listener::Unix(tokio::net::UnixListener::from_std(listener)?, path)
             }
         })
+    }
+}
+
+/// Makes way for a unix socket at `path`: a socket file that nothing
+/// listens on any more (a server that did not get to clean up) is removed.
+/// Anything else there is left alone and is an error: a live socket
+/// (another server's: `AddrInUse`, as a TCP port in use is), or a file that
+/// is not a socket (`AlreadyExists`; binding must never delete a user's
+/// file).
+fn clear_stale_socket(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::FileTypeExt;
+    let kind = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    if !kind.is_socket() {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(Error::new(
+            ErrorKind::AddrInUse,
+            format!("a server is listening on {}", path.display()),
+        )),
+        Err(err) if err.kind() == ErrorKind::ConnectionRefused => std::fs::remove_file(path),
+        Err(err) => Err(err),
     }
 }
 
@@ -188,5 +218,55 @@ mod tests {
         assert_eq!(adopted.local_addr().unwrap().port(), port);
         let unix = Endpoint::Unix(PathBuf::from("/tmp/never-bound.sock"));
         assert!(unix.bind_std_tcp().unwrap_err().is_config());
+    }
+
+    /// A fresh directory for socket files.
+    fn socket_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sb-endpoint-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_unix_path_holding_a_regular_file_is_refused_and_kept() {
+        let dir = socket_dir("file");
+        let path = dir.join("precious.txt");
+        std::fs::write(&path, b"important data").unwrap();
+        let err = Endpoint::Unix(path.clone()).bind().await.unwrap_err();
+        assert!(format!("{err:?}").contains("not a socket"), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"important data");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_unix_path_a_server_listens_on_is_in_use() {
+        let dir = socket_dir("live");
+        let path = dir.join("app.sock");
+        let live = Endpoint::Unix(path.clone()).bind().await.unwrap();
+        let err = Endpoint::Unix(path.clone()).bind().await.unwrap_err();
+        assert!(format!("{err:?}").contains("listening on"), "{err:?}");
+        // The live server still takes connections on its path.
+        let Listener::Unix(listener, _) = live else {
+            panic!("a unix listener")
+        };
+        let _client = tokio::net::UnixStream::connect(&path).await.unwrap();
+        listener.accept().await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_file_is_replaced() {
+        let dir = socket_dir("stale");
+        let path = dir.join("app.sock");
+        // Bound, then dropped without removing its file: nobody listens.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let Listener::Unix(listener, _) = Endpoint::Unix(path.clone()).bind().await.unwrap() else {
+            panic!("a unix listener")
+        };
+        let _client = tokio::net::UnixStream::connect(&path).await.unwrap();
+        listener.accept().await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -708,3 +708,20 @@ fn bad_settings_exit_with_code_2_and_name_the_valid_choices() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_shutdown_timeout_too_long_for_a_clock_means_no_deadline_not_a_panic() {
+    for huge in ["1e19", "1e12"] {
+        let host = builder(&[])
+            .args(["--urls", "http://127.0.0.1:0", "--shutdown-timeout", huge])
+            .build()
+            .expect("a huge timeout is accepted");
+        let running = host.start(hello).await.unwrap();
+        // Nothing in flight: the stop returns at once, deadline or none.
+        let stopped = tokio::time::timeout(BOUND, tokio::spawn(running.stop())).await;
+        stopped
+            .expect("the stop returns")
+            .expect("the stop does not panic")
+            .unwrap();
+    }
+}

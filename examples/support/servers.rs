@@ -50,14 +50,14 @@ pub(crate) async fn serve(name: &str, args: Vec<String>, app: impl Application) 
     let host = match Host::builder().registry(registry()).args(args).build() {
         Ok(host) => host,
         Err(err) => {
-            eprintln!("{name}: {err}");
+            eprintln!("{name}: {}", chain(&err));
             return 2;
         }
     };
     let running = match host.start(app).await {
         Ok(running) => running,
         Err(err) => {
-            eprintln!("{name}: {err}");
+            eprintln!("{name}: {}", chain(&err));
             return 1;
         }
     };
@@ -70,8 +70,21 @@ pub(crate) async fn serve(name: &str, args: Vec<String>, app: impl Application) 
             0
         }
         Err(err) => {
-            eprintln!("{name}: {err}");
+            eprintln!("{name}: {}", chain(&err));
             1
         }
     }
+}
+
+/// The error and its causes, `: `-separated (`Display` prints one level;
+/// "i/o error" alone would not say which).
+fn chain(err: &serverbridge::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -74,9 +74,17 @@ impl ServerAddress {
                 "invalid URL {url:?}: {why}; expected {URL_FORMS}, several separated by ';'"
             ))
         };
-        if let Some(path) = url.strip_prefix("unix:") {
+        if let Some(path) = url
+            .get(..5)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("unix:"))
+            .map(|_| &url[5..])
+        {
             if path.is_empty() {
                 return Err(invalid("the socket path is empty"));
+            }
+            // Relative to what? The working directory is not an address.
+            if !path.starts_with('/') {
+                return Err(invalid("the socket path must be absolute"));
             }
             return Ok(ServerAddress::Unix(PathBuf::from(path)));
         }
@@ -226,6 +234,10 @@ mod tests {
         ] {
             assert_eq!(ServerAddress::parse(url).unwrap(), tcp(addr), "{url}");
         }
+        assert_eq!(
+            ServerAddress::parse("UNIX:/run/app.sock").unwrap(),
+            ServerAddress::Unix(PathBuf::from("/run/app.sock"))
+        );
     }
 
     #[test]
@@ -237,6 +249,7 @@ mod tests {
             "http://127.0.0.1",
             "http://127.0.0.1:99999",
             "unix:",
+            "unix:relative.sock",
             "http://*",
             "http://**:80",
             "http://localhost",
