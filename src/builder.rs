@@ -128,21 +128,36 @@ impl Application for MapApp {
                 return self.next.process_request(ctx).await;
             };
             let rest = rest.to_owned();
-            let saved_base = request.path_base.clone();
-            let saved_path = std::mem::replace(&mut request.path, rest);
+            let base = request.path_base.clone();
+            let path = std::mem::replace(&mut request.path, rest);
             request.path_base.push_str(&self.prefix);
-            let result = self.branch.process_request(ctx).await;
-            // Restore even on error: middleware outside the branch sees the
-            // request as it was (ASP.NET's `MapMiddleware` does the same).
-            if let Some(request) = ctx
-                .features_mut()
-                .get_mut::<crate::feature::RequestFeature>()
-            {
-                request.path_base = saved_base;
-                request.path = saved_path;
-            }
-            result
+            // Restored on the way out, on error too, and when the branch's
+            // future is dropped (a timeout around the map): middleware
+            // outside the branch sees the request as it was (ASP.NET's
+            // `MapMiddleware` does the same).
+            let restore = Restore { ctx, base, path };
+            self.branch.process_request(&mut *restore.ctx).await
         })
+    }
+}
+
+/// Puts `path_base` and `path` back when dropped.
+struct Restore<'a> {
+    ctx: &'a mut HttpContext,
+    base: String,
+    path: String,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some(request) = self
+            .ctx
+            .features_mut()
+            .get_mut::<crate::feature::RequestFeature>()
+        {
+            request.path_base = std::mem::take(&mut self.base);
+            request.path = std::mem::take(&mut self.path);
+        }
     }
 }
 

@@ -75,6 +75,22 @@ pub use host::{Shutdown, TowerHost};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PathBase(pub String);
 
+/// The request's target as the server received it, riding in the extensions
+/// of the `http::Request` a bridge builds ([`request_from`]). An
+/// [`AppService`] behind a `Builder::layer` puts it back: the scheme always
+/// (it is the connection's), the path, query and raw target when the URI is
+/// still the one built from them. A layer then changes nothing of what the
+/// inner app sees, unless it rewrites the URI (what it then sees is the
+/// rewrite).
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    uri: http::Uri,
+    scheme: http::uri::Scheme,
+    path: String,
+    query: String,
+    raw_target: String,
+}
+
 /// The outer request's features, lent to the inner application across a
 /// `tower::Layer` inside a [`Builder`](crate::Builder) and given back when it
 /// is done.
@@ -311,9 +327,19 @@ where
             features.insert(RequestTrailers::attach(&mut body));
             features.insert(ResponseTrailers::default());
         }
+        let target = extensions.remove::<Target>();
+        let unchanged = target.as_ref().is_some_and(|t| t.uri == parts.uri);
         let mut request = RequestFeature::from_parts(parts, body);
         if let Some(PathBase(base)) = extensions.remove::<PathBase>() {
             request.path_base = base;
+        }
+        if let Some(target) = target {
+            request.scheme = target.scheme;
+            if unchanged {
+                request.path = target.path;
+                request.query = target.query;
+                request.raw_target = target.raw_target;
+            }
         }
         features.insert(request);
         if !extensions.is_empty() {
@@ -353,15 +379,24 @@ fn request_from(ctx: &mut HttpContext) -> Request<RequestBody> {
     let feature = ctx.request();
     let mut request = Request::new(body);
     *request.method_mut() = feature.method.clone();
-    *request.uri_mut() = feature.uri();
+    let uri = feature.uri();
+    *request.uri_mut() = uri.clone();
     *request.version_mut() = feature.version;
     *request.headers_mut() = feature.headers.clone();
     let path_base = feature.path_base.clone();
+    let target = Target {
+        uri,
+        scheme: feature.scheme.clone(),
+        path: feature.path.clone(),
+        query: feature.query.clone(),
+        raw_target: feature.raw_target.clone(),
+    };
     let extensions = request.extensions_mut();
     if let Some(carried) = ctx.features().get::<http::Extensions>() {
         extensions.extend(carried.clone());
     }
     extensions.insert(PathBase(path_base));
+    extensions.insert(target);
     let features = ctx.features();
     if let Some(info) = features.get::<ConnectionInfo>() {
         extensions.insert(info.clone());
@@ -486,10 +521,13 @@ impl<S: HttpService> Application for ServiceApp<S> {
                 .map_err(|e| Error::from(e.into()))?;
             let (parts, body) = response.into_parts();
             let head = ctx.response_mut();
+            // The reason goes with the status: the service's, or none (an
+            // earlier one would be a stale phrase on a new status).
             head.status = parts.status;
-            if let Some(reason) = parts.extensions.get::<crate::pipe::ReasonPhrase>() {
-                head.reason = Some(reason.0.clone());
-            }
+            head.reason = parts
+                .extensions
+                .get::<crate::pipe::ReasonPhrase>()
+                .map(|reason| reason.0.clone());
             merge_headers(&mut head.headers, parts.headers);
             ctx.send_body(body).await
         })

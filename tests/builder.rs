@@ -573,3 +573,36 @@ async fn a_pipelines_context_hooks_are_its_final_applications() {
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(log.entries(), ["create", "process", "dispose error=false"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn map_restores_the_path_when_the_branch_is_dropped() {
+    use std::time::Duration;
+    async fn gives_up(ctx: &mut HttpContext, next: Next<'_>) -> Result<()> {
+        let _ = tokio::time::timeout(Duration::from_millis(100), next.run(ctx)).await;
+        let r = ctx.request();
+        let text = format!("base={:?} path={:?}", r.path_base, r.path);
+        ctx.write(text).await
+    }
+    async fn slow(ctx: &mut HttpContext) -> Result<()> {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        ctx.write("late").await
+    }
+    async fn hello(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("hello").await
+    }
+    let server = TestServer::new(
+        Builder::new()
+            .use_fn(gives_up)
+            .map("/api", |b| b.run(slow))
+            .run(hello),
+    );
+    let text = server
+        .get("/api/x")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, r#"base="" path="/api/x""#);
+}

@@ -429,3 +429,129 @@ async fn a_pooled_collections_sink_is_shut_until_the_next_call() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "hi");
 }
+
+// ------------------------------------------------- the target, as received
+
+fn x_layer() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("x-layer"),
+        HeaderValue::from_static("1"),
+    )
+}
+
+/// The request as the app sees it.
+async fn describe(ctx: &mut HttpContext) -> Result<()> {
+    let r = ctx.request();
+    let text = format!(
+        "scheme={} base={:?} path={:?} query={:?} raw={:?}",
+        r.scheme, r.path_base, r.path, r.query, r.raw_target
+    );
+    ctx.write(text).await
+}
+
+/// Sends `target` on the wire (the built-in engine takes targets a client
+/// library would refuse) and returns the status line and the body.
+async fn raw_get(server: &TestServer, target: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut io = server.raw().unwrap();
+    let head = format!("GET {target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    io.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), io.read_to_end(&mut out))
+        .await
+        .expect("the server closes")
+        .unwrap();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.lines().next().unwrap_or("").to_owned();
+    (status, body.to_owned())
+}
+
+#[tokio::test]
+async fn a_target_uri_refuses_reaches_a_router_encoded_not_as_the_root() {
+    let router = Router::new()
+        .route("/", get(|| async { "home" }))
+        .route(
+            "/search",
+            get(
+                |axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
+                    format!("search {}", q.unwrap_or_default())
+                },
+            ),
+        )
+        .fallback(|uri: Uri| async move { (StatusCode::NOT_FOUND, format!("no route for {uri}")) });
+    let server =
+        TestServer::new(ServiceApp::new(router)).with_mode(serverbridge::testing::Mode::Wire);
+    let (status, body) = raw_get(&server, "/search?q=\"rust\"").await;
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "search q=%22rust%22")
+    );
+    for (target, uri) in [("/admin`x", "/admin%60x"), ("/a<b>", "/a%3Cb%3E")] {
+        let (status, body) = raw_get(&server, target).await;
+        assert_eq!(status, "HTTP/1.1 404 Not Found", "{target}: {body}");
+        assert_eq!(body, format!("no route for {uri}"));
+    }
+}
+
+#[tokio::test]
+async fn a_layer_changes_nothing_of_the_request_the_inner_app_sees() {
+    let plain = TestServer::new(
+        Builder::new()
+            .map("/api", |b| b.run(describe))
+            .run(describe),
+    )
+    .with_tls(serverbridge::feature::TlsInfo::default())
+    .with_mode(serverbridge::testing::Mode::Wire);
+    let layered = TestServer::new(
+        Builder::new()
+            .layer(x_layer())
+            .map("/api", |b| b.layer(x_layer()).run(describe))
+            .run(describe),
+    )
+    .with_tls(serverbridge::feature::TlsInfo::default())
+    .with_mode(serverbridge::testing::Mode::Wire);
+    for target in ["/x?y=1", "/api", "/api/items?n=1", "/a`b", "/x?q=a\"b"] {
+        let (_, without) = raw_get(&plain, target).await;
+        let (status, with) = raw_get(&layered, target).await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(without.starts_with("scheme=https"), "{without}");
+        assert_eq!(with, without, "{target}: a layer changed the request");
+    }
+    // A layer that rewrites the URI is what the inner app then sees.
+    let rewrites = TestServer::new(
+        Builder::new()
+            .layer(tower::util::MapRequestLayer::new(
+                |mut r: Request<serverbridge::body::RequestBody>| {
+                    *r.uri_mut() = Uri::from_static("/rewritten?z=9");
+                    r
+                },
+            ))
+            .run(describe),
+    );
+    let text = rewrites
+        .get("/x?y=1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(r#"path="/rewritten" query="z=9""#), "{text}");
+}
+
+#[tokio::test]
+async fn a_service_status_comes_with_its_own_reason_not_an_earlier_one() {
+    async fn reason(ctx: &mut HttpContext, next: serverbridge::Next<'_>) -> Result<()> {
+        ctx.response_mut().reason = Some("All Good".into());
+        next.run(ctx).await
+    }
+    let router = Router::new().route("/", get(|| async { "home" }));
+    let server = TestServer::new(Builder::new().use_fn(reason).run(ServiceApp::new(router)))
+        .with_mode(serverbridge::testing::Mode::Wire);
+    let response = server.get("/missing").send().await.unwrap();
+    assert_eq!(
+        (response.status().as_u16(), response.reason()),
+        (404, "Not Found")
+    );
+}

@@ -237,7 +237,8 @@ impl RequestFeature {
         } else {
             format!("{path}?{}", self.query)
         };
-        text.parse().unwrap_or_else(|_| Uri::from_static("/"))
+        text.parse()
+            .unwrap_or_else(|_| encoded_uri(path, &self.query))
     }
 
     /// The full path: `path_base` followed by `path`.
@@ -252,6 +253,36 @@ impl RequestFeature {
     pub fn host(&self) -> Option<&str> {
         self.headers.get(http::header::HOST)?.to_str().ok()
     }
+}
+
+/// `path?query` with every byte `http::Uri` refuses percent-encoded, for a
+/// target the server accepted (the built-in server takes any visible ASCII,
+/// `` ` ``, `<`, `"` …) that `Uri` does not. A router then sees the same
+/// path a browser would have sent, never another one: `/a<b>` is
+/// `/a%3Cb%3E`, not `/`.
+fn encoded_uri(path: &str, query: &str) -> Uri {
+    use std::fmt::Write;
+    fn push(out: &mut String, text: &str, in_query: bool) {
+        for &byte in text.as_bytes() {
+            let keep = byte.is_ascii_alphanumeric()
+                || b"-._~!$&'()*+,;=:@/%".contains(&byte)
+                || (in_query && byte == b'?');
+            if keep {
+                out.push(char::from(byte));
+            } else {
+                // Writing into a String cannot fail.
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    let mut text = String::with_capacity(path.len() + query.len() + 16);
+    push(&mut text, path, false);
+    if !query.is_empty() {
+        text.push('?');
+        push(&mut text, query, true);
+    }
+    // Only the kept bytes remain, each of which `Uri` takes.
+    text.parse().unwrap_or_else(|_| Uri::from_static("/"))
 }
 
 /// Whether `uri` is the asterisk form (`OPTIONS *`). Cheaper than
@@ -289,6 +320,27 @@ mod tests {
             "a refused target leaves nothing"
         );
         None
+    }
+
+    #[test]
+    fn a_target_uri_refuses_is_encoded_for_routers_never_replaced() {
+        for (target, uri) in [
+            ("/admin`x", "/admin%60x"),
+            ("/a<b>", "/a%3Cb%3E"),
+            ("/search?q=\"rust\"", "/search?q=%22rust%22"),
+            ("/x?a=b?c<d>", "/x?a=b?c%3Cd%3E"),
+            // What `Uri` takes stays as it was.
+            ("/x?a={b}", "/x?a={b}"),
+            ("/ok/%41?x=1", "/ok/%41?x=1"),
+        ] {
+            let (path, query, _) = split(Method::GET, target).expect("the server takes it");
+            let request = RequestFeature {
+                path,
+                query,
+                ..RequestFeature::default()
+            };
+            assert_eq!(request.uri(), uri, "{target}");
+        }
     }
 
     #[test]
