@@ -569,8 +569,25 @@ impl<S: HttpService> Application for LayerApp<S> {
             if let Some(sink) = lent.remove_dyn::<dyn ResponseBody>() {
                 kept.insert_dyn::<dyn ResponseBody>(sink);
             }
-            if let Some(lifetime) = lent.get::<RequestLifetime>() {
-                kept.insert(lifetime.clone());
+            // The inner side gets a child of the lifetime: it fires when
+            // the client goes, and the inner app's abort, or a layer that
+            // drops the inner call (a timeout), fires only the child. The
+            // outer side decides what that means for the response below.
+            if let Some(lifetime) = lent.get::<RequestLifetime>().cloned() {
+                lent.insert(lifetime.child());
+                kept.insert(lifetime);
+            }
+            // Clones of what identifies the request, in case the inner app
+            // outlives the call (a layer gave up on it) and keeps the lent
+            // features until it ends.
+            if let Some(id) = lent.get::<RequestId>() {
+                kept.insert(id.clone());
+            }
+            if let Some(info) = lent.get::<ConnectionInfo>() {
+                kept.insert(info.clone());
+            }
+            if let Some(tls) = lent.get::<TlsInfo>() {
+                kept.insert(tls.clone());
             }
             let trailers_supported = lent.contains::<ResponseTrailers>();
             *ctx.features_mut() = kept;
@@ -585,10 +602,18 @@ impl<S: HttpService> Application for LayerApp<S> {
                 .map_err(|err| Error::from(err.into()));
             let result = match outcome {
                 Ok(response) => pump(ctx, response).await,
+                // The inner app aborted before its head: so does the
+                // request (never a complete-looking 500 for it).
+                Err(err) if err.is_aborted() => {
+                    ctx.abort();
+                    Ok(None)
+                }
                 Err(err) => Err(err),
             };
             let trailers = result.as_ref().ok().cloned().flatten();
-            if let Some(lent) = carried.take() {
+            if let Some(mut lent) = carried.take() {
+                // The outer side keeps its own lifetime, not the child.
+                lent.remove::<RequestLifetime>();
                 ctx.features_mut().extend(lent);
             }
             if let (Some(trailers), true) = (trailers, trailers_supported) {
@@ -620,9 +645,30 @@ where
     head.headers = parts.headers;
     let mut body = std::pin::pin!(crate::body::boxed(body));
     let mut trailers = None;
-    while let Some(frame) = body.frame().await {
+    // Whether bytes were written since the last flush.
+    let mut unflushed = false;
+    loop {
+        let next = match futures::FutureExt::now_or_never(body.frame()) {
+            Some(next) => next,
+            None => {
+                // The inner app sent its head or flushed, and is not done:
+                // what it sent goes out now, as it would have without the
+                // layer (a stream of events must not wait in the buffer).
+                // An app that finished without a flush never gets here:
+                // its whole body is ready, and keeps its Content-Length.
+                if unflushed || !ctx.response().has_started() {
+                    ctx.flush().await?;
+                    unflushed = false;
+                }
+                body.frame().await
+            }
+        };
+        let Some(frame) = next else { break };
         match frame?.into_data() {
-            Ok(data) => ctx.write(data).await?,
+            Ok(data) => {
+                ctx.write(data).await?;
+                unflushed = true;
+            }
             Err(frame) => {
                 if let Ok(t) = frame.into_trailers() {
                     trailers.get_or_insert_with(HeaderMap::new).extend(t);

@@ -606,3 +606,119 @@ async fn map_restores_the_path_when_the_branch_is_dropped() {
         .unwrap();
     assert_eq!(text, r#"base="" path="/api/x""#);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_flush_behind_a_layer_reaches_the_client_at_once() {
+    use http_body_util::BodyExt;
+    use serverbridge::testing::Mode;
+    use std::time::Duration;
+    async fn streams(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("event: 1\n\n").await?;
+        ctx.flush().await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ctx.write("event: 2\n\n").await
+    }
+    async fn whole(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("all at once").await
+    }
+    let layer = || {
+        SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-layer"),
+            HeaderValue::from_static("1"),
+        )
+    };
+    for mode in [Mode::Direct, Mode::Wire] {
+        let server = TestServer::new(Builder::new().layer(layer()).run(streams)).with_mode(mode);
+        // The clock is paused: a second passes only if nothing else can run.
+        let limit = Duration::from_secs(1);
+        let response = tokio::time::timeout(limit, server.get("/").send())
+            .await
+            .unwrap_or_else(|_| panic!("{mode:?}: no head before the app's pause"))
+            .unwrap();
+        assert_eq!(response.headers()["x-layer"], "1");
+        let mut body = response.into_http().into_body();
+        let frame = tokio::time::timeout(limit, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("{mode:?}: no event before the app's pause"));
+        let data = frame.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&data[..], b"event: 1\n\n", "{mode:?}");
+        // A whole body still goes out with its length, in one piece.
+        let server = TestServer::new(Builder::new().layer(layer()).run(whole)).with_mode(mode);
+        let response = server.get("/").send().await.unwrap();
+        assert_eq!(response.headers()["content-length"], "11", "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_abort_behind_a_layer_is_still_an_abort() {
+    use serverbridge::testing::Mode;
+    async fn aborts(ctx: &mut HttpContext) -> Result<()> {
+        ctx.abort();
+        Ok(())
+    }
+    let layer = || {
+        SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-layer"),
+            HeaderValue::from_static("1"),
+        )
+    };
+    for mode in [Mode::Direct, Mode::Wire] {
+        let server = TestServer::new(Builder::new().layer(layer()).run(aborts)).with_mode(mode);
+        let outcome = server.get("/").send().await.map(|r| r.status());
+        assert!(outcome.is_err(), "{mode:?}: {outcome:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_that_gives_up_on_the_inner_call_leaves_the_request_alive() {
+    use serverbridge::testing::Mode;
+    use std::time::Duration;
+    /// Records what the outer side sees once the layer returned.
+    struct Outer(Arc<Mutex<String>>);
+    impl Middleware for Outer {
+        fn call<'a>(
+            &'a self,
+            ctx: &'a mut HttpContext,
+            next: Next<'a>,
+        ) -> BoxFuture<'a, Result<()>> {
+            Box::pin(async move {
+                let result = next.run(ctx).await;
+                *self.0.lock().unwrap() = format!(
+                    "aborted={} lifetime_fired={} request_id={} error={}",
+                    ctx.is_aborted(),
+                    ctx.lifetime().is_some_and(|l| l.is_cancelled()),
+                    ctx.request_id().is_some(),
+                    result.is_err(),
+                );
+                result
+            })
+        }
+    }
+    async fn slow(ctx: &mut HttpContext) -> Result<()> {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        ctx.write("late").await
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        let seen = Arc::new(Mutex::new(String::new()));
+        let app = Builder::new()
+            .use_fn(Outer(seen.clone()))
+            .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(
+                100,
+            )))
+            .run(slow);
+        let server = TestServer::new(app).with_mode(mode);
+        let response = server.get("/").send().await.expect("a response");
+        // The layer's error is answered 500, on a request neither aborted
+        // nor cancelled: the client is still there.
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{mode:?}"
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            "aborted=false lifetime_fired=false request_id=true error=true",
+            "{mode:?}"
+        );
+    }
+}
