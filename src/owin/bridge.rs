@@ -133,18 +133,33 @@ impl<F: AppFunc> OwinApp<F> {
 impl<F: AppFunc> Application for OwinApp<F> {
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut env = Environment::from_context(std::mem::take(ctx));
-            let outcome = std::panic::AssertUnwindSafe(self.app.call(&mut env))
+            let env = Environment::from_context(std::mem::take(ctx));
+            let mut lent = Lent { slot: ctx, env };
+            let outcome = std::panic::AssertUnwindSafe(self.app.call(&mut lent.env))
                 .catch_unwind()
                 .await;
             // Put the context back before anything else, a panic included, so
             // the server can still answer (500) or abort.
-            *ctx = env.into_context();
+            drop(lent);
             match outcome {
                 Ok(result) => result,
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         })
+    }
+}
+
+/// The context, lent to an environment: back in its slot when dropped,
+/// also when the `OwinApp`'s future is dropped mid-call (a timeout around
+/// it), so the middleware outside finds the request where it left it.
+struct Lent<'a> {
+    slot: &'a mut HttpContext,
+    env: Environment,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        *self.slot = std::mem::take(self.env.context_mut());
     }
 }
 

@@ -165,34 +165,42 @@ impl fmt::Debug for ValueRef<'_> {
 }
 
 impl<'a> ValueRef<'a> {
-    /// The string, for string values.
+    /// The string, for string values (a `String` stored under an unknown
+    /// key included).
     pub fn as_str(&self) -> Option<&str> {
         match self {
             ValueRef::Str(s) => Some(s),
+            ValueRef::Any(any) => any.downcast_ref::<String>().map(String::as_str),
             _ => None,
         }
     }
 
-    /// The integer, for integer values.
+    /// The integer, for integer values (an `i64` stored under an unknown key
+    /// included).
     pub fn as_int(&self) -> Option<i64> {
         match self {
             ValueRef::Int(i) => Some(*i),
+            ValueRef::Any(any) => any.downcast_ref::<i64>().copied(),
             _ => None,
         }
     }
 
-    /// The boolean, for boolean values.
+    /// The boolean, for boolean values (a `bool` stored under an unknown key
+    /// included).
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             ValueRef::Bool(b) => Some(*b),
+            ValueRef::Any(any) => any.downcast_ref::<bool>().copied(),
             _ => None,
         }
     }
 
-    /// The headers, for header values.
+    /// The headers, for header values (a `HeaderMap` stored under an unknown
+    /// key included).
     pub fn as_headers(&self) -> Option<&'a HeaderMap> {
         match self {
             ValueRef::Headers(h) => Some(h),
+            ValueRef::Any(any) => any.downcast_ref::<HeaderMap>(),
             _ => None,
         }
     }
@@ -531,6 +539,12 @@ impl Environment {
             (key, Value::Str(s)) => self.extras_mut().insert(key, Box::new(s)),
             (key, Value::Int(i)) => self.extras_mut().insert(key, Box::new(i)),
             (key, Value::Bool(b)) => self.extras_mut().insert(key, Box::new(b)),
+            // Data comes back as its own type (`as_headers`,
+            // `downcast_ref::<HeaderMap>()` …); behaviours stay opaque.
+            (key, Value::Headers(h)) => self.extras_mut().insert(key, Box::new(h)),
+            (key, Value::RequestBody(b)) => self.extras_mut().insert(key, Box::new(b)),
+            (key, Value::Cancellation(c)) => self.extras_mut().insert(key, Box::new(c)),
+            (key, Value::Addresses(a)) => self.extras_mut().insert(key, Box::new(a)),
             (key, other) => self.extras_mut().insert(key, Box::new(OpaqueValue(other))),
         }
         Ok(())
