@@ -390,3 +390,38 @@ async fn a_client_gone_fires_the_lifetime_of_an_app_that_does_not_read_in_both_m
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_body_keeps_its_trailers() {
+    async fn body_and_trailers(ctx: &mut HttpContext) -> Result<()> {
+        let trailers = ctx
+            .features()
+            .get::<serverbridge::feature::RequestTrailers>()
+            .cloned();
+        let body = ctx.read_body(1 << 20).await?;
+        let trailers = trailers.and_then(|t| t.get()).unwrap_or_default();
+        let sum = trailers
+            .get("x-sum")
+            .map(|v| v.to_str().unwrap().to_owned());
+        ctx.write(format!("len={} x-sum={sum:?}", body.len())).await
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        let server = TestServer::new(body_and_trailers).with_mode(mode);
+        let text = server
+            .post("/")
+            .header("trailer", "x-sum")
+            .body("abcdef")
+            .trailer("x-sum", "42")
+            .fault(Fault::Trickle {
+                bytes: 2,
+                every: Duration::from_millis(10),
+            })
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(text, r#"len=6 x-sum=Some("42")"#, "{mode:?}");
+    }
+}

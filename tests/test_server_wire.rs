@@ -193,3 +193,67 @@ async fn trailers_cross_the_wire_both_ways() {
     assert_eq!(response.read_to_end().await.unwrap(), "abc");
     assert_eq!(response.trailers().unwrap()["x-echo-sum"], "6");
 }
+
+#[tokio::test]
+async fn every_request_has_its_own_request_id_in_both_modes() {
+    async fn id(ctx: &mut HttpContext) -> Result<()> {
+        let id = ctx.request_id().map(|r| r.to_string()).unwrap_or_default();
+        ctx.write(id).await
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        let server = TestServer::new(id).with_mode(mode);
+        let a = server.get("/").send().await.unwrap().text().await.unwrap();
+        let b = server.get("/").send().await.unwrap().text().await.unwrap();
+        assert!(a.starts_with('T'), "{mode:?}: {a}");
+        assert_ne!(a, b, "{mode:?}: two requests share the RequestId {a}");
+    }
+}
+
+#[tokio::test]
+async fn an_https_target_is_https_in_both_modes() {
+    async fn scheme(ctx: &mut HttpContext) -> Result<()> {
+        let s = ctx.request().scheme.to_string();
+        ctx.write(s).await
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        let server = TestServer::new(scheme).with_mode(mode);
+        let https = server.get("https://example.com/").send().await.unwrap();
+        assert_eq!(https.text().await.unwrap(), "https", "{mode:?}");
+        let http = server.get("http://example.com/").send().await.unwrap();
+        assert_eq!(http.text().await.unwrap(), "http", "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_apps_framing_fields_do_not_reach_the_client_in_either_mode() {
+    async fn hop(ctx: &mut HttpContext) -> Result<()> {
+        let h = &mut ctx.response_mut().headers;
+        h.insert("connection", "keep-alive".parse().unwrap());
+        h.insert("transfer-encoding", "gzip".parse().unwrap());
+        ctx.write("hello").await
+    }
+    async fn closes(ctx: &mut HttpContext) -> Result<()> {
+        let h = &mut ctx.response_mut().headers;
+        h.insert("connection", "close".parse().unwrap());
+        ctx.write("bye").await
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        let server = TestServer::new(hop).with_mode(mode);
+        let response = server.get("/").send().await.unwrap();
+        let headers = format!("{:?}", response.headers());
+        assert!(
+            !response.headers().contains_key("connection"),
+            "{mode:?}: {headers}"
+        );
+        assert!(
+            response
+                .headers()
+                .get("transfer-encoding")
+                .is_none_or(|v| v == "chunked"),
+            "{mode:?}: {headers}"
+        );
+        let server = TestServer::new(closes).with_mode(mode);
+        let response = server.get("/").send().await.unwrap();
+        assert_eq!(response.headers()["connection"], "close", "{mode:?}");
+    }
+}

@@ -97,12 +97,14 @@ fn gone_soon(lifetime: Option<&RequestLifetime>) {
 
 fn trickle(body: RequestBody, bytes: usize, every: Duration) -> RequestBody {
     let bytes = bytes.max(1);
-    let pieces = body.into_data_stream().flat_map(move |chunk| {
-        let pieces: Vec<Frames> = match chunk {
-            Ok(chunk) => chunk
+    // Data frames are cut into pieces; trailers pass as they are.
+    let pieces = http_body_util::BodyStream::new(body).flat_map(move |frame| {
+        let pieces: Vec<Frames> = match frame.map(Frame::into_data) {
+            Ok(Ok(chunk)) => chunk
                 .chunks(bytes)
                 .map(|piece| Ok(Frame::data(Bytes::copy_from_slice(piece))))
                 .collect(),
+            Ok(Err(other)) => vec![Ok(other)],
             Err(err) => vec![Err(err)],
         };
         stream::iter(pieces)

@@ -155,6 +155,12 @@ impl TestServer {
         &self.connection_id
     }
 
+    /// The next number from the server's request count (shared by direct
+    /// mode's request ids and wire mode's connection ids).
+    pub(super) fn next_number(&self) -> u64 {
+        self.state.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Sets the connection info every request sees (default: peer
     /// `127.0.0.1:50000`, local `127.0.0.1:80`).
     pub fn with_connection(mut self, info: ConnectionInfo) -> Self {
@@ -547,7 +553,7 @@ impl<'a> TestRequest<'a> {
             }
         }
         let tls = defaults.contains::<TlsInfo>();
-        let n = server.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = server.next_number();
         let connection_id = defaults
             .get::<ConnectionInfo>()
             .map_or(server.connection_id.as_str(), |c| c.id.as_str());
@@ -645,7 +651,20 @@ impl<'a> TestRequest<'a> {
             }
         };
         let (mut parts, body) = response.into_parts();
-        if close.is_requested() {
+        // Framing fields are the server's, as on the wire: the app's
+        // `Transfer-Encoding` and `Connection` do not reach the client (its
+        // `Connection: close` asks for the close, and says so).
+        parts.headers.remove(http::header::TRANSFER_ENCODING);
+        let app_close = parts
+            .headers
+            .remove(http::header::CONNECTION)
+            .is_some_and(|value| {
+                value
+                    .as_bytes()
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+            });
+        if close.is_requested() || app_close {
             parts.headers.insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),

@@ -28,8 +28,19 @@ pub(super) fn connect(
     // Server-level features show through on every request, as on a real
     // server.
     let mut features = Features::with_defaults(server.server_features.clone());
-    let info = connection.or_else(|| defaults.get::<ConnectionInfo>().cloned());
-    features.insert(info.unwrap_or_default());
+    // Each request is a connection of its own: the server's connection info
+    // with an id of its own (the request ids, `<connection id>:<n>`, would
+    // all be `…:1` otherwise); one a request names is taken as it is.
+    let info = connection.unwrap_or_else(|| {
+        let mut info = defaults
+            .get::<ConnectionInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let n = server.next_number();
+        info.id = format!("{}-W{n}", info.id);
+        info
+    });
+    features.insert(info);
     if let Some(tls) = tls.or_else(|| defaults.get::<TlsInfo>().cloned()) {
         features.insert(tls);
     }
@@ -92,7 +103,11 @@ pub(super) async fn send(mut request: TestRequest<'_>) -> Result<TestResponse> {
         parsed.authority().map(|a| a.as_str()),
         version,
     );
-    let io = connect(server, connection.map(|c| *c), tls.map(|t| *t))?;
+    // An `https://` target stands for a TLS connection, as in direct mode
+    // (and ASP.NET Core's TestServer): the engine then says `https`.
+    let https = parsed.scheme() == Some(&http::uri::Scheme::HTTPS);
+    let tls = tls.map(|t| *t).or_else(|| https.then(TlsInfo::default));
+    let io = connect(server, connection.map(|c| *c), tls)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(client_error)?;
