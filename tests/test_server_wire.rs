@@ -257,3 +257,38 @@ async fn the_apps_framing_fields_do_not_reach_the_client_in_either_mode() {
         assert_eq!(response.headers()["connection"], "close", "{mode:?}");
     }
 }
+
+#[tokio::test]
+async fn a_request_body_has_the_framing_field_a_client_sends_in_both_modes() {
+    async fn framing(ctx: &mut HttpContext) -> Result<()> {
+        let h = &ctx.request().headers;
+        let field = |name: &str| h.get(name).map(|v| v.to_str().unwrap().to_owned());
+        let text = format!(
+            "content-length={:?} transfer-encoding={:?}",
+            field("content-length"),
+            field("transfer-encoding")
+        );
+        ctx.write(text).await
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        let server = TestServer::new(framing).with_mode(mode);
+        let text = server
+            .post("/")
+            .body("abc")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            text, r#"content-length=Some("3") transfer-encoding=None"#,
+            "{mode:?}"
+        );
+        let text = server.get("/").send().await.unwrap().text().await.unwrap();
+        assert_eq!(
+            text, "content-length=None transfer-encoding=None",
+            "{mode:?}"
+        );
+    }
+}

@@ -593,6 +593,7 @@ impl<'a> TestRequest<'a> {
         request.raw_target.push_str(self.uri);
         request.version = self.version;
         request.headers = self.headers;
+        frame_body(&mut request.headers, &body);
         request.body = body;
         if !features
             .defaults()
@@ -676,6 +677,25 @@ impl<'a> TestRequest<'a> {
             trailers: None,
         })
     }
+}
+
+/// Gives a request body the framing field a client would have sent, when
+/// the test set none: `Content-Length` for a body of known length,
+/// `Transfer-Encoding: chunked` for one that streams (hyper's client, which
+/// wire mode uses, does the same). A test that set one keeps it as it is.
+fn frame_body(headers: &mut http::HeaderMap, body: &RequestBody) {
+    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    use http_body::Body;
+    if body.is_end_stream() || headers.contains_key(CONTENT_LENGTH) {
+        return;
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return;
+    }
+    match body.size_hint().exact() {
+        Some(length) => headers.insert(CONTENT_LENGTH, length.into()),
+        None => headers.insert(TRANSFER_ENCODING, http::HeaderValue::from_static("chunked")),
+    };
 }
 
 /// A direct-mode request made ready to run.
