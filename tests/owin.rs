@@ -190,6 +190,8 @@ async fn every_key_reads_the_features() {
 
     let mut request_headers = headers(&[("x-one", "1"), ("x-two", "a"), ("x-two", "b")]);
     request_headers.insert(HOST, HeaderValue::from_static("localhost"));
+    // The body's length, as a client sends it.
+    request_headers.insert(CONTENT_LENGTH, HeaderValue::from_static("7"));
     // TestServer can send trailers, so it says so.
     let capabilities: BTreeMap<String, String> = [
         ("owin.Version".to_owned(), "1.0.1".to_owned()),
