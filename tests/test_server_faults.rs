@@ -425,3 +425,61 @@ async fn a_trickled_body_keeps_its_trailers() {
         assert_eq!(text, r#"len=6 x-sum=Some("42")"#, "{mode:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_gone_reads_no_response_and_a_cut_response_fails_alike_in_both_modes() {
+    async fn reads_then_answers(ctx: &mut HttpContext) -> Result<()> {
+        let _ = ctx.read_body(1024).await;
+        ctx.write("answer").await
+    }
+    async fn fails_after_head(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("partial").await?;
+        ctx.flush().await?;
+        Err(Error::app_msg("boom"))
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        for fault in [Fault::AbortBeforeBody, Fault::AbortAfterBodyBytes(3)] {
+            let server = TestServer::new(reads_then_answers).with_mode(mode);
+            let sent = server
+                .post("/")
+                .body("0123456789")
+                .fault(fault)
+                .send()
+                .await;
+            let err = sent.err().expect("no response for a client that went away");
+            assert!(err.is_aborted(), "{mode:?} {fault:?}: {err}");
+        }
+        let server = TestServer::new(fails_after_head).with_mode(mode);
+        let response = server.get("/").send().await.unwrap();
+        let err = response.bytes().await.unwrap_err();
+        assert!(err.is_aborted(), "{mode:?}: {err:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_gone_without_a_body_to_send_is_a_half_close_in_both_modes() {
+    // The request is whole: a server cannot tell the close from a client
+    // that half-closes and waits for its response, so the lifetime does not
+    // fire (as on the built-in server and hyper); the client reads nothing.
+    for mode in [Mode::Direct, Mode::Wire] {
+        for fault in [Fault::AbortBeforeBody, Fault::AbortAfterBodyBytes(3)] {
+            let fired = Arc::new(Mutex::new(None));
+            let server = TestServer::new(waits_without_reading(fired.clone())).with_mode(mode);
+            let sent = server.get("/").fault(fault).send().await;
+            assert!(sent.unwrap_err().is_aborted(), "{mode:?} {fault:?}");
+            let mut seen = None;
+            for _ in 0..400 {
+                seen = *fired.lock().unwrap();
+                if seen.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                seen,
+                Some(false),
+                "{mode:?} {fault:?}: the lifetime did not fire"
+            );
+        }
+    }
+}

@@ -43,6 +43,13 @@ fn gone() -> Error {
 
 type Frames = Result<Frame<Bytes>, Error>;
 
+impl Fault {
+    /// Whether the client goes away mid-request (it then reads no response).
+    pub(super) fn client_goes_away(self) -> bool {
+        matches!(self, Fault::AbortBeforeBody | Fault::AbortAfterBodyBytes(_))
+    }
+}
+
 /// The body's data frames, then `Err(gone)` instead of the end. In direct
 /// mode `lifetime` is the app's too and is fired here (the client is gone);
 /// on the wire the failing body makes the client drop the connection, and the
@@ -125,6 +132,14 @@ pub(super) fn apply(
     lifetime: Option<RequestLifetime>,
 ) -> RequestBody {
     match fault {
+        // With no body to send, the request is whole and the client's close
+        // is a half-close as far as a server can tell: nothing fires (the
+        // client just never reads the response).
+        Fault::AbortBeforeBody | Fault::AbortAfterBodyBytes(_)
+            if http_body::Body::is_end_stream(&body) =>
+        {
+            body
+        }
         Fault::AbortBeforeBody => {
             gone_soon(lifetime.as_ref());
             cut_after(body, 0, lifetime)

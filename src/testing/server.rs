@@ -612,9 +612,23 @@ impl<'a> TestRequest<'a> {
 
     /// Runs the request; resolves when the app sends the response head.
     pub async fn send(self) -> Result<TestResponse> {
-        if self.server.mode == Mode::Wire {
-            return super::wire::send(self).await;
+        // A client that goes away mid-request reads no response, whatever
+        // the app answered: the same `is_aborted()` error in both modes.
+        let gone = self.fault.is_some_and(|fault| fault.client_goes_away());
+        let sent = if self.server.mode == Mode::Wire {
+            super::wire::send(self).await
+        } else {
+            self.send_direct().await
+        };
+        if gone {
+            return Err(Error::aborted(
+                "the client went away before the response (the request's fault)",
+            ));
         }
+        sent
+    }
+
+    async fn send_direct(self) -> Result<TestResponse> {
         let pool = self.server.state.pool.clone();
         let Prepared {
             app,
