@@ -446,7 +446,7 @@ async fn a_client_gone_reads_no_response_and_a_cut_response_fails_alike_in_both_
                 .fault(fault)
                 .send()
                 .await;
-            let err = sent.err().expect("no response for a client that went away");
+            let err = sent.expect_err("no response for a client that went away");
             assert!(err.is_aborted(), "{mode:?} {fault:?}: {err}");
         }
         let server = TestServer::new(fails_after_head).with_mode(mode);
