@@ -36,6 +36,9 @@ struct Output {
     declared: Option<u64>,
     completed: bool,
     aborted: bool,
+    /// An `on_starting` callback failed: the head the app meant to send
+    /// must not go out (only the lifecycle's bare error response may).
+    refused: bool,
 }
 
 impl Default for Output {
@@ -49,6 +52,7 @@ impl Default for Output {
             declared: None,
             completed: false,
             aborted: false,
+            refused: false,
         }
     }
 }
@@ -244,6 +248,21 @@ impl HttpContext {
         let reason = Error::aborted("the request was aborted");
         if let Some(sink) = self.features.get_dyn_mut::<dyn ResponseBody>() {
             sink.abort(&reason);
+        }
+        self.out.completed = true;
+        self.out.aborted = true;
+    }
+
+    /// Ends a response whose body failed after its head went out: the sink
+    /// drops it (the client sees it incomplete, the connection is not
+    /// reused), the lifetime fires, and it never counts as completed,
+    /// whether or not the app returns the error.
+    pub(crate) fn break_response(&mut self, reason: &Error) {
+        if let Some(lifetime) = self.lifetime() {
+            lifetime.abort();
+        }
+        if let Some(sink) = self.features.get_dyn_mut::<dyn ResponseBody>() {
+            sink.abort(reason);
         }
         self.out.completed = true;
         self.out.aborted = true;

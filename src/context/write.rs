@@ -202,16 +202,34 @@ impl HttpContext {
         if self.response().has_started() {
             return Ok(false);
         }
-        // Callbacks may register more callbacks; run until none are left.
+        if self.run_on_starting()? {
+            known = None;
+        }
+        self.send_head(known, whole).await
+    }
+
+    /// Runs the `on_starting` callbacks (they may register more: until none
+    /// are left); returns whether any ran. One that fails refuses the head
+    /// for good: this and every later attempt to start fail, and only the
+    /// lifecycle's bare error response goes out (Kestrel's rule).
+    fn run_on_starting(&mut self) -> Result<bool> {
+        if self.out.refused {
+            return Err(Error::app_msg(
+                "an on_starting callback failed: the response head cannot be sent",
+            ));
+        }
+        let mut ran = false;
         loop {
             let callbacks = self.response_mut().take_on_starting();
             if callbacks.is_empty() {
-                break;
+                return Ok(ran);
             }
-            known = None;
-            self.run_callbacks(callbacks)?;
+            ran = true;
+            if let Err(err) = self.run_callbacks(callbacks) {
+                self.out.refused = true;
+                return Err(err);
+            }
         }
-        self.send_head(known, whole).await
     }
 
     /// Hands the head to the sink without running callbacks. `known` is the
@@ -362,6 +380,16 @@ impl HttpContext {
                 }
                 return Ok(());
             }
+            // The callbacks run before the head, and may make this a
+            // response without a body (a 204): checked again after them.
+            self.run_on_starting()?;
+            let status = self.response().status;
+            if !body_allowed(status) {
+                return Err(Error::contract(
+                    "response.body-not-allowed",
+                    format!("a {status} response cannot have a body"),
+                ));
+            }
             self.start().await?;
         }
         self.drain_buffer().await?;
@@ -398,13 +426,7 @@ impl HttpContext {
             // The `on_starting` callbacks first: they may change the status
             // or the fields the length depends on (a length of ours left on
             // a response they made 204 would be a field it must not have).
-            loop {
-                let callbacks = self.response_mut().take_on_starting();
-                if callbacks.is_empty() {
-                    break;
-                }
-                self.run_callbacks(callbacks)?;
-            }
+            self.run_on_starting()?;
             let written = self.out.written;
             // Trailers need a framing that can carry them (chunked on
             // HTTP/1.1), so a response with trailers gets no length.
@@ -473,6 +495,11 @@ impl HttpContext {
                 "send_body after the response was completed",
             ));
         }
+        // The callbacks first, as `complete` runs them: the status and the
+        // fields they leave decide the length and whether a body may go.
+        if !self.response().has_started() {
+            self.run_on_starting()?;
+        }
         let status = self.response().status;
         let hint = body.size_hint();
         if !body_allowed(status) && hint.lower() > 0 {
@@ -502,6 +529,21 @@ impl HttpContext {
             }
             self.start().await?;
         }
+        let sent = self.send_body_rest(body, trailers, status).await;
+        if let Err(err) = &sent {
+            self.break_response(err);
+        }
+        sent
+    }
+
+    /// What `send_body` does once the head is out; a failure breaks the
+    /// response (the caller's part).
+    async fn send_body_rest(
+        &mut self,
+        body: BoxBody,
+        trailers: Option<HeaderMap>,
+        status: StatusCode,
+    ) -> Result<()> {
         self.drain_buffer().await?;
         self.out.completed = true;
         if self.is_head() || !body_allowed(status) {
@@ -543,7 +585,14 @@ impl HttpContext {
                 "send_file after the response was completed",
             ));
         }
-        let file_len = tokio::fs::metadata(path).await?.len();
+        let meta = tokio::fs::metadata(path).await?;
+        if !meta.is_file() {
+            return Err(Error::app_msg(format!("{} is not a file", path.display())));
+        }
+        let file_len = meta.len();
+        if !self.response().has_started() {
+            self.run_on_starting()?;
+        }
         let (start, end) = match &range {
             Some(range) => (range.start, range.end),
             None => (0, file_len),
@@ -581,7 +630,18 @@ impl HttpContext {
             }
             self.start().await?;
         }
+        let sent = self.send_file_rest(path, start..end).await;
+        if let Err(err) = &sent {
+            self.break_response(err);
+        }
+        sent
+    }
+
+    /// What `send_file` does once the head is out; a failure breaks the
+    /// response (the caller's part).
+    async fn send_file_rest(&mut self, path: &Path, range: std::ops::Range<u64>) -> Result<()> {
         self.drain_buffer().await?;
+        let length = range.end - range.start;
         let total = self.out.written + length;
         if let Some(declared) = self.out.declared {
             if self.length_binds() && total != declared {
@@ -593,7 +653,7 @@ impl HttpContext {
         if self.is_head() || length == 0 {
             return self.sink()?.complete(None).await;
         }
-        self.sink()?.send_file(path, Some(start..end)).await
+        self.sink()?.send_file(path, Some(range)).await
     }
 
     /// Whether the app set response trailers.
