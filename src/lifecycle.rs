@@ -105,12 +105,18 @@ where
             completed = fail(&mut ctx, err).await;
         }
     }
-    let on_completed = match ctx.features_mut().get_mut::<ResponseFeature>() {
-        Some(response) => response.take_on_completed(),
-        None => Vec::new(),
-    };
-    if let Err(err) = ctx.run_callbacks(on_completed) {
-        tracing::warn!(error = %err, "an on_completed callback failed");
+    // A callback may register more: they run too, until none are left.
+    loop {
+        let on_completed = match ctx.features_mut().get_mut::<ResponseFeature>() {
+            Some(response) => response.take_on_completed(),
+            None => Vec::new(),
+        };
+        if on_completed.is_empty() {
+            break;
+        }
+        if let Err(err) = ctx.run_callbacks(on_completed) {
+            tracing::warn!(error = %err, "an on_completed callback failed");
+        }
     }
     let disposed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         app.dispose_context(&mut ctx, error.as_ref())

@@ -90,7 +90,7 @@ pub const RULES: &[Rule] = &[
     rule("response.length-not-allowed", Side::Application, "A 1xx or 204 response has no Content-Length."),
     rule("response.write-after-complete", Side::Application, "Nothing is written after the response completed."),
     rule("response.callback-after-start", Side::Application, "on_starting callbacks are registered before the head is sent."),
-    rule("response.hop-by-hop-header", Side::Application, "The app sets no Connection, Keep-Alive, Transfer-Encoding, TE, Proxy-Connection or (outside 101) Upgrade header: framing is the server's."),
+    rule("response.hop-by-hop-header", Side::Application, "The app sets no Connection (but `Connection: close`, which asks for the close), Keep-Alive, Transfer-Encoding, TE, Proxy-Connection or (outside 101) Upgrade header: framing is the server's."),
     rule("response.reason-phrase", Side::Application, "A custom reason phrase has only tab, space and visible characters."),
     rule("request.body-limit-after-read", Side::Application, "MaxRequestBodySize is not changed after the body was read."),
     rule("upgrade.not-upgradable", Side::Application, "Upgrade is only attempted on an upgradable request."),
@@ -292,10 +292,20 @@ const HOP_BY_HOP: &[HeaderName] = &[
     header::UPGRADE,
 ];
 
+/// Whether every `Connection` field is just `close`: the app asking for
+/// the close, which every server honours (SPEC §11), not framing of its own.
+fn only_close(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .all(|value| value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"close"))
+}
+
 fn check_head(head: &Head, report: &LintReport) {
     for name in HOP_BY_HOP {
         if head.headers.contains_key(name)
             && !(name == header::UPGRADE && head.status == StatusCode::SWITCHING_PROTOCOLS)
+            && !(name == header::CONNECTION && only_close(&head.headers))
         {
             report.push(
                 "response.hop-by-hop-header",

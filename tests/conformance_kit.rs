@@ -305,3 +305,20 @@ async fn a_server_that_sends_a_body_after_a_head_head_fails_the_head_check() {
         "response.head: {outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn a_narrowed_run_meets_only_the_profiles_it_covered() {
+    let minimum = conformance::run_with(Options::default().profile(Profile::Minimum), || {
+        Box::new(TestServer::unstarted()) as Box<dyn Server>
+    })
+    .await;
+    assert!(minimum.meets(Profile::Minimum), "{minimum}");
+    assert!(!minimum.meets(Profile::Full), "no full check ran");
+    assert_eq!(minimum.profile(), Some(Profile::Minimum));
+    let nothing = conformance::run_with(Options::default().only(["no.such.check"]), || {
+        Box::new(TestServer::unstarted()) as Box<dyn Server>
+    })
+    .await;
+    assert!(nothing.results().is_empty());
+    assert_eq!(nothing.profile(), None);
+}

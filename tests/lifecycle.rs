@@ -638,3 +638,28 @@ async fn a_panic_before_process_request_returns_its_future_is_a_500() {
     assert_eq!(recording.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
     assert_eq!(app.disposed.entries(), ["disposed true"]);
 }
+
+#[tokio::test]
+async fn an_on_completed_callback_may_register_another() {
+    let log = Log::default();
+    let seen = log.clone();
+    let app = serverbridge::application::from_fn(move |ctx| {
+        let log = seen.clone();
+        Box::pin(async move {
+            ctx.on_completed(move |ctx| {
+                log.push("outer");
+                let inner = log.clone();
+                ctx.on_completed(move |_| {
+                    inner.push("inner");
+                    Ok(())
+                });
+                Ok(())
+            });
+            ctx.write("ok").await
+        })
+    });
+    let (features, _recording) = RecordingSink::features("GET", "/");
+    let outcome = run_request(&app, features).await;
+    assert!(outcome.completed);
+    assert_eq!(log.entries(), ["outer", "inner"]);
+}

@@ -495,7 +495,7 @@ async fn rule_response_hop_by_hop_header() {
     async fn connection(ctx: &mut HttpContext) -> Result<()> {
         ctx.response_mut()
             .headers
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
         Ok(())
     }
     let (report, _, _) = lint_get(connection).await;
@@ -888,4 +888,32 @@ async fn a_callback_that_makes_the_response_204_is_clean() {
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     assert_eq!(recording.status(), Some(StatusCode::NO_CONTENT));
     assert!(report.is_clean(), "{:#?}", report.violations());
+}
+
+#[tokio::test]
+async fn connection_close_from_the_app_is_a_request_for_the_close_not_a_violation() {
+    use serverbridge::lint::LintMode;
+    use serverbridge::testing::Mode;
+    async fn asks_for_close(ctx: &mut HttpContext) -> Result<()> {
+        ctx.response_mut()
+            .headers
+            .insert("connection", "close".parse().unwrap());
+        ctx.write("bye").await
+    }
+    async fn keep_alive(ctx: &mut HttpContext) -> Result<()> {
+        ctx.response_mut()
+            .headers
+            .insert("connection", "keep-alive".parse().unwrap());
+        ctx.write("hi").await
+    }
+    let lint = Lint::new(asks_for_close).mode(LintMode::Fail);
+    let report = lint.report();
+    let server = TestServer::new(lint).with_mode(Mode::Wire);
+    let response = server.get("/").send().await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    assert!(report.is_clean(), "{:?}", report.violations());
+    let lint = Lint::new(keep_alive);
+    let report = lint.report();
+    let _ = TestServer::new(lint).get("/").send().await.unwrap();
+    assert_eq!(report.rule_ids(), ["response.hop-by-hop-header"]);
 }

@@ -914,3 +914,28 @@ async fn connection_close_is_offered_and_honoured_in_both_modes() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_connection_close_kept_from_one_request_cannot_close_the_next() {
+    use serverbridge::feature::ConnectionClose;
+    static KEPT: std::sync::Mutex<Option<ConnectionClose>> = std::sync::Mutex::new(None);
+    async fn app(ctx: &mut HttpContext) -> Result<()> {
+        if ctx.request().path == "/first" {
+            *KEPT.lock().unwrap() = ctx.features().get::<ConnectionClose>().cloned();
+        } else if let Some(close) = KEPT.lock().unwrap().take() {
+            close.request(); // the first request's background job, late
+        }
+        ctx.write("ok").await
+    }
+    let server = TestServer::new(app);
+    server
+        .get("/first")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let second = server.get("/second").send().await.unwrap();
+    assert_eq!(second.headers().get("connection"), None);
+}

@@ -78,11 +78,15 @@ impl Report {
 
     /// Whether every check of `profile` and of the profiles below it passed
     /// (an unsupported check does not meet a profile).
+    ///
+    /// Every such check of the catalog must have run: a run narrowed with
+    /// [`Options::profile`](super::Options::profile) or
+    /// [`Options::only`](super::Options::only) meets only what it covered.
     pub fn meets(&self, profile: Profile) -> bool {
-        self.results
+        super::catalog()
             .iter()
-            .filter(|r| r.profile <= profile)
-            .all(|r| r.outcome.is_pass())
+            .filter(|check| check.profile <= profile)
+            .all(|check| self.outcome(check.id).is_some_and(Outcome::is_pass))
     }
 
     /// The highest profile met, if any.

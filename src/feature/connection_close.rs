@@ -43,20 +43,29 @@ impl ConnectionClose {
         self.requested.load(Ordering::Relaxed)
     }
 
-    /// Withdraws the request: for a server that reuses the feature for the
-    /// next request (clones share the flag).
+    /// Makes this a flag nothing has asked on, for a server that reuses the
+    /// feature for the next request: in place when nothing else holds it;
+    /// otherwise a new flag, and the holders keep the old one (a clone the
+    /// last request's app kept cannot close the next request), as
+    /// [`RequestLifetime::renew`](super::RequestLifetime::renew) does.
     ///
     /// # Example
     ///
     /// ```
     /// use serverbridge::feature::ConnectionClose;
     ///
-    /// let close = ConnectionClose::default();
+    /// let mut close = ConnectionClose::default();
     /// close.request();
+    /// let kept = close.clone();
     /// close.reset();
     /// assert!(!close.is_requested());
+    /// kept.request(); // the old request's handle
+    /// assert!(!close.is_requested());
     /// ```
-    pub fn reset(&self) {
-        self.requested.store(false, Ordering::Relaxed);
+    pub fn reset(&mut self) {
+        match Arc::get_mut(&mut self.requested) {
+            Some(flag) => *flag.get_mut() = false,
+            None => self.requested = Arc::default(),
+        }
     }
 }
