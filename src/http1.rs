@@ -156,7 +156,9 @@ pub fn encode_head<B: BufMut + ?Sized>(
                 (None, Some(n)) => length = Some(n),
                 _ => continue,
             }
-            if tunnel {
+            // RFC 9110 §8.6: never on a 1xx or 204 (a 304 may carry the
+            // length a GET would have had).
+            if tunnel || status.is_informational() || status == StatusCode::NO_CONTENT {
                 continue;
             }
         }
@@ -402,6 +404,19 @@ mod tests {
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\ndate: x\r\ncontent-length: 5\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn no_length_on_a_204_and_a_304_keeps_its_own() {
+        let mut headers = dated();
+        headers.insert("content-length", "10".parse().unwrap());
+        let (out, _) = encode(StatusCode::NO_CONTENT, &headers, HeadContext::default());
+        assert_eq!(out, b"HTTP/1.1 204 No Content\r\ndate: x\r\n\r\n");
+        let (out, _) = encode(StatusCode::NOT_MODIFIED, &headers, HeadContext::default());
+        assert_eq!(
+            out,
+            b"HTTP/1.1 304 Not Modified\r\ndate: x\r\ncontent-length: 10\r\n\r\n"
         );
     }
 

@@ -87,6 +87,7 @@ pub const RULES: &[Rule] = &[
     rule("response.body-not-allowed", Side::Application, "No body is written for a 1xx, 204 or 304 response."),
     rule("response.content-length-mismatch", Side::Application, "A declared Content-Length equals the body length."),
     rule("response.content-length-invalid", Side::Application, "A Content-Length header is a single decimal number."),
+    rule("response.informational-status", Side::Application, "The final status is not 1xx (101 goes out through upgrade only)."),
     rule("response.length-not-allowed", Side::Application, "A 1xx or 204 response has no Content-Length."),
     rule("response.write-after-complete", Side::Application, "Nothing is written after the response completed."),
     rule("response.callback-after-start", Side::Application, "on_starting callbacks are registered before the head is sent."),
@@ -320,6 +321,12 @@ fn check_head(head: &Head, report: &LintReport) {
                 format!("{name} set by the app"),
             );
         }
+    }
+    if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
+        report.push(
+            "response.informational-status",
+            format!("final status {}", head.status),
+        );
     }
     if let Some(reason) = &head.reason {
         if !crate::feature::reason_fits(reason) {

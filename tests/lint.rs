@@ -467,6 +467,18 @@ async fn rule_response_length_not_allowed() {
 }
 
 #[tokio::test]
+async fn rule_response_informational_status() {
+    async fn early_hints(ctx: &mut HttpContext) -> Result<()> {
+        ctx.response_mut().status = StatusCode::from_u16(103).unwrap();
+        Ok(())
+    }
+    let (report, outcome, recording) = lint_get(early_hints).await;
+    assert_only(&report, "response.informational-status");
+    assert!(outcome.error.is_some());
+    assert_eq!(recording.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
+}
+
+#[tokio::test]
 async fn rule_response_write_after_complete() {
     async fn writes_late(ctx: &mut HttpContext) -> Result<()> {
         ctx.write("done").await?;
@@ -803,7 +815,7 @@ fn every_rule_has_a_test_here() {
         missing.is_empty(),
         "rules without a `rule_<id>` test in tests/lint.rs: {missing:?}"
     );
-    assert_eq!(RULES.len(), 25);
+    assert_eq!(RULES.len(), 26);
 }
 
 /// An application with its own context hooks, which it counts.

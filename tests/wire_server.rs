@@ -1536,3 +1536,28 @@ async fn features_an_app_adds_never_reach_the_next_request() {
         }
     }
 }
+
+// ------------------------------------------------- a final status of 1xx
+
+#[tokio::test(start_paused = true)]
+async fn a_1xx_final_status_is_an_error_answered_500_not_an_interim_head() {
+    for status in [103u16, 100, 101] {
+        let app = from_fn(move |ctx: &mut HttpContext| -> BoxFuture<'_, Result<()>> {
+            Box::pin(async move {
+                if ctx.request().path == "/a" {
+                    ctx.response_mut().status = http::StatusCode::from_u16(status).unwrap();
+                    Ok(())
+                } else {
+                    ctx.write("B").await
+                }
+            })
+        });
+        let (mut client, _) = connect(app, Limits::default());
+        client.send(format!("{}{}", get("/a"), get("/b"))).await;
+        let first = client.response().await;
+        assert_eq!(first.status, 500, "{status}: {}", escape(&first.raw));
+        let second = client.response().await;
+        assert_eq!(second.status, 200, "{status}");
+        assert_eq!(second.text(), "B");
+    }
+}

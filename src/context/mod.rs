@@ -39,6 +39,9 @@ struct Output {
     /// An `on_starting` callback failed: the head the app meant to send
     /// must not go out (only the lifecycle's bare error response may).
     refused: bool,
+    /// `upgrade` is sending its `101`: the one informational status that
+    /// may be a response's head.
+    upgrading: bool,
 }
 
 impl Default for Output {
@@ -53,6 +56,7 @@ impl Default for Output {
             completed: false,
             aborted: false,
             refused: false,
+            upgrading: false,
         }
     }
 }

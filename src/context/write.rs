@@ -244,6 +244,17 @@ impl HttpContext {
             None => parse_length(&self.response().headers)?,
         };
         let status = self.response().status;
+        // A 1xx is interim (RFC 9110 §15.2): as the head of the response
+        // the client would wait for the real one, and read the next
+        // response as this one's. `101` goes out through `upgrade` only.
+        if status.is_informational()
+            && !(self.out.upgrading && status == StatusCode::SWITCHING_PROTOCOLS)
+        {
+            return Err(Error::contract(
+                "response.informational-status",
+                format!("{status} cannot be a response's final status"),
+            ));
+        }
         if !body_allowed(status) && self.out.buffered > 0 {
             return Err(Error::contract(
                 "response.body-not-allowed",
@@ -708,6 +719,7 @@ impl HttpContext {
             .ok_or_else(|| Error::unsupported("this server offers no Upgrade feature"))?
             .on_upgrade()?;
         self.response_mut().status = StatusCode::SWITCHING_PROTOCOLS;
+        self.out.upgrading = true;
         self.start().await?;
         self.out.completed = true;
         let sink = self.sink()?;
