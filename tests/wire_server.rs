@@ -1561,3 +1561,118 @@ async fn a_1xx_final_status_is_an_error_answered_500_not_an_interim_head() {
         assert_eq!(second.text(), "B");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_of_duration_max_mean_none_not_a_panic() {
+    let limits = Limits {
+        keep_alive_timeout: Duration::MAX,
+        request_headers_timeout: Duration::MAX,
+        min_data_rate_grace: Duration::MAX,
+        ..Limits::default()
+    };
+    let (mut client, task) = connect(echo, limits);
+    for path in ["/1", "/2"] {
+        client.send(get(path)).await;
+        assert_echo(&client.response().await, "GET", path, 0);
+    }
+    // A body that trickles in: the rate's deadline is computed too.
+    client
+        .send("POST /3 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab")
+        .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    client.send("cd").await;
+    assert_echo(&client.response().await, "POST", "/3", 4);
+    drop(client);
+    task.await
+        .expect("the connection task ends without a panic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_deadline_ends_a_drain_of_an_unread_body() {
+    async fn ignores_body(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("ok").await
+    }
+    let limits = Limits {
+        drain_timeout: Duration::from_secs(600),
+        ..Limits::default()
+    };
+    let mut server = HttpServer::new()
+        .bind("127.0.0.1:0".parse().expect("valid"))
+        .limits(limits);
+    server.start(Arc::new(ignores_body)).await.expect("started");
+    let addr = tcp_addresses(&server)[0];
+    let mut client = tcp_client(addr).await;
+    // Ten of a thousand body bytes: the app answers without reading, and
+    // the server drains, waiting for the other 990.
+    client
+        .send("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .await;
+    assert_eq!(client.response().await.status, 200);
+    // A deadline already past: the drain ends now, not in ten minutes.
+    let stopped = tokio::time::timeout(SOCKET_TIMEOUT, server.stop(Instant::now())).await;
+    stopped
+        .expect("stop returns at its deadline")
+        .expect("stopped");
+}
+
+/// Sends an HTTP/1.0 GET (its response is delimited by the close), reads the
+/// first bytes of the response, stops the server with a deadline already
+/// past, and returns those bytes and how the stream ended.
+async fn http10_cut_off_by_stop(server: &mut HttpServer) -> (String, std::io::Result<usize>) {
+    let addr = tcp_addresses(server)[0];
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut first = vec![0u8; 4096];
+    let n = tokio::time::timeout(SOCKET_TIMEOUT, stream.read(&mut first))
+        .await
+        .expect("the head comes")
+        .unwrap();
+    server.stop(Instant::now()).await.expect("stopped");
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(SOCKET_TIMEOUT, stream.read_to_end(&mut rest))
+        .await
+        .expect("the connection ends");
+    (String::from_utf8_lossy(&first[..n]).into_owned(), end)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_delimited_response_cut_off_ends_with_a_reset_not_a_clean_close() {
+    async fn partial_then_fails(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("partial body").await?;
+        ctx.flush().await?;
+        Err(serverbridge::Error::app_msg("the app failed mid-body"))
+    }
+    async fn partial_then_stuck(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("partial body").await?;
+        ctx.flush().await?;
+        std::future::pending::<Result<()>>().await
+    }
+    // The app fails after its head; then a stop's deadline cuts it off.
+    let mut server = HttpServer::new().bind("127.0.0.1:0".parse().expect("valid"));
+    server
+        .start(Arc::new(partial_then_fails))
+        .await
+        .expect("started");
+    let addr = tcp_addresses(&server)[0];
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let end = tokio::time::timeout(SOCKET_TIMEOUT, stream.read_to_end(&mut got))
+        .await
+        .expect("the connection ends");
+    // (The reset may overtake the bytes: then the client has less still.)
+    assert!(
+        end.is_err(),
+        "a clean end makes {:?} look complete",
+        String::from_utf8_lossy(&got)
+    );
+    server.stop(Instant::now()).await.expect("stopped");
+    let mut server = HttpServer::new().bind("127.0.0.1:0".parse().expect("valid"));
+    server
+        .start(Arc::new(partial_then_stuck))
+        .await
+        .expect("started");
+    let (head, end) = http10_cut_off_by_stop(&mut server).await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(end.is_err(), "a clean end makes {head:?} look complete");
+}

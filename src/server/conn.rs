@@ -464,9 +464,9 @@ async fn read_head(
                 let mut released = !busy;
                 if released {
                     release_idle_state(shared, head, reusable);
-                    waits.set_deadline(now + idle);
+                    waits.set_deadline(super::after(now, idle));
                 } else {
-                    waits.set_deadline(now + idle.min(IDLE_GRACE));
+                    waits.set_deadline(super::after(now, idle.min(IDLE_GRACE)));
                 }
                 loop {
                     let read = tokio::select! {
@@ -482,7 +482,7 @@ async fn read_head(
                         None if !released => {
                             released = true;
                             release_idle_state(shared, head, reusable);
-                            waits.set_deadline(now + idle);
+                            waits.set_deadline(super::after(now, idle));
                         }
                         None => return Ok(false),
                     }
@@ -490,7 +490,7 @@ async fn read_head(
             }
             Some(start) => {
                 // A partial head finishes even during a graceful stop.
-                waits.set_deadline(start + limits.request_headers_timeout);
+                waits.set_deadline(super::after(start, limits.request_headers_timeout));
                 tokio::select! {
                     biased;
                     _ = config.abort.cancelled() => return Ok(false),
@@ -644,6 +644,7 @@ impl Conn {
         let (held, flushed_before) = {
             let mut write = shared.write();
             write.response_started = false;
+            write.close_delimited = false;
             (write.buf.len(), write.flushed)
         };
         let mut features = match self.features.take() {
@@ -708,7 +709,7 @@ impl Conn {
             // A hard stop mid-request: the response is cut off, and what
             // it buffered must not go out (an end-of-stream after it would
             // make a close-delimited body look complete).
-            shared.write().io.take();
+            shared.write().cut_off();
             return false;
         };
         if shared.upgraded.load(Ordering::Acquire) {
@@ -757,14 +758,12 @@ impl Conn {
                     _ = config.abort.cancelled() => {}
                 }
             }
-            if let Some(io) = shared.write().io.take() {
-                drop(io);
-            }
+            shared.write().cut_off();
             return false;
         }
         let keep = !self.exchange.closing.load(Ordering::Relaxed)
             && !self.exchange.must_close()
-            && drain(&shared, &config.limits).await;
+            && drain(&shared, &config.limits, &config.abort).await;
         if !keep {
             return false;
         }
@@ -798,7 +797,7 @@ fn body_source(
 
 /// Reads and drops what the app left of the request body, within the drain
 /// bounds. Returns whether the connection is reusable.
-async fn drain(shared: &Shared, limits: &Limits) -> bool {
+async fn drain(shared: &Shared, limits: &Limits, abort: &CancellationToken) -> bool {
     // Most requests have no body left: no timer for them.
     if shared.read().body.is_none() {
         return true;
@@ -853,9 +852,11 @@ async fn drain(shared: &Shared, limits: &Limits) -> bool {
             }
         }
     };
-    let reusable = tokio::time::timeout(limits.drain_timeout, work)
-        .await
-        .unwrap_or(false);
+    // Bounded by the drain timeout, and by a stop's deadline.
+    let reusable = tokio::select! {
+        reusable = tokio::time::timeout(limits.drain_timeout, work) => reusable.unwrap_or(false),
+        () = abort.cancelled() => false,
+    };
     if !reusable {
         shared.read().body = None;
     }

@@ -28,7 +28,32 @@ use crate::feature::{
 };
 
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+pub(crate) type BoxWrite = Box<dyn ConnWrite>;
+
+/// The write half of a connection's transport, which can end the connection
+/// with a reset instead of a clean close.
+pub(crate) trait ConnWrite: AsyncWrite + Send + Unpin {
+    /// Drops the half so that the connection ends with a reset (TCP: no
+    /// FIN, `SO_LINGER` 0 when the socket closes): a body delimited by the
+    /// close that was cut off must not end the way a complete one does.
+    /// Transports without a reset just drop.
+    fn reset(self: Box<Self>) {}
+}
+
+impl ConnWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn reset(self: Box<Self>) {
+        // A linger of zero never blocks: the close is a reset.
+        let stream: &tokio::net::TcpStream = (*self).as_ref();
+        let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+        // No shutdown (its FIN would come first): the socket closes, with
+        // the reset, when the read half goes too.
+        self.forget();
+    }
+}
+
+impl ConnWrite for tokio::net::unix::OwnedWriteHalf {}
+
+impl<T: AsyncRead + AsyncWrite + Send> ConnWrite for tokio::io::WriteHalf<T> {}
 
 /// How much the connection reads ahead while the app runs (to notice a
 /// client going away); past this it stops reading (backpressure).
@@ -88,10 +113,27 @@ pub(crate) struct WriteSide {
     pub(crate) buf: BytesMut,
     /// The current response's head went into `buf`.
     pub(crate) response_started: bool,
+    /// The current response's body ends at the close (HTTP/1.0, or no
+    /// length): cut off, it must end with a reset.
+    pub(crate) close_delimited: bool,
     pub(crate) failed: bool,
     /// Bytes written out of `buf` so far: tells how much of what was in it
     /// at some point has gone out since.
     pub(crate) flushed: u64,
+}
+
+impl WriteSide {
+    /// Ends the connection after a response was cut off: with a reset when
+    /// the cut response's body was delimited by the close (a clean end
+    /// would make it look complete), else with a plain close.
+    pub(crate) fn cut_off(&mut self) {
+        let Some(io) = self.io.take() else {
+            return;
+        };
+        if self.response_started && self.close_delimited {
+            io.reset();
+        }
+    }
 }
 
 /// One connection's I/O.
@@ -134,6 +176,7 @@ impl Shared {
                 io: Some(write),
                 buf: BytesMut::new(),
                 response_started: false,
+                close_delimited: false,
                 failed: false,
                 flushed: 0,
             }),
@@ -399,7 +442,7 @@ impl MinRate {
         let allowed = rate
             .grace
             .max(Duration::from_secs_f64(seen as f64 / per_second as f64));
-        let deadline = since + allowed.saturating_sub(self.waited);
+        let deadline = super::after(since, allowed.saturating_sub(self.waited));
         if now >= deadline {
             return Some(per_second);
         }

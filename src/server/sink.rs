@@ -28,7 +28,9 @@ fn encode_head_into(
     }
     write.response_started = !head.status.is_informational();
     write.buf.reserve(256);
-    http1::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx)
+    let encoded = http1::encode_head(&mut write.buf, head.status, head.reason, head.headers, cx);
+    write.close_delimited = encoded.framing == BodyFraming::Close;
+    encoded
 }
 
 /// Whether a chunk of `len` bytes goes into the write buffer (else it is
