@@ -1676,3 +1676,31 @@ async fn a_close_delimited_response_cut_off_ends_with_a_reset_not_a_clean_close(
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(end.is_err(), "a clean end makes {head:?} look complete");
 }
+
+#[tokio::test(start_paused = true)]
+async fn time_the_app_spends_not_reading_does_not_count_against_the_body_rate() {
+    async fn reads_with_a_timeout_first(ctx: &mut HttpContext) -> Result<()> {
+        let mut body = std::mem::take(&mut ctx.request_mut().body);
+        let first = tokio::time::timeout(
+            Duration::from_secs(1),
+            http_body_util::BodyExt::frame(&mut body),
+        )
+        .await;
+        assert!(first.is_err(), "nothing was sent yet");
+        tokio::time::sleep(Duration::from_secs(20)).await; // other work
+        let bytes = http_body_util::BodyExt::collect(body).await?.to_bytes();
+        ctx.write(format!("read {}", bytes.len())).await
+    }
+    let (mut client, _) = connect(reads_with_a_timeout_first, Limits::default());
+    client
+        .send("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    client.send("0123456789").await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    // The client made the app wait about 2 s in all: within the grace.
+    client.send("0123456789").await;
+    let response = client.response().await;
+    assert_eq!(response.status, 200, "{}", escape(&response.raw));
+    assert_eq!(response.text(), "read 20");
+}

@@ -424,6 +424,15 @@ impl MinRate {
         }
     }
 
+    /// Bytes were already read ahead when the body was polled: the app was
+    /// not waiting on this body when they came (it had dropped its read, or
+    /// was busy elsewhere), so the wait that was open does not count.
+    /// Kestrel's rule: only time the app spends waiting on the client
+    /// counts.
+    fn already_here(&mut self) {
+        self.pending_since = None;
+    }
+
     /// Bytes arrived: the wait so far counts.
     fn progress(&mut self) {
         if let Some(since) = self.pending_since.take() {
@@ -548,6 +557,9 @@ impl Body for Http1Body {
                     return Poll::Ready(Some(Err(err)));
                 }
                 Ok(Decoded::Data(data)) => {
+                    if let Some(rate) = this.rate.as_mut() {
+                        rate.already_here();
+                    }
                     this.seen += data.len() as u64;
                     if let Some(max) = max.filter(|&max| this.seen > max) {
                         this.close.request();
