@@ -1704,3 +1704,58 @@ async fn time_the_app_spends_not_reading_does_not_count_against_the_body_rate() 
     assert_eq!(response.status, 200, "{}", escape(&response.raw));
     assert_eq!(response.text(), "read 20");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_connection_the_app_holds_is_closed_by_the_stop_deadline() {
+    async fn upgrade_and_hand_off(ctx: &mut HttpContext) -> Result<()> {
+        ctx.response_mut()
+            .headers
+            .insert("upgrade", HeaderValue::from_static("echo"));
+        let mut io = ctx.upgrade().await?;
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(())
+    }
+    let mut server = HttpServer::new().bind("127.0.0.1:0".parse().expect("valid"));
+    server
+        .start(Arc::new(upgrade_and_hand_off))
+        .await
+        .expect("started");
+    let addr = tcp_addresses(&server)[0];
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 101"),
+        "{}",
+        escape(&head[..n])
+    );
+    stream.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    stream.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+    // A deadline already past: the upgraded connection is closed too.
+    tokio::time::timeout(SOCKET_TIMEOUT, server.stop(Instant::now()))
+        .await
+        .expect("stop returns")
+        .expect("stopped");
+    let _ = stream.write_all(b"still here?").await;
+    let mut buf = [0u8; 64];
+    let after = tokio::time::timeout(SOCKET_TIMEOUT, stream.read(&mut buf))
+        .await
+        .expect("the connection ends");
+    assert!(
+        matches!(after, Ok(0) | Err(_)),
+        "the upgraded connection outlived stop(): {after:?}"
+    );
+}

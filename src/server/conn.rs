@@ -158,6 +158,9 @@ pub(crate) struct ConnConfig {
     pub(crate) abort: CancellationToken,
     /// Slots for upgraded connections (`max_concurrent_upgraded_connections`).
     pub(crate) upgrade_slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// What `stop` waits for: the connections, and the upgraded
+    /// connections the app holds after theirs ended.
+    pub(crate) tracker: tokio_util::task::TaskTracker,
 }
 
 impl ConnConfig {
@@ -172,6 +175,7 @@ impl ConnConfig {
             stopping: StopSignal::default(),
             abort: CancellationToken::new(),
             upgrade_slots,
+            tracker: tokio_util::task::TaskTracker::new(),
         }
     }
 }
@@ -189,6 +193,10 @@ pub(crate) struct Exchange {
     close_requested: Arc<AtomicBool>,
     stopping: StopSignal,
     pub(crate) upgrade_slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Where an upgraded connection's watch runs, and what ends it at a
+    /// stop's deadline.
+    pub(crate) tracker: tokio_util::task::TaskTracker,
+    pub(crate) abort: CancellationToken,
     /// The request body rate of the current request (shared with its
     /// feature), and the defaults both rates reset to.
     request_rate: MinRequestBodyDataRate,
@@ -217,6 +225,8 @@ impl Exchange {
             close_requested: Arc::new(AtomicBool::new(false)),
             stopping: config.stopping.clone(),
             upgrade_slots: config.upgrade_slots.clone(),
+            tracker: config.tracker.clone(),
+            abort: config.abort.clone(),
             request_rate: MinRequestBodyDataRate::default(),
             default_request_rate: default_rate(
                 config.limits.min_request_body_data_rate,

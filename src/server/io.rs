@@ -644,6 +644,8 @@ impl Upgrade for Http1Upgrade {
         };
         self.exchange.upgradable.store(false, Ordering::Relaxed);
         let shared = self.shared.clone();
+        let tracker = self.exchange.tracker.clone();
+        let abort = self.exchange.abort.clone();
         Ok(Box::pin(async move {
             // The 101 head is in the write buffer once the caller sent it.
             shared.flush().await?;
@@ -654,25 +656,86 @@ impl Upgrade for Http1Upgrade {
             let write = shared.write().io.take();
             shared.upgraded.store(true, Ordering::Release);
             match (read, write) {
-                (Some(read), Some(write)) => Ok(Upgraded::new(UpgradedIo {
-                    read,
-                    prefix,
-                    write,
-                    _permit: permit,
-                })),
+                (Some(read), Some(write)) => {
+                    let halves: Halves = Arc::new(Mutex::new(Some((read, write))));
+                    let released = CancellationToken::new();
+                    // The connection's task ends here; this watch keeps
+                    // `stop` waiting until the app lets the connection go,
+                    // and closes it at the deadline if it has not.
+                    tracker.spawn(watch_upgraded(
+                        halves.clone(),
+                        released.clone(),
+                        abort.clone(),
+                    ));
+                    Ok(Upgraded::new(UpgradedIo {
+                        halves,
+                        prefix,
+                        _permit: permit,
+                        _released: released.drop_guard(),
+                        aborted: Box::pin(abort.cancelled_owned()),
+                    }))
+                }
                 _ => Err(Error::closed("the connection is gone")),
             }
         }))
     }
 }
 
+/// An upgraded connection's transport, shared by the app's IO and the
+/// server's watch (which takes it at a stop's deadline).
+type Halves = Arc<Mutex<Option<(BoxRead, BoxWrite)>>>;
+
+/// Until the app lets the upgraded connection go (`released`), or a stop's
+/// deadline (`abort`): then the connection is closed whether or not the app
+/// still holds its IO, whose reads and writes fail from then on.
+async fn watch_upgraded(halves: Halves, released: CancellationToken, abort: CancellationToken) {
+    tokio::select! {
+        () = released.cancelled() => {}
+        () = abort.cancelled() => {
+            let taken = halves.lock().unwrap_or_else(|p| p.into_inner()).take();
+            drop(taken);
+        }
+    }
+}
+
+fn upgraded_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the server stopped: the upgraded connection is closed",
+    )
+}
+
 /// The raw connection after an upgrade: bytes already read come first.
 struct UpgradedIo {
-    read: BoxRead,
+    halves: Halves,
     prefix: Bytes,
-    write: BoxWrite,
     /// The upgraded-connection slot, given back when the app drops the IO.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Tells the server's watch the app let the connection go.
+    _released: tokio_util::sync::DropGuard,
+    /// A stop's deadline: wakes an app waiting on the IO, which then fails.
+    aborted: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl UpgradedIo {
+    /// Polls `op` on the transport; pending, the stop's deadline may end it.
+    fn poll_io<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut (BoxRead, BoxWrite), &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let polled = {
+            let mut halves = self.halves.lock().unwrap_or_else(|p| p.into_inner());
+            match halves.as_mut() {
+                Some(halves) => op(halves, cx),
+                None => return Poll::Ready(Err(upgraded_gone())),
+            }
+        };
+        if polled.is_pending() && self.aborted.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(upgraded_gone()));
+        }
+        polled
+    }
 }
 
 impl AsyncRead for UpgradedIo {
@@ -687,7 +750,7 @@ impl AsyncRead for UpgradedIo {
             self.prefix.advance(n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.read).poll_read(cx, buf)
+        self.poll_io(cx, |(read, _), cx| Pin::new(read).poll_read(cx, buf))
     }
 }
 
@@ -697,13 +760,13 @@ impl AsyncWrite for UpgradedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.write).poll_write(cx, buf)
+        self.poll_io(cx, |(_, write), cx| Pin::new(write).poll_write(cx, buf))
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.write).poll_flush(cx)
+        self.poll_io(cx, |(_, write), cx| Pin::new(write).poll_flush(cx))
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.write).poll_shutdown(cx)
+        self.poll_io(cx, |(_, write), cx| Pin::new(write).poll_shutdown(cx))
     }
 }
 

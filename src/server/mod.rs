@@ -329,12 +329,10 @@ impl Server for HttpServer {
         }
         let mut server_features = Features::new();
         server_features.insert(self.addresses.clone());
+        let config = conn::ConnConfig::new(self.limits.clone(), Arc::new(server_features));
         let running = Running {
-            config: Arc::new(conn::ConnConfig::new(
-                self.limits.clone(),
-                Arc::new(server_features),
-            )),
-            tracker: TaskTracker::new(),
+            tracker: config.tracker.clone(),
+            config: Arc::new(config),
         };
         let limit = self
             .limits
