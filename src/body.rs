@@ -86,7 +86,9 @@ type DynBody = Pin<Box<dyn Body<Data = Bytes, Error = Error> + Send>>;
 enum Kind {
     Empty,
     Full(Option<Bytes>),
-    Stream(SyncWrapper<DynBody>),
+    /// The body, and its size hint as of the last poll (`SyncWrapper`
+    /// hands out only `&mut`, and `size_hint` takes `&self`).
+    Stream(SyncWrapper<DynBody>, SizeHint),
 }
 
 /// A slot the request trailers land in once the body has been read to its end;
@@ -136,7 +138,7 @@ impl std::fmt::Debug for RequestBody {
         let kind = match &self.kind {
             Kind::Empty => "empty",
             Kind::Full(_) => "full",
-            Kind::Stream(_) => "stream",
+            Kind::Stream(..) => "stream",
         };
         f.debug_struct("RequestBody")
             .field("kind", &kind)
@@ -176,7 +178,10 @@ impl RequestBody {
         B::Error: Into<BoxError>,
     {
         RequestBody {
-            kind: Kind::Stream(SyncWrapper::new(Box::pin(boxed(body)))),
+            kind: {
+                let hint = body.size_hint();
+                Kind::Stream(SyncWrapper::new(Box::pin(boxed(body))), hint)
+            },
             trailers: None,
             limit: None,
         }
@@ -246,7 +251,13 @@ impl RequestBody {
     }
 
     fn check_limit_before(&mut self) -> Option<Error> {
-        let hint = self.size_hint();
+        // Only a body whose bytes are all here is refused before a read: a
+        // stream's length is enforced as it is read (the built-in server's
+        // body asks for the close with its 413, as a rejection must).
+        let hint = match &self.kind {
+            Kind::Stream(..) => SizeHint::default(),
+            _ => self.size_hint(),
+        };
         let limit = self.limit.as_mut()?;
         if !limit.checked_hint {
             limit.checked_hint = true;
@@ -277,7 +288,12 @@ impl RequestBody {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            Kind::Stream(body) => body.get_mut().as_mut().poll_frame(cx),
+            Kind::Stream(body, hint) => {
+                let mut body = body.get_mut().as_mut();
+                let polled = body.as_mut().poll_frame(cx);
+                *hint = body.size_hint();
+                polled
+            }
         }
     }
 
@@ -329,7 +345,7 @@ impl Body for RequestBody {
             Kind::Empty => true,
             Kind::Full(data) => data.is_none(),
             // `SyncWrapper` only hands out `&mut`; a stream answers on poll.
-            Kind::Stream(_) => false,
+            Kind::Stream(..) => false,
         }
     }
 
@@ -337,7 +353,7 @@ impl Body for RequestBody {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
-            Kind::Stream(_) => SizeHint::default(),
+            Kind::Stream(_, hint) => hint.clone(),
         }
     }
 }

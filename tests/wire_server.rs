@@ -1759,3 +1759,22 @@ async fn an_upgraded_connection_the_app_holds_is_closed_by_the_stop_deadline() {
         "the upgraded connection outlived stop(): {after:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_body_s_size_hint_is_what_remains() {
+    async fn body_hint(ctx: &mut HttpContext) -> Result<()> {
+        let mut body = std::mem::take(&mut ctx.request_mut().body);
+        let before = http_body::Body::size_hint(&body).exact();
+        let frame = http_body_util::BodyExt::frame(&mut body).await.unwrap()?;
+        let got = frame.into_data().map(|d| d.len()).unwrap_or(0);
+        let after = http_body::Body::size_hint(&body).exact();
+        ctx.write(format!("{before:?} {got} {after:?}")).await
+    }
+    let (mut client, _) = connect(body_hint, Limits::default());
+    client
+        .send("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n01234")
+        .await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    client.send("56789").await;
+    assert_eq!(client.response().await.text(), "Some(10) 5 Some(5)");
+}

@@ -561,6 +561,10 @@ impl Body for Http1Body {
                         rate.already_here();
                     }
                     this.seen += data.len() as u64;
+                    // What remains of a known length.
+                    if let Some(left) = this.hint.exact() {
+                        this.hint = SizeHint::with_exact(left.saturating_sub(data.len() as u64));
+                    }
                     if let Some(max) = max.filter(|&max| this.seen > max) {
                         this.close.request();
                         return Poll::Ready(Some(Err(too_large(max))));
