@@ -269,6 +269,49 @@ struct DriverArgs {
     /// The collection's revision as the server built it (see
     /// [`FeaturePool::recycle`]).
     revision: u64,
+    /// Counts the request as in flight until its lifecycle ends.
+    _in_flight: Option<InFlightGuard>,
+}
+
+/// How many requests a server has whose lifecycle has not ended, for a
+/// graceful stop that waits for them (TestServer's).
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl InFlight {
+    /// Counts one more, until the guard drops.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+
+    /// Resolves when none is left.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One request of an [`InFlight`] count.
+#[derive(Debug)]
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// The request's whole lifecycle as one future.
@@ -821,10 +864,23 @@ impl FeaturePool {
 /// `features` come from `pool` with their last pipe free to reuse.
 pub(crate) fn call(
     app: crate::application::BoxApplication,
+    features: Features,
+    lifetime: RequestLifetime,
+    on_done: Option<Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>>,
+    pool: Option<Arc<FeaturePool>>,
+) -> PipeResponse {
+    call_counted(app, features, lifetime, on_done, pool, None)
+}
+
+/// [`call`], with the request counted in `in_flight` until its lifecycle
+/// ends.
+pub(crate) fn call_counted(
+    app: crate::application::BoxApplication,
     mut features: Features,
     lifetime: RequestLifetime,
     on_done: Option<Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>>,
     pool: Option<Arc<FeaturePool>>,
+    in_flight: Option<InFlightGuard>,
 ) -> PipeResponse {
     use crate::feature::ResponseFeature;
     if !features.contains::<ResponseFeature>() {
@@ -878,6 +934,7 @@ pub(crate) fn call(
         features,
         on_done,
         pool,
+        _in_flight: in_flight,
     };
     let driver = match spare {
         Some(mut slot) => {

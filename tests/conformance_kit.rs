@@ -322,3 +322,142 @@ async fn a_narrowed_run_meets_only_the_profiles_it_covered() {
     assert!(nothing.results().is_empty());
     assert_eq!(nothing.profile(), None);
 }
+
+/// A sink that holds every byte until `complete`, ignoring `flush`.
+struct HoldAll {
+    inner: Box<dyn serverbridge::feature::ResponseBody>,
+    head: Option<(http::StatusCode, String, http::HeaderMap, http::Version)>,
+    body: Vec<bytes::Bytes>,
+}
+
+#[async_trait]
+impl serverbridge::feature::ResponseBody for HoldAll {
+    async fn start(&mut self, head: serverbridge::feature::ResponseHead<'_>) -> Result<()> {
+        self.head = Some((
+            head.status,
+            head.reason.to_owned(),
+            head.headers.clone(),
+            head.version,
+        ));
+        Ok(())
+    }
+    async fn write(&mut self, data: bytes::Bytes) -> Result<()> {
+        self.body.push(data);
+        Ok(())
+    }
+    async fn flush(&mut self) -> Result<()> {
+        Ok(()) // the broken part
+    }
+    async fn complete(&mut self, trailers: Option<http::HeaderMap>) -> Result<()> {
+        let (status, reason, headers, version) = self.head.take().expect("started");
+        let head = serverbridge::feature::ResponseHead {
+            status,
+            reason: &reason,
+            headers: &headers,
+            version,
+        };
+        self.inner.start(head).await?;
+        for chunk in std::mem::take(&mut self.body) {
+            self.inner.write(chunk).await?;
+        }
+        self.inner.complete(trailers).await
+    }
+    fn abort(&mut self, reason: &Error) {
+        self.inner.abort(reason)
+    }
+    async fn send_file(
+        &mut self,
+        _: &std::path::Path,
+        _: serverbridge::feature::FileRange,
+    ) -> Result<()> {
+        Err(Error::unsupported("not here"))
+    }
+}
+
+/// An application wrapper that swaps the server's sink for [`HoldAll`].
+struct Holding(BoxApplication);
+
+impl Application for Holding {
+    fn create_context(&self, mut features: Features) -> HttpContext {
+        let inner = features
+            .remove_dyn::<dyn serverbridge::feature::ResponseBody>()
+            .expect("a sink");
+        features.insert_dyn::<dyn serverbridge::feature::ResponseBody>(Box::new(HoldAll {
+            inner,
+            head: None,
+            body: Vec::new(),
+        }));
+        self.0.create_context(features)
+    }
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        self.0.process_request(ctx)
+    }
+    fn dispose_context(&self, ctx: &mut HttpContext, error: Option<&Error>) {
+        self.0.dispose_context(ctx, error)
+    }
+}
+
+/// A TestServer whose responses never stream.
+struct NoStreaming(TestServer);
+
+#[async_trait]
+impl Server for NoStreaming {
+    fn features(&self) -> &Features {
+        self.0.features()
+    }
+    async fn start(&mut self, app: BoxApplication) -> Result<()> {
+        self.0.start(Arc::new(Holding(app))).await
+    }
+    async fn stop(&mut self, deadline: Instant) -> Result<()> {
+        self.0.stop(deadline).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_never_streams_fails_the_streaming_check() {
+    let report = conformance::run_with(Options::default().only(["response.body.streamed"]), || {
+        Box::new(NoStreaming(TestServer::unstarted())) as Box<dyn Server>
+    })
+    .await;
+    let outcome = report.outcome("response.body.streamed").unwrap();
+    assert!(!outcome.is_pass(), "{report}");
+}
+
+/// The built-in server, whose `stop` returns as soon as the listener is
+/// closed, leaving the in-flight request to finish on its own.
+struct EarlyStop(serverbridge::server::HttpServer);
+
+#[async_trait]
+impl Server for EarlyStop {
+    fn features(&self) -> &Features {
+        self.0.features()
+    }
+    async fn start(&mut self, app: BoxApplication) -> Result<()> {
+        self.0.start(app).await
+    }
+    async fn stop(&mut self, deadline: Instant) -> Result<()> {
+        let mut server = std::mem::replace(&mut self.0, serverbridge::server::HttpServer::new());
+        let (began, began_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let stopping = server.stop(deadline);
+            tokio::pin!(stopping);
+            let _ = futures::poll!(stopping.as_mut()); // the listener closes
+            let _ = began.send(());
+            let _ = stopping.await;
+        });
+        let _ = began_rx.await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_stop_that_does_not_wait_for_in_flight_requests_fails_graceful_stop() {
+    let report = conformance::run_with(Options::default().only(["server.graceful-stop"]), || {
+        Box::new(EarlyStop(
+            serverbridge::server::HttpServer::new().bind("127.0.0.1:0".parse().unwrap()),
+        )) as Box<dyn Server>
+    })
+    .await;
+    let outcome = report.outcome("server.graceful-stop").unwrap();
+    assert!(!outcome.is_pass(), "{report}");
+}

@@ -29,7 +29,7 @@ pub(super) static CATALOG: [Check; 26] = [
     check("lifecycle.order", Profile::Minimum, "create_context, process_request, on_starting (last registered first, before the head), on_completed, dispose_context run in that order.", responses::lifecycle_order),
     check("request.body.streamed", Profile::Standard, "Request bodies of 0 B, 1 B and 64 KiB streamed without a length reach the app intact.", requests::body_streamed),
     check("request.body.large", Profile::Standard, "A 16 MiB request body arrives intact, with a length and streamed.", requests::body_large),
-    check("response.body.streamed", Profile::Standard, "Responses flushed piece by piece (1 B, 64 KiB) arrive intact.", responses::body_streamed),
+    check("response.body.streamed", Profile::Standard, "Responses flushed piece by piece (1 B, 64 KiB) arrive intact; a flushed piece arrives while the app waits.", responses::body_streamed),
     check("response.body.large", Profile::Standard, "A 16 MiB response arrives intact, streamed and buffered.", responses::body_large),
     check("response.head", Profile::Standard, "A HEAD response keeps its headers and Content-Length and has no body.", responses::head_method),
     check("response.error-after-head", Profile::Standard, "An app error after the head was sent cuts the response off: it never looks complete.", responses::error_after_head),
@@ -38,7 +38,7 @@ pub(super) static CATALOG: [Check; 26] = [
     check("lifetime.client-abort", Profile::Standard, "RequestLifetime fires when the client goes away while the app is running.", client_abort),
     check("server.addresses", Profile::Standard, "After start, ServerAddresses lists every bound address with port 0 resolved, and each one answers.", addresses),
     check("server.features", Profile::Standard, "Server-level features (ServerAddresses) are visible in every request's features.", server_features),
-    check("server.graceful-stop", Profile::Standard, "stop refuses new connections, lets the in-flight request finish, and returns before its deadline.", graceful_stop),
+    check("server.graceful-stop", Profile::Standard, "stop refuses new connections, lets the in-flight request finish, and returns after it and before its deadline.", graceful_stop),
     check("request.trailers", Profile::Full, "Request trailers sent after a streamed body reach the app (RequestTrailers).", requests::trailers),
     check("response.trailers", Profile::Full, "Response trailers set by the app (ResponseTrailers) reach a client that asked for them.", responses::trailers),
     check("connection.http10-keep-alive", Profile::Full, "HTTP/1.0 requests asking for keep-alive get responses that say so (Connection: keep-alive) and share one connection.", http10_keep_alive),
@@ -342,10 +342,24 @@ fn graceful_stop(h: &mut Harness) -> BoxFuture<'_, Verdict> {
             (refusal, finished)
         };
         h.mark_stopped();
-        let (stopped, (refusal, finished)) = tokio::join!(h.server().stop(deadline), meanwhile);
-        let returned = tokio::time::Instant::now();
+        // What the probe had seen of the request when `stop` returned: a
+        // stop that returns while the request still runs does not wait
+        // for its connections, whatever the client gets later.
+        let probe = h.probe.clone();
+        let stop = async {
+            let stopped = h.server().stop(deadline).await;
+            let disposed = probe.get(&id).map(|s| s.events);
+            (stopped, disposed, tokio::time::Instant::now())
+        };
+        let ((stopped, disposed, returned), (refusal, finished)) = tokio::join!(stop, meanwhile);
         stopped.map_err(|e| fail(format!("stop failed: {e}")))?;
         ensure!(returned < deadline, "stop returned after its deadline");
+        let events = disposed.unwrap_or_default();
+        ensure!(
+            events.iter().any(|e| e.starts_with("dispose")),
+            "stop returned before the in-flight request had finished (its lifecycle so far: {})",
+            events.join(", ")
+        );
         ensure!(
             refusal,
             "new connections were still answered 2 s after stop began"

@@ -288,6 +288,18 @@ impl Probe {
     /// Answers `x-probe-size` pattern bytes, buffered or streamed.
     async fn body(&self, ctx: &mut HttpContext) -> Result<()> {
         let size: u64 = header(ctx, SIZE).parse().unwrap_or(0);
+        if header(ctx, MODE) == "gated" {
+            // Half, flushed; the kit opens the gate once it has it.
+            let half = size / 2;
+            ctx.write(pattern(0, half as usize)).await?;
+            ctx.flush().await?;
+            let permit = tokio::time::timeout(PATIENCE, self.state.gate.acquire()).await;
+            match permit {
+                Ok(Ok(permit)) => permit.forget(),
+                _ => return Err(Error::app_msg("the probe's gate never opened")),
+            }
+            return ctx.write(pattern(half, (size - half) as usize)).await;
+        }
         if header(ctx, MODE) != "streamed" {
             return ctx.write(pattern(0, size as usize)).await;
         }

@@ -75,8 +75,70 @@ pub(super) fn body_streamed(h: &mut Harness) -> BoxFuture<'_, Verdict> {
         for size in [1, 64 * 1024] {
             body_returns(h, size, "streamed", false).await?;
         }
-        Ok(())
+        flushed_piece_arrives_at_once(h).await
     })
+}
+
+/// How long a flushed piece may take to reach the client while the app
+/// waits (a bound on a failure, not a measurement).
+const FLUSH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The probe writes 1 KiB, flushes, and waits at the gate: the head and
+/// those bytes must reach the client while it waits (a server that sends
+/// nothing until the app ends would pass a check on the bytes alone). Then
+/// the gate opens and the second KiB follows.
+async fn flushed_piece_arrives_at_once(h: &mut Harness) -> Verdict {
+    let (_, request) = h.request(Method::GET, "/body", "body");
+    let request = request
+        .header(SIZE, 2048)
+        .header(MODE, "gated")
+        .body(empty())
+        .map_err(|e| fail(e.to_string()))?;
+    let mut conn = h.connect().await?;
+    let first = async {
+        let response = conn.send(request).await?;
+        let (parts, mut body) = response.into_parts();
+        let mut got = bytes::BytesMut::new();
+        while got.len() < 1024 {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        got.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(err)) => return Err(err),
+                None => break,
+            }
+        }
+        Ok((parts, body, got))
+    };
+    let first = tokio::time::timeout(FLUSH_PATIENCE, first).await;
+    // Whatever came, the app goes on now.
+    h.probe.gate.add_permits(1);
+    let (parts, body, got) = first
+        .map_err(|_| {
+            fail("the flushed piece did not reach the client while the app waited (no streaming)")
+        })?
+        .map_err(|e| fail(format!("gated: {e}")))?;
+    ensure!(parts.status == 200, "gated: status {}", parts.status);
+    ensure!(
+        got.len() >= 1024 && got[..1024] == pattern(0, 1024)[..],
+        "gated: the first KiB arrived as {} bytes, or changed",
+        got.len()
+    );
+    let rest = body
+        .collect()
+        .await
+        .map_err(|e| fail(format!("gated: the rest failed: {e}")))?
+        .to_bytes();
+    let mut all = got.to_vec();
+    all.extend_from_slice(&rest);
+    ensure!(
+        all == pattern(0, 2048)[..],
+        "gated: {} bytes arrived, or they changed",
+        all.len()
+    );
+    Ok(())
 }
 
 pub(super) fn body_large(h: &mut Harness) -> BoxFuture<'_, Verdict> {

@@ -38,6 +38,8 @@ struct State {
     requests: AtomicU64,
     /// Direct mode's finished feature collections, reused in place.
     pool: Arc<FeaturePool>,
+    /// Requests whose lifecycle has not ended (both modes): `stop` waits.
+    pub(super) in_flight: Arc<crate::pipe::InFlight>,
 }
 
 /// An in-memory [`Server`] for tests; see the [module docs](crate::testing).
@@ -104,6 +106,7 @@ impl TestServer {
                 stopped: AtomicBool::new(true),
                 requests: AtomicU64::new(0),
                 pool: Arc::default(),
+                in_flight: Arc::default(),
             }),
             server_features,
             connection_defaults,
@@ -159,6 +162,12 @@ impl TestServer {
     /// mode's request ids and wire mode's connection ids).
     pub(super) fn next_number(&self) -> u64 {
         self.state.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a request (a wire connection) as in flight until the guard
+    /// drops.
+    pub(super) fn enter(&self) -> crate::pipe::InFlightGuard {
+        self.state.in_flight.enter()
     }
 
     /// Sets the connection info every request sees (default: peer
@@ -291,11 +300,14 @@ impl Server for TestServer {
         Ok(())
     }
 
-    /// Refuses new requests; direct-mode requests in flight belong to their
-    /// callers and finish as they poll them.
-    async fn stop(&mut self, _deadline: Instant) -> Result<()> {
+    /// Refuses new requests, then waits until the requests in flight have
+    /// ended (their whole lifecycle, `dispose_context` included), or until
+    /// `deadline`. There is no connection to cut at the deadline: what
+    /// still runs then belongs to its caller, and finishes as it polls it.
+    async fn stop(&mut self, deadline: Instant) -> Result<()> {
         self.state.stopped.store(true, Ordering::Relaxed);
         self.addresses.clear();
+        let _ = tokio::time::timeout_at(deadline, self.state.in_flight.idle()).await;
         Ok(())
     }
 }
@@ -630,6 +642,7 @@ impl<'a> TestRequest<'a> {
 
     async fn send_direct(self) -> Result<TestResponse> {
         let pool = self.server.state.pool.clone();
+        let in_flight = self.server.state.in_flight.enter();
         let Prepared {
             app,
             mut features,
@@ -642,14 +655,29 @@ impl<'a> TestRequest<'a> {
             None => {
                 let lifetime =
                     features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
-                crate::pipe::call(app, features, lifetime, None, Some(pool)).await?
+                crate::pipe::call_counted(
+                    app,
+                    features,
+                    lifetime,
+                    None,
+                    Some(pool),
+                    Some(in_flight),
+                )
+                .await?
             }
             // A client that goes away before the head has no response to
             // get, as on the wire. The flag is read first and the waiter
             // polled only while the head is pending: an app that answers at
             // once costs no waiter registration.
             Some(client) => {
-                let response = crate::pipe::call(app, features, client.clone(), None, Some(pool));
+                let response = crate::pipe::call_counted(
+                    app,
+                    features,
+                    client.clone(),
+                    None,
+                    Some(pool),
+                    Some(in_flight),
+                );
                 let (mut response, mut cancelled) =
                     (std::pin::pin!(response), std::pin::pin!(client.cancelled()));
                 let aborted = || Error::aborted("the test aborted the request");

@@ -47,12 +47,14 @@ pub(super) fn connect(
         features.insert(tls);
     }
     let (client, server_io) = tokio::io::duplex(DUPLEX_CAPACITY);
-    tokio::spawn(HttpServer::serve_connection_with(
-        server_io,
-        features,
-        app,
-        server.limits.clone(),
-    ));
+    let serving =
+        HttpServer::serve_connection_with(server_io, features, app, server.limits.clone());
+    // The connection counts as in flight until it ends: `stop` waits.
+    let in_flight = server.enter();
+    tokio::spawn(async move {
+        serving.await;
+        drop(in_flight);
+    });
     Ok(client)
 }
 
