@@ -353,7 +353,7 @@ impl Body for RequestBody {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
-            Kind::Stream(_, hint) => hint.clone(),
+            Kind::Stream(_, hint) => *hint,
         }
     }
 }

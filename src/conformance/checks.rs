@@ -354,15 +354,15 @@ fn graceful_stop(h: &mut Harness) -> BoxFuture<'_, Verdict> {
         let ((stopped, disposed, returned), (refusal, finished)) = tokio::join!(stop, meanwhile);
         stopped.map_err(|e| fail(format!("stop failed: {e}")))?;
         ensure!(returned < deadline, "stop returned after its deadline");
+        ensure!(
+            refusal,
+            "new connections were still answered 2 s after stop began"
+        );
         let events = disposed.unwrap_or_default();
         ensure!(
             events.iter().any(|e| e.starts_with("dispose")),
             "stop returned before the in-flight request had finished (its lifecycle so far: {})",
             events.join(", ")
-        );
-        ensure!(
-            refusal,
-            "new connections were still answered 2 s after stop began"
         );
         let received = finished
             .map_err(|e| fail(format!("the in-flight request's client failed: {e}")))?
