@@ -281,6 +281,8 @@ pub(crate) struct InFlight {
     idle: tokio::sync::Notify,
 }
 
+// Only TestServer counts its requests so far.
+#[cfg_attr(not(feature = "test-util"), allow(dead_code))]
 impl InFlight {
     /// Counts one more, until the guard drops.
     pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
