@@ -219,7 +219,13 @@ struct Head {
     headers: HeaderMap,
 }
 
-struct Snapshot(Arc<Mutex<Option<Head>>>);
+struct Snapshot {
+    /// The head as sent, taken by the last `on_starting` callback.
+    head: Arc<Mutex<Option<Head>>>,
+    /// The app returned before its head went out: the head is checked when
+    /// it goes out (at completion, after the callbacks), not before.
+    deferred: Arc<std::sync::atomic::AtomicBool>,
+}
 
 fn check_server(ctx: &HttpContext, report: &LintReport) -> usize {
     let before = report.violations().len();
@@ -374,7 +380,7 @@ fn check_app(
     // (so that one that changes the status is seen first). That length is
     // the context's own, part of the head as sent.
     let sent = snapshot
-        .0
+        .head
         .lock()
         .ok()
         .and_then(|s| s.clone())
@@ -401,6 +407,14 @@ fn check_app(
             }
             check_head(sent, report);
         }
+        // Not sent yet: the `on_starting` callbacks may still change it,
+        // so the snapshot callback checks it as it goes out. Only what
+        // fails the request here is checked now.
+        None if result.is_ok() && !ctx.is_completed() => {
+            snapshot
+                .deferred
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         None => check_head(&now, report),
     }
     let is_head = ctx.try_request().is_some_and(|r| r.method == Method::HEAD);
@@ -419,16 +433,6 @@ fn check_app(
         // value, all digits.
         if let Err(err) = crate::context::parse_length(&response.headers) {
             report.push("response.content-length-invalid", err.to_string());
-        }
-        // A body buffered before the status became one without a body.
-        if !body_allowed && !is_head && ctx.bytes_written() > 0 {
-            report.push(
-                "response.body-not-allowed",
-                format!(
-                    "{} bytes written for a {status} response",
-                    ctx.bytes_written()
-                ),
-            );
         }
     }
     if result.is_ok() && !is_head && !ctx.is_completed() {
@@ -466,9 +470,14 @@ fn before(ctx: &mut HttpContext, report: &LintReport, mode: LintMode) -> Result<
             format!("{server_violations} server-side lint violation(s)"),
         ));
     }
-    let snapshot = Snapshot(Arc::new(Mutex::new(None)));
+    let snapshot = Snapshot {
+        head: Arc::new(Mutex::new(None)),
+        deferred: Arc::default(),
+    };
     if ctx.try_response().is_some_and(|r| !r.has_started()) {
-        let slot = snapshot.0.clone();
+        let slot = snapshot.head.clone();
+        let deferred = snapshot.deferred.clone();
+        let report = report.clone();
         // Registered first, so it runs last in its batch. Callbacks that
         // the batch's callbacks registered would run in a batch after it
         // (and may still change the head): they run here, in the order they
@@ -481,8 +490,31 @@ fn before(ctx: &mut HttpContext, report: &LintReport, mode: LintMode) -> Result<
                 }
                 ctx.run_callbacks(nested)?;
             }
+            let head = head_of(ctx.response());
             if let Ok(mut slot) = slot.lock() {
-                *slot = Some(head_of(ctx.response()));
+                *slot = Some(head.clone());
+            }
+            if !deferred.load(std::sync::atomic::Ordering::Acquire) {
+                return Ok(());
+            }
+            // The app returned before its head went out: this is the head
+            // it goes out with, the callbacks' changes included.
+            let before = report.violations().len();
+            check_head(&head, &report);
+            let is_head = ctx.try_request().is_some_and(|r| r.method == Method::HEAD);
+            let written = ctx.bytes_written();
+            if !crate::context::body_allowed(head.status) && !is_head && written > 0 {
+                report.push(
+                    "response.body-not-allowed",
+                    format!("{written} bytes written for a {} response", head.status),
+                );
+            }
+            let found = report.violations().len() - before;
+            if found > 0 && mode == LintMode::Fail {
+                return Err(Error::contract(
+                    "application.contract",
+                    format!("{found} application-side lint violation(s)"),
+                ));
             }
             Ok(())
         });

@@ -929,3 +929,53 @@ async fn connection_close_from_the_app_is_a_request_for_the_close_not_a_violatio
     let _ = TestServer::new(lint).get("/").send().await.unwrap();
     assert_eq!(report.rule_ids(), ["response.hop-by-hop-header"]);
 }
+
+#[tokio::test]
+async fn what_on_starting_callbacks_do_to_a_response_sent_at_completion_is_checked() {
+    use serverbridge::testing::{Mode, TestServer};
+    async fn body_then_304(ctx: &mut HttpContext) -> Result<()> {
+        ctx.on_starting(|ctx| {
+            ctx.response_mut().status = StatusCode::NOT_MODIFIED;
+            Ok(())
+        })?;
+        ctx.write("hello").await
+    }
+    async fn callback_sets_te(ctx: &mut HttpContext) -> Result<()> {
+        ctx.on_starting(|ctx| {
+            ctx.response_mut()
+                .headers
+                .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            Ok(())
+        })?;
+        ctx.write("hello").await
+    }
+    for mode in [Mode::Direct, Mode::Wire] {
+        let lint = Lint::new(body_then_304);
+        let report = lint.report();
+        let response = TestServer::new(lint)
+            .with_mode(mode)
+            .get("/")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{mode:?}"
+        );
+        assert_eq!(report.rule_ids(), ["response.body-not-allowed"], "{mode:?}");
+        let lint = Lint::new(callback_sets_te);
+        let report = lint.report();
+        let _ = TestServer::new(lint)
+            .with_mode(mode)
+            .get("/")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            report.rule_ids(),
+            ["response.hop-by-hop-header"],
+            "{mode:?}"
+        );
+    }
+}
