@@ -12,6 +12,14 @@ use serverbridge::testing::TestServer;
 use serverbridge::{Builder, Error, HttpContext, Middleware, Next, Result};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+/// A tower-http layer that sets `x-layer: 1` on the response.
+fn x_layer() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("x-layer"),
+        HeaderValue::from_static("1"),
+    )
+}
+
 /// A shared, ordered log.
 #[derive(Clone, Default)]
 struct Log(Arc<Mutex<Vec<String>>>);
@@ -396,10 +404,7 @@ async fn features_travel_through_a_layer_and_back() {
 
     let app = Builder::new()
         .use_fn(OuterWithId(seen.clone()))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-layer"),
-            HeaderValue::from_static("1"),
-        ))
+        .layer(x_layer())
         .run(inner);
     let server = TestServer::new(app);
     let response = server.get("/").send().await.unwrap();
@@ -438,10 +443,7 @@ async fn through_a_layer(inner: impl serverbridge::Application) -> (String, Opti
     let seen: Arc<Mutex<Option<String>>> = Arc::default();
     let app = Builder::new()
         .use_fn(Outer(seen.clone()))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-layer"),
-            HeaderValue::from_static("1"),
-        ))
+        .layer(x_layer())
         .run(inner);
     let server = TestServer::new(app);
     let response = server.get("/").send().await.unwrap();
@@ -500,12 +502,7 @@ async fn response_trailers_set_inside_a_layer_reach_the_client() {
             .insert("x-sum", HeaderValue::from_static("42"));
         Ok(())
     }
-    let app = Builder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-layer"),
-            HeaderValue::from_static("1"),
-        ))
-        .run(inner);
+    let app = Builder::new().layer(x_layer()).run(inner);
     let server = TestServer::new(app);
     let mut response = server.get("/").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -520,12 +517,7 @@ async fn an_error_inside_a_layer_becomes_its_status() {
     async fn fails(_: &mut HttpContext) -> Result<()> {
         Err(Error::limit("too big", StatusCode::PAYLOAD_TOO_LARGE))
     }
-    let app = Builder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-layer"),
-            HeaderValue::from_static("1"),
-        ))
-        .run(fails);
+    let app = Builder::new().layer(x_layer()).run(fails);
     let server = TestServer::new(app);
     let response = server.get("/").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -621,14 +613,8 @@ async fn a_flush_behind_a_layer_reaches_the_client_at_once() {
     async fn whole(ctx: &mut HttpContext) -> Result<()> {
         ctx.write("all at once").await
     }
-    let layer = || {
-        SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-layer"),
-            HeaderValue::from_static("1"),
-        )
-    };
     for mode in [Mode::Direct, Mode::Wire] {
-        let server = TestServer::new(Builder::new().layer(layer()).run(streams)).with_mode(mode);
+        let server = TestServer::new(Builder::new().layer(x_layer()).run(streams)).with_mode(mode);
         // The clock is paused: a second passes only if nothing else can run.
         let limit = Duration::from_secs(1);
         let response = tokio::time::timeout(limit, server.get("/").send())
@@ -643,7 +629,7 @@ async fn a_flush_behind_a_layer_reaches_the_client_at_once() {
         let data = frame.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&data[..], b"event: 1\n\n", "{mode:?}");
         // A whole body still goes out with its length, in one piece.
-        let server = TestServer::new(Builder::new().layer(layer()).run(whole)).with_mode(mode);
+        let server = TestServer::new(Builder::new().layer(x_layer()).run(whole)).with_mode(mode);
         let response = server.get("/").send().await.unwrap();
         assert_eq!(response.headers()["content-length"], "11", "{mode:?}");
     }
@@ -656,14 +642,8 @@ async fn an_abort_behind_a_layer_is_still_an_abort() {
         ctx.abort();
         Ok(())
     }
-    let layer = || {
-        SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-layer"),
-            HeaderValue::from_static("1"),
-        )
-    };
     for mode in [Mode::Direct, Mode::Wire] {
-        let server = TestServer::new(Builder::new().layer(layer()).run(aborts)).with_mode(mode);
+        let server = TestServer::new(Builder::new().layer(x_layer()).run(aborts)).with_mode(mode);
         let outcome = server.get("/").send().await.map(|r| r.status());
         assert!(outcome.is_err(), "{mode:?}: {outcome:?}");
     }

@@ -350,6 +350,17 @@ async fn a_disconnect_while_the_app_is_still_running() {
 }
 
 /// Waits (at most 2 s) for the request's lifetime without reading the body;
+
+/// What `waits_without_reading` recorded, once it has (bounded).
+async fn outcome(fired: &Mutex<Option<bool>>) -> Option<bool> {
+    for _ in 0..400 {
+        if let Some(seen) = *fired.lock().unwrap() {
+            return Some(seen);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
 /// reports whether it fired.
 fn waits_without_reading(fired: Arc<Mutex<Option<bool>>>) -> impl Application {
     serverbridge::application::from_fn(move |ctx: &mut HttpContext| {
@@ -378,14 +389,7 @@ async fn a_client_gone_fires_the_lifetime_of_an_app_that_does_not_read_in_both_m
                 sent.is_err(),
                 "{mode:?} {fault:?}: no response for a client gone"
             );
-            let mut seen = None;
-            for _ in 0..400 {
-                seen = *fired.lock().unwrap();
-                if seen.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            let seen = outcome(&fired).await;
             assert_eq!(seen, Some(true), "{mode:?} {fault:?}");
         }
     }
@@ -467,14 +471,7 @@ async fn a_client_gone_without_a_body_to_send_is_a_half_close_in_both_modes() {
             let server = TestServer::new(waits_without_reading(fired.clone())).with_mode(mode);
             let sent = server.get("/").fault(fault).send().await;
             assert!(sent.unwrap_err().is_aborted(), "{mode:?} {fault:?}");
-            let mut seen = None;
-            for _ in 0..400 {
-                seen = *fired.lock().unwrap();
-                if seen.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            let seen = outcome(&fired).await;
             assert_eq!(
                 seen,
                 Some(false),
