@@ -349,8 +349,6 @@ async fn a_disconnect_while_the_app_is_still_running() {
     }
 }
 
-/// Waits (at most 2 s) for the request's lifetime without reading the body;
-
 /// What `waits_without_reading` recorded, once it has (bounded).
 async fn outcome(fired: &Mutex<Option<bool>>) -> Option<bool> {
     for _ in 0..400 {
@@ -361,6 +359,8 @@ async fn outcome(fired: &Mutex<Option<bool>>) -> Option<bool> {
     }
     None
 }
+
+/// Waits (at most 2 s) for the request's lifetime without reading the body;
 /// reports whether it fired.
 fn waits_without_reading(fired: Arc<Mutex<Option<bool>>>) -> impl Application {
     serverbridge::application::from_fn(move |ctx: &mut HttpContext| {
