@@ -36,6 +36,10 @@ pub(crate) struct Decoder {
     state: State,
     max_chunk_line: usize,
     max_trailers: usize,
+    /// How far the trailer section was scanned for its blank line, and
+    /// whether that point starts a line: a section that arrives a byte at a
+    /// time is scanned once, not once per byte.
+    trailer_scan: (usize, bool),
 }
 
 fn bad(message: &str) -> Error {
@@ -115,6 +119,7 @@ impl Decoder {
             },
             max_chunk_line: 0,
             max_trailers: 0,
+            trailer_scan: (0, true),
         }
     }
 
@@ -124,6 +129,7 @@ impl Decoder {
             state: State::ChunkSize,
             max_chunk_line,
             max_trailers,
+            trailer_scan: (0, true),
         }
     }
 
@@ -232,26 +238,32 @@ impl Decoder {
             self.state = State::Done;
             return Ok(Decoded::End);
         }
-        // Find the blank line, with CRLF line endings only.
+        // Find the blank line, with CRLF line endings only, from where the
+        // last look stopped.
         let mut end = None;
-        let mut i = 0;
+        let (mut i, mut line_start) = self.trailer_scan;
         while i < buf.len() {
             match buf[i] {
                 b'\r' => match buf.get(i + 1) {
                     None => break,
+                    Some(b'\n') if line_start => {
+                        end = Some(i + 2);
+                        break;
+                    }
                     Some(b'\n') => {
-                        if buf.get(i + 2..i + 4) == Some(b"\r\n") {
-                            end = Some(i + 4);
-                            break;
-                        }
+                        line_start = true;
                         i += 2;
                     }
                     Some(_) => return Err(bad("bare CR in the trailers")),
                 },
                 b'\n' => return Err(bad("bare LF in the trailers")),
-                _ => i += 1,
+                _ => {
+                    line_start = false;
+                    i += 1;
+                }
             }
         }
+        self.trailer_scan = (i, line_start);
         let Some(end) = end else {
             if buf.len() > self.max_trailers {
                 return Err(Error::limit(
@@ -317,6 +329,32 @@ mod tests {
 
     fn chunked() -> Decoder {
         Decoder::chunked(4096, 32 * 1024)
+    }
+
+    #[test]
+    fn trailers_arriving_a_byte_at_a_time_are_scanned_once() {
+        let trailers = b"X-One: 1\r\nX-Two: 2\r\n\r\n";
+        let mut d = chunked();
+        let mut buf = BytesMut::from(&b"0\r\n"[..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::NeedMore);
+        for (n, &byte) in trailers.iter().enumerate() {
+            buf.extend_from_slice(&[byte]);
+            let decoded = d.decode(&mut buf).unwrap();
+            if n + 1 < trailers.len() {
+                assert_eq!(decoded, Decoded::NeedMore, "after {n} bytes");
+                // The next look starts where this one stopped (a CR waits
+                // for its LF), not at the front.
+                assert!(d.trailer_scan.0 + 1 >= buf.len(), "after {n} bytes");
+            } else {
+                let Decoded::Trailers(map) = decoded else {
+                    panic!("{decoded:?}");
+                };
+                assert_eq!(
+                    (map["x-one"].as_bytes(), map["x-two"].as_bytes()),
+                    (&b"1"[..], &b"2"[..])
+                );
+            }
+        }
     }
 
     #[test]
