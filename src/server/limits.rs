@@ -37,7 +37,13 @@ pub struct Limits {
     /// it crosses the limit).
     pub max_request_body_size: Option<u64>,
     /// Time from the first byte of a request to the end of its head.
-    /// Default 30 s. Exceeded: `408 Request Timeout`, then close.
+    /// Default 30 s. Exceeded: `408 Request Timeout`, then close. Also how
+    /// long a new connection may stay silent before its first byte (then
+    /// it closes without a response): a client that connects and sends
+    /// nothing is held for this, not for the keep-alive timeout (Kestrel
+    /// gives it the keep-alive timeout; hyper's header timeout does the
+    /// same as here). Idle connections are cheap to open and costly to
+    /// keep.
     pub request_headers_timeout: Duration,
     /// Time an idle kept-alive connection waits for the next request.
     /// Default 130 s. Exceeded: the connection closes without a response.
