@@ -316,6 +316,20 @@ async fn an_idle_kept_alive_connection_closes_silently_after_the_keep_alive_time
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_new_connection_that_sends_nothing_closes_silently_at_the_headers_timeout() {
+    let (mut client, server) = connect(echo, Limits::default());
+    let timeout = Limits::default().request_headers_timeout;
+    let start = Instant::now();
+    tokio::time::sleep(timeout - Duration::from_secs(1)).await;
+    assert!(client.pending().await.is_empty() && !client.is_eof());
+    client.set_timeout(Duration::from_secs(600));
+    // No 408: there was no request to answer.
+    client.expect_eof().await;
+    assert_eq!(start.elapsed(), timeout);
+    server.await.expect("the connection task ends cleanly");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_connection_that_carried_several_requests_keeps_the_same_timeouts() {
     // Past its second request a connection keeps its state for a grace
     // second before it gives it back: neither phase may change when it
