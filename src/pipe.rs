@@ -627,10 +627,13 @@ impl Body for PipeBody {
                     this.guard.done = true;
                     return this.guard.poll_end();
                 }
+                // An aborted body stays aborted: polled again, it fails
+                // again rather than end as if complete.
                 End::Aborted => {
+                    shared.end = End::Aborted;
                     return Poll::Ready(Some(Err(Error::aborted(
                         "the response was aborted before its end",
-                    ))))
+                    ))));
                 }
                 End::Taken => {
                     this.guard.done = true;
@@ -639,7 +642,7 @@ impl Body for PipeBody {
                 End::Open => {
                     shared.end = End::Open;
                     if this.guard.driver.is_none() {
-                        shared.end = End::Taken;
+                        shared.end = End::Aborted;
                         return Poll::Ready(Some(Err(Error::aborted(
                             "the request ended before the response was complete",
                         ))));

@@ -555,3 +555,30 @@ async fn a_service_status_comes_with_its_own_reason_not_an_earlier_one() {
         (404, "Not Found")
     );
 }
+
+#[tokio::test]
+async fn an_aborted_response_body_stays_failed_when_polled_again() {
+    async fn fails_after_head(ctx: &mut HttpContext) -> Result<()> {
+        ctx.write("partial").await?;
+        ctx.flush().await?;
+        Err(serverbridge::Error::app_msg("boom"))
+    }
+    let request = Request::builder()
+        .uri("/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = AppService::new(fails_after_head)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), "partial");
+    for _ in 0..2 {
+        let next = body.frame().await;
+        assert!(
+            matches!(&next, Some(Err(err)) if err.is_aborted()),
+            "{next:?}"
+        );
+    }
+}
