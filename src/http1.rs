@@ -134,10 +134,7 @@ pub fn encode_head<B: BufMut + ?Sized>(
     let (mut app_close, mut length, mut has_date, mut has_server) = (false, None, false, false);
     for (name, value) in headers {
         if name == CONNECTION {
-            app_close |= value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            app_close |= asks_close(value);
             continue;
         }
         if name == TRANSFER_ENCODING {
@@ -195,6 +192,15 @@ pub fn encode_head<B: BufMut + ?Sized>(
     }
     out.put_slice(b"\r\n");
     EncodedHead { framing, closing }
+}
+
+/// Whether a `Connection` field value lists `close` (an app asking for the
+/// close: the server owns the field and says it in its own words).
+pub(crate) fn asks_close(value: &http::HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 #[inline]

@@ -276,7 +276,7 @@ impl RunningHost {
     /// [`Error::is_aborted`] is true, returned at once after dropping the
     /// server's stop future (which aborts what remains).
     pub async fn stop(mut self) -> Result<()> {
-        let deadline = deadline_after(self.shutdown_timeout);
+        let deadline = crate::server::after(Instant::now(), self.shutdown_timeout);
         let result = tokio::select! {
             result = self.server.stop(deadline) => result,
             name = next_signal(&mut self.signals) => {
@@ -291,15 +291,6 @@ impl RunningHost {
         }
         result
     }
-}
-
-/// `timeout` from now; a timeout past what an `Instant` can hold (a
-/// `--shutdown-timeout` of `1e19`) means no deadline in practice: 30 years.
-fn deadline_after(timeout: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
-    let now = Instant::now();
-    now.checked_add(timeout.min(FAR))
-        .unwrap_or_else(|| now + Duration::from_secs(60 * 60))
 }
 
 /// SIGINT and SIGTERM, caught.

@@ -66,16 +66,17 @@ struct Running {
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
-/// Connection ids: a process-wide counter, base 32 like Kestrel's.
 /// `at` plus `wait`, for a deadline: a setting too large for the clock
-/// (`Duration::MAX`, which Kestrel users write for "no timeout") means a
-/// deadline 30 years away, never an overflow that panics the connection.
+/// (`Duration::MAX`, which Kestrel users write for "no timeout"; a host's
+/// `--shutdown-timeout 1e19`) means a deadline 30 years away, never an
+/// overflow that panics.
 pub(crate) fn after(at: tokio::time::Instant, wait: std::time::Duration) -> tokio::time::Instant {
     const FAR: std::time::Duration = std::time::Duration::from_secs(30 * 365 * 24 * 60 * 60);
     at.checked_add(wait.min(FAR))
         .unwrap_or_else(|| at + std::time::Duration::from_secs(60 * 60))
 }
 
+/// Connection ids: a process-wide counter, base 32 like Kestrel's.
 fn connection_id() -> String {
     const DIGITS: &[u8; 32] = b"0123456789ABCDEFGHIJKLMNOPQRSTUV";
     let mut n = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);

@@ -701,12 +701,7 @@ impl<'a> TestRequest<'a> {
         let app_close = parts
             .headers
             .remove(http::header::CONNECTION)
-            .is_some_and(|value| {
-                value
-                    .as_bytes()
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-            });
+            .is_some_and(|value| crate::http1::asks_close(&value));
         if close.is_requested() || app_close {
             parts.headers.insert(
                 http::header::CONNECTION,
