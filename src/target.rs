@@ -123,17 +123,33 @@ pub(crate) fn split_path(path_and_query: &str, path: &mut String, query: &mut St
     }
 }
 
-/// Checks a request target's characters: visible ASCII only, no fragment.
+/// Checks a request target's characters: visible ASCII only, no fragment,
+/// and every `%` before the query starts a pct-encoded byte (`%` HEXDIG
+/// HEXDIG, RFC 3986 §2.1), as nginx and Apache require. The query is left
+/// to the app (form decoders take a stray `%`), and so are the visible
+/// characters RFC 3986 leaves out (`"`, `<`, `|`, `[`, ...): browsers send
+/// some of them raw (the WHATWG URL standard encodes neither `|` nor `[`).
 #[cfg(feature = "server")]
 pub(crate) fn check_target(target: &str) -> Result<()> {
+    let bytes = target.as_bytes();
+    if bytes.is_empty() {
+        return Err(bad("an empty request target"));
+    }
+    let hex = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
+    let mut in_query = false;
     // One byte pass (`contains('#')` would be a second, through the char
     // searcher).
-    if target.is_empty()
-        || !target
-            .bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b'#')
-    {
-        return Err(bad("invalid characters in the request target"));
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(0x21..=0x7e).contains(&b) || b == b'#' {
+            return Err(bad("invalid characters in the request target"));
+        }
+        if b == b'?' {
+            in_query = true;
+        } else if b == b'%' && !in_query && !(hex(i + 1) && hex(i + 2)) {
+            return Err(bad(
+                "a `%` in the request target's path is not followed by two hex digits",
+            ));
+        }
     }
     Ok(())
 }

@@ -133,6 +133,15 @@ impl Decoder {
         }
     }
 
+    /// Body bytes announced and not decoded yet: what is left of the length,
+    /// or of the chunk whose size line was read.
+    pub(crate) fn announced(&self) -> u64 {
+        match self.state {
+            State::Length(left) | State::ChunkData(left) => left,
+            _ => 0,
+        }
+    }
+
     /// Decodes from the front of `buf`, consuming what it uses.
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded> {
         loop {

@@ -550,7 +550,12 @@ impl Body for Http1Body {
             let Some(body) = read.body.as_mut() else {
                 return Poll::Ready(Some(Err(request_over())));
             };
-            match body.decoder.decode(&mut read.buf) {
+            let decoded = body.decoder.decode(&mut read.buf);
+            // A size line that announces more than the limit leaves is
+            // refused at once, not when the data crosses it (a client could
+            // hold the connection trickling a body that can never fit).
+            let announced = body.decoder.announced();
+            match decoded {
                 Err(err) => {
                     read.body = None;
                     this.close.request();
@@ -565,7 +570,8 @@ impl Body for Http1Body {
                     if let Some(left) = this.hint.exact() {
                         this.hint = SizeHint::with_exact(left.saturating_sub(data.len() as u64));
                     }
-                    if let Some(max) = max.filter(|&max| this.seen > max) {
+                    if let Some(max) = max.filter(|&max| this.seen.saturating_add(announced) > max)
+                    {
                         this.close.request();
                         return Poll::Ready(Some(Err(too_large(max))));
                     }
@@ -578,9 +584,18 @@ impl Body for Http1Body {
                     this.ended = true;
                     return Poll::Ready(None);
                 }
-                Ok(Decoded::NeedMore) => {}
+                Ok(Decoded::NeedMore) => {
+                    if let Some(max) = max.filter(|&max| this.seen.saturating_add(announced) > max)
+                    {
+                        this.close.request();
+                        return Poll::Ready(Some(Err(too_large(max))));
+                    }
+                }
             }
+            // Cut short, the body leaves the connection unusable: the
+            // answer says so (`Connection: close`).
             if read.eof || read.failed {
+                this.close.request();
                 return Poll::Ready(Some(Err(closed_mid_body())));
             }
             match poll_fill(read, cx) {
@@ -602,11 +617,13 @@ impl Body for Http1Body {
                 Poll::Ready(Ok(0)) => {
                     // `peer_gone` takes the lifetime lock, not this one.
                     shared.peer_gone();
+                    this.close.request();
                     return Poll::Ready(Some(Err(closed_mid_body())));
                 }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => {
                     shared.peer_gone();
+                    this.close.request();
                     return Poll::Ready(Some(Err(Error::io(e))));
                 }
             }

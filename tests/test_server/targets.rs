@@ -155,6 +155,8 @@ async fn direct_mode_takes_and_refuses_the_targets_the_wire_does() {
         ("GET", "https://example.test/x?q", StatusCode::OK),
         ("GET", "http://user@example.test/", StatusCode::BAD_REQUEST),
         ("GET", "ftp://example.test/", StatusCode::BAD_REQUEST),
+        ("GET", "/a%zz", StatusCode::BAD_REQUEST),
+        ("GET", "/a%2F?q=%zz", StatusCode::OK),
     ];
     // Twice: the second round refills the first round's collections.
     for _ in 0..2 {

@@ -331,3 +331,31 @@ async fn a_client_gone_mid_body_fails_the_read_and_fires_the_request_lifetime() 
         .expect("the connection ends")
         .expect("cleanly");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_cut_short_by_a_half_close_is_a_400_that_says_connection_close() {
+    // The echo app lets the failed read end the request: the lifecycle
+    // answers 400, and the connection cannot carry another request.
+    let requests = [
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nhello",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
+    ];
+    for request in requests {
+        let (mut client, _) = connect(echo, Limits::default());
+        client.send(request).await;
+        client.io.shutdown().await.expect("half-close");
+        let bytes = normalise_date(&client.read_until_close().await);
+        assert_eq!(
+            escape(&bytes),
+            escape(
+                format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: {FIXED_DATE}\r\n\
+                     connection: close\r\n\r\n"
+                )
+                .as_bytes()
+            ),
+            "{request:?}"
+        );
+    }
+}

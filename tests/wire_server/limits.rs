@@ -175,3 +175,36 @@ async fn the_app_can_raise_the_body_limit_before_reading() {
     client.send(post(1000)).await;
     assert_echo(&client.response().await, "POST", "/", 1000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_chunk_announced_past_the_limit_is_413_before_its_data_arrives() {
+    // The size line alone says the body cannot fit: no waiting for the
+    // data (a client could hold the connection open trickling it).
+    for size in ["65", "FFFFFFFFFFFFFFFF"] {
+        let (mut client, _) = connect(echo, small_body_limit());
+        client
+            .send(format!(
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nhello"
+            ))
+            .await;
+        assert_413_and_close(&mut client).await;
+    }
+    // Two chunks: the second's size line crosses what is left.
+    let (mut client, _) = connect(echo, small_body_limit());
+    client
+        .send(format!(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3c\r\n{}\r\n29\r\n",
+            body_of(60)
+        ))
+        .await;
+    assert_413_and_close(&mut client).await;
+    // Exactly up to the limit is still read.
+    let (mut client, _) = connect(echo, small_body_limit());
+    client
+        .send(format!(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n{}\r\n0\r\n\r\n",
+            body_of(100)
+        ))
+        .await;
+    assert_echo(&client.response().await, "POST", "/", 100);
+}
