@@ -279,6 +279,10 @@ struct DriverArgs {
 pub(crate) struct InFlight {
     count: std::sync::atomic::AtomicUsize,
     idle: tokio::sync::Notify,
+    /// The lifetimes of the requests in flight that gave one, by number:
+    /// fired when a stop's deadline passes.
+    lifetimes: Mutex<Vec<(u64, RequestLifetime)>>,
+    next: std::sync::atomic::AtomicU64,
 }
 
 // Only TestServer counts its requests so far.
@@ -287,7 +291,10 @@ impl InFlight {
     /// Counts one more, until the guard drops.
     pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
         self.count.fetch_add(1, Ordering::AcqRel);
-        InFlightGuard(self.clone())
+        InFlightGuard {
+            count: self.clone(),
+            watched: None,
+        }
     }
 
     /// Resolves when none is left.
@@ -302,16 +309,72 @@ impl InFlight {
             notified.await;
         }
     }
+
+    /// Fires the lifetime of every request in flight that gave one.
+    pub(crate) fn abort_all(&self) {
+        if let Ok(lifetimes) = self.lifetimes.lock() {
+            for (_, lifetime) in lifetimes.iter() {
+                lifetime.abort();
+            }
+        }
+    }
+
+    /// [`abort_all`](Self::abort_all) when dropped, unless disarmed.
+    pub(crate) fn abort_on_drop(&self) -> AbortInFlight<'_> {
+        AbortInFlight(Some(self))
+    }
+}
+
+/// See [`InFlight::abort_on_drop`].
+pub(crate) struct AbortInFlight<'a>(Option<&'a InFlight>);
+
+#[cfg_attr(not(feature = "test-util"), allow(dead_code))]
+impl AbortInFlight<'_> {
+    /// Drops without aborting.
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortInFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(in_flight) = self.0 {
+            in_flight.abort_all();
+        }
+    }
 }
 
 /// One request of an [`InFlight`] count.
 #[derive(Debug)]
-pub(crate) struct InFlightGuard(Arc<InFlight>);
+pub(crate) struct InFlightGuard {
+    count: Arc<InFlight>,
+    /// The number its lifetime is registered under.
+    watched: Option<u64>,
+}
+
+#[cfg_attr(not(feature = "test-util"), allow(dead_code))]
+impl InFlightGuard {
+    /// Registers the request's lifetime, for [`InFlight::abort_all`].
+    pub(crate) fn watch(&mut self, lifetime: &RequestLifetime) {
+        let n = self.count.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut lifetimes) = self.count.lifetimes.lock() {
+            lifetimes.push((n, lifetime.clone()));
+            self.watched = Some(n);
+        }
+    }
+}
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
+        if let Some(n) = self.watched {
+            if let Ok(mut lifetimes) = self.count.lifetimes.lock() {
+                if let Some(i) = lifetimes.iter().position(|(m, _)| *m == n) {
+                    lifetimes.swap_remove(i);
+                }
+            }
+        }
+        if self.count.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.count.idle.notify_waiters();
         }
     }
 }

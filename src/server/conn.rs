@@ -709,7 +709,13 @@ impl Conn {
                             watching = false;
                             shared.peer_gone();
                         }
-                        _ = config.abort.cancelled() => break None,
+                        // A hard stop drops the app's future: whatever
+                        // else holds the request's lifetime (work the app
+                        // handed it to) learns of the abort first.
+                        _ = config.abort.cancelled() => {
+                            shared.peer_gone();
+                            break None;
+                        }
                     }
                 }
             }

@@ -50,7 +50,6 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-#[cfg(feature = "test-util")]
 use crate::application::BoxApplication;
 use crate::endpoint::{Endpoint, Listener};
 use crate::error::{Error, Result};
@@ -61,7 +60,76 @@ pub use limits::Limits;
 
 struct Running {
     config: Arc<conn::ConnConfig>,
+    run: Run,
+}
+
+/// One run of a server, as its connections share it: the graceful stop,
+/// the hard stop at the deadline, and the tracker `stop` waits on (the
+/// connections, and the upgraded connections apps still hold).
+/// TestServer's wire mode serves its in-memory connections under one, so
+/// its `stop` treats them as the built-in server's treats its own.
+#[derive(Clone, Default)]
+pub(crate) struct Run {
+    stopping: conn::StopSignal,
+    abort: tokio_util::sync::CancellationToken,
     tracker: TaskTracker,
+}
+
+impl Run {
+    /// A connection configuration under this run.
+    fn config(&self, limits: Limits, server: Arc<Features>) -> conn::ConnConfig {
+        let mut config = conn::ConnConfig::new(limits, server);
+        config.stopping = self.stopping.clone();
+        config.abort = self.abort.clone();
+        config.tracker = self.tracker.clone();
+        config
+    }
+
+    /// Serves one connection under this run, as
+    /// [`HttpServer::serve_connection_with`] does, in a task `stop` waits for.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn spawn_connection<T>(
+        &self,
+        io: T,
+        connection: Features,
+        app: BoxApplication,
+        limits: Limits,
+    ) where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let server = connection.defaults().cloned().unwrap_or_default();
+        let config = Arc::new(self.config(limits, server));
+        self.tracker.spawn(conn::serve(io, connection, app, config));
+    }
+
+    /// Whether a stop has begun.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.is_cancelled()
+    }
+
+    /// Begins the graceful stop: idle connections close, the responses in
+    /// flight say `Connection: close`, nothing new is tracked.
+    pub(crate) fn begin_stop(&self) {
+        self.stopping.cancel();
+        self.tracker.close();
+    }
+
+    /// Resolves when every tracked task has ended (after [`begin_stop`](Self::begin_stop)).
+    pub(crate) async fn ended(&self) {
+        self.tracker.wait().await;
+    }
+
+    /// The hard stop: every connection is dropped.
+    pub(crate) fn abort(&self) {
+        self.abort.cancel();
+    }
+
+    /// Aborts when dropped, unless disarmed: a stop dropped before it ends
+    /// (a host's second signal) leaves nothing running.
+    pub(crate) fn abort_on_drop(&self) -> tokio_util::sync::DropGuard {
+        self.abort.clone().drop_guard()
+    }
 }
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
@@ -268,8 +336,8 @@ fn spawn_accept(
     listener: Listener,
 ) {
     let config = running.config.clone();
-    let tracker = running.tracker.clone();
-    running.tracker.spawn(async move {
+    let tracker = running.run.tracker.clone();
+    running.run.tracker.spawn(async move {
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -330,10 +398,11 @@ impl Server for HttpServer {
         }
         let mut server_features = Features::new();
         server_features.insert(self.addresses.clone());
-        let config = conn::ConnConfig::new(self.limits.clone(), Arc::new(server_features));
+        let run = Run::default();
+        let config = run.config(self.limits.clone(), Arc::new(server_features));
         let running = Running {
-            tracker: config.tracker.clone(),
             config: Arc::new(config),
+            run,
         };
         let limit = self
             .limits
@@ -363,16 +432,15 @@ impl Server for HttpServer {
         };
         // Dropping this future before it ends (a host's second signal) aborts
         // the remaining connections at once instead of leaving them running.
-        let abort_on_drop = running.config.abort.clone().drop_guard();
-        running.config.stopping.cancel();
-        running.tracker.close();
-        if tokio::time::timeout_at(deadline, running.tracker.wait())
+        let abort_on_drop = running.run.abort_on_drop();
+        running.run.begin_stop();
+        if tokio::time::timeout_at(deadline, running.run.ended())
             .await
             .is_err()
         {
             tracing::info!("stop deadline reached: aborting the remaining connections");
-            running.config.abort.cancel();
-            running.tracker.wait().await;
+            running.run.abort();
+            running.run.ended().await;
         }
         abort_on_drop.disarm();
         self.addresses.clear();

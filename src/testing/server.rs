@@ -38,8 +38,19 @@ struct State {
     requests: AtomicU64,
     /// Direct mode's finished feature collections, reused in place.
     pool: Arc<FeaturePool>,
-    /// Requests whose lifecycle has not ended (both modes): `stop` waits.
+    /// Direct-mode requests whose lifecycle has not ended: `stop` waits,
+    /// and aborts them at its deadline.
     pub(super) in_flight: Arc<crate::pipe::InFlight>,
+    /// Wire mode's connections: served under the current run, which `stop`
+    /// ends as the built-in server ends its own (a new one each start).
+    run: std::sync::Mutex<crate::server::Run>,
+}
+
+impl State {
+    /// The current run (a handle on it).
+    fn run(&self) -> crate::server::Run {
+        self.run.lock().map(|run| run.clone()).unwrap_or_default()
+    }
 }
 
 /// An in-memory [`Server`] for tests; see the [module docs](crate::testing).
@@ -107,6 +118,7 @@ impl TestServer {
                 requests: AtomicU64::new(0),
                 pool: Arc::default(),
                 in_flight: Arc::default(),
+                run: std::sync::Mutex::default(),
             }),
             server_features,
             connection_defaults,
@@ -122,6 +134,11 @@ impl TestServer {
     fn set_app(&self, app: BoxApplication) {
         if let Ok(mut slot) = self.state.app.write() {
             *slot = Some(app);
+        }
+        if let Ok(mut run) = self.state.run.lock() {
+            if run.is_stopping() {
+                *run = crate::server::Run::default();
+            }
         }
         self.state.stopped.store(false, Ordering::Relaxed);
         self.addresses.clear();
@@ -164,10 +181,16 @@ impl TestServer {
         self.state.requests.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Counts a request (a wire connection) as in flight until the guard
-    /// drops.
-    pub(super) fn enter(&self) -> crate::pipe::InFlightGuard {
-        self.state.in_flight.enter()
+    /// Serves a wire connection under the current run (`stop` ends it).
+    pub(super) fn spawn_connection(
+        &self,
+        io: tokio::io::DuplexStream,
+        features: Features,
+        app: BoxApplication,
+    ) {
+        self.state
+            .run()
+            .spawn_connection(io, features, app, self.limits.clone());
     }
 
     /// Sets the connection info every request sees (default: peer
@@ -300,14 +323,32 @@ impl Server for TestServer {
         Ok(())
     }
 
-    /// Refuses new requests, then waits until the requests in flight have
-    /// ended (their whole lifecycle, `dispose_context` included), or until
-    /// `deadline`. There is no connection to cut at the deadline: what
-    /// still runs then belongs to its caller, and finishes as it polls it.
+    /// Stops as the built-in server does: refuses new requests and
+    /// connections, closes idle wire connections at once, lets the requests
+    /// in flight finish (their responses say `Connection: close`; their
+    /// whole lifecycle, `dispose_context` included), and at `deadline`
+    /// aborts what remains: wire connections are dropped, and direct
+    /// requests get their [`RequestLifetime`] fired and their client an
+    /// `is_aborted()` error. A direct request's app that ignores its
+    /// lifetime is not waited for after the deadline: its future belongs to
+    /// the caller that polls it (there is no connection task to drop).
     async fn stop(&mut self, deadline: Instant) -> Result<()> {
         self.state.stopped.store(true, Ordering::Relaxed);
         self.addresses.clear();
-        let _ = tokio::time::timeout_at(deadline, self.state.in_flight.idle()).await;
+        let run = self.state.run();
+        let in_flight = &self.state.in_flight;
+        // Dropped before it ends, the stop aborts what remains.
+        let abort_on_drop = run.abort_on_drop();
+        let aborts_direct = in_flight.abort_on_drop();
+        run.begin_stop();
+        let graceful = async { tokio::join!(run.ended(), in_flight.idle()) };
+        if tokio::time::timeout_at(deadline, graceful).await.is_err() {
+            run.abort();
+            in_flight.abort_all();
+            run.ended().await;
+        }
+        abort_on_drop.disarm();
+        aborts_direct.disarm();
         Ok(())
     }
 }
@@ -642,57 +683,49 @@ impl<'a> TestRequest<'a> {
 
     async fn send_direct(self) -> Result<TestResponse> {
         let pool = self.server.state.pool.clone();
-        let in_flight = self.server.state.in_flight.enter();
+        let state = self.server.state.clone();
+        let mut in_flight = state.in_flight.enter();
         let Prepared {
             app,
             mut features,
             client,
             close,
         } = self.features()?;
-        let response = match client {
-            // Nothing on the client side can abort this request before its
-            // head: it runs on the reused collection's lifetime, renewed.
-            None => {
-                let lifetime =
-                    features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new);
-                crate::pipe::call_counted(
-                    app,
-                    features,
-                    lifetime,
-                    None,
-                    Some(pool),
-                    Some(in_flight),
-                )
-                .await?
-            }
-            // A client that goes away before the head has no response to
-            // get, as on the wire. The flag is read first and the waiter
-            // polled only while the head is pending: an app that answers at
-            // once costs no waiter registration.
-            Some(client) => {
-                let response = crate::pipe::call_counted(
-                    app,
-                    features,
-                    client.clone(),
-                    None,
-                    Some(pool),
-                    Some(in_flight),
-                );
-                let (mut response, mut cancelled) =
-                    (std::pin::pin!(response), std::pin::pin!(client.cancelled()));
-                let aborted = || Error::aborted("the test aborted the request");
-                std::future::poll_fn(|cx| {
-                    if client.is_cancelled() {
-                        return std::task::Poll::Ready(Err(aborted()));
-                    }
-                    if let std::task::Poll::Ready(response) = response.as_mut().poll(cx) {
-                        return std::task::Poll::Ready(response);
-                    }
-                    cancelled.as_mut().poll(cx).map(|()| Err(aborted()))
-                })
-                .await?
-            }
+        // Without a client lifetime of the test's, the request runs on the
+        // reused collection's, renewed.
+        let lifetime = match client {
+            Some(client) => client,
+            None => features.reset_or_insert(RequestLifetime::renew, RequestLifetime::new),
         };
+        // A stop's deadline fires it.
+        in_flight.watch(&lifetime);
+        let response = crate::pipe::call_counted(
+            app,
+            features,
+            lifetime.clone(),
+            None,
+            Some(pool),
+            Some(in_flight),
+        );
+        // A request aborted before its head (by the test, or by a stop's
+        // deadline) has no response to get, as on the wire. The flag is
+        // read first and the waiter polled only while the head is pending:
+        // an app that answers at once costs no waiter registration.
+        let (mut response, mut cancelled) = (
+            std::pin::pin!(response),
+            std::pin::pin!(lifetime.cancelled()),
+        );
+        let aborted = || Error::aborted("the request was aborted before its response");
+        let response = std::future::poll_fn(|cx| {
+            if lifetime.is_cancelled() {
+                return std::task::Poll::Ready(Err(aborted()));
+            }
+            if let std::task::Poll::Ready(response) = response.as_mut().poll(cx) {
+                return std::task::Poll::Ready(response);
+            }
+            cancelled.as_mut().poll(cx).map(|()| Err(aborted()))
+        })
+        .await?;
         let (mut parts, body) = response.into_parts();
         // Framing fields are the server's, as on the wire: the app's
         // `Transfer-Encoding` and `Connection` do not reach the client (its
@@ -702,7 +735,8 @@ impl<'a> TestRequest<'a> {
             .headers
             .remove(http::header::CONNECTION)
             .is_some_and(|value| crate::http1::asks_close(&value));
-        if close.is_requested() || app_close {
+        // During a stop, as on the built-in server, the connection closes.
+        if close.is_requested() || app_close || state.stopped.load(Ordering::Relaxed) {
             parts.headers.insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),

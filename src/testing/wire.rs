@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::feature::{ConnectionInfo, TlsInfo};
 use crate::features::Features;
 use crate::pipe::ReasonPhrase;
-use crate::server::HttpServer;
 
 /// Room in each direction of the in-memory connection.
 const DUPLEX_CAPACITY: usize = 64 * 1024;
@@ -47,14 +46,8 @@ pub(super) fn connect(
         features.insert(tls);
     }
     let (client, server_io) = tokio::io::duplex(DUPLEX_CAPACITY);
-    let serving =
-        HttpServer::serve_connection_with(server_io, features, app, server.limits.clone());
-    // The connection counts as in flight until it ends: `stop` waits.
-    let in_flight = server.enter();
-    tokio::spawn(async move {
-        serving.await;
-        drop(in_flight);
-    });
+    // Under the server's run: `stop` waits for it, and ends it.
+    server.spawn_connection(server_io, features, app);
     Ok(client)
 }
 

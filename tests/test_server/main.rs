@@ -52,4 +52,5 @@ async fn describe(ctx: &mut HttpContext) -> Result<()> {
 mod bodies;
 mod limits;
 mod server;
+mod stop;
 mod targets;

@@ -17,7 +17,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use http::HeaderValue;
 use serverbridge::application::from_fn;
-use serverbridge::feature::{MaxRequestBodySize, ResponseTrailers, ServerAddress, ServerAddresses};
+use serverbridge::feature::{
+    MaxRequestBodySize, RequestLifetime, ResponseTrailers, ServerAddress, ServerAddresses,
+};
 use serverbridge::server::{HttpServer, Limits};
 use serverbridge::{Application, HttpContext, Result, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

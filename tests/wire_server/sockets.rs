@@ -234,12 +234,23 @@ async fn stuck(_: &mut HttpContext) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stop_deadline_aborts_a_stuck_request() {
+    // The app hands its lifetime out (to background work, say), then never
+    // answers: the abort drops its future, and fires the lifetime first.
+    let (lifetimes_tx, mut lifetimes) = mpsc::unbounded_channel();
+    let app = from_fn(move |ctx: &mut HttpContext| -> BoxFuture<'_, Result<()>> {
+        let lifetimes_tx = lifetimes_tx.clone();
+        Box::pin(async move {
+            let lifetime = ctx.features().get::<RequestLifetime>().cloned();
+            let _ = lifetimes_tx.send(lifetime.expect("a lifetime"));
+            stuck(ctx).await
+        })
+    });
     let mut server = HttpServer::new().bind("127.0.0.1:0".parse().expect("valid"));
-    server.start(Arc::new(stuck)).await.expect("started");
+    server.start(Arc::new(app)).await.expect("started");
     let addr = tcp_addresses(&server)[0];
     let mut client = tcp_client(addr).await;
     client.send(get("/")).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let lifetime = lifetimes.recv().await.expect("the app ran");
 
     let grace = Duration::from_millis(200);
     let start = Instant::now();
@@ -248,6 +259,7 @@ async fn the_stop_deadline_aborts_a_stuck_request() {
         .expect("stop returns soon after its deadline")
         .expect("stopped");
     assert!(start.elapsed() >= grace, "stop waited for the deadline");
+    assert!(lifetime.is_cancelled(), "the request's lifetime fired");
     client.expect_eof().await;
 }
 
