@@ -288,10 +288,10 @@ fn encoded_uri(path: &str, query: &str) -> Uri {
 /// Whether `uri` is the asterisk form (`OPTIONS *`). Cheaper than
 /// `uri == "*"`, which compares the URI's parts one by one with the text.
 pub(crate) fn is_asterisk(uri: &http::Uri) -> bool {
-    uri.scheme().is_none()
-        && uri.authority().is_none()
-        && uri.path() == "*"
-        && uri.query().is_none()
+    // Also with a scheme and authority around it: HTTP/2 sends `OPTIONS *`
+    // as `:path: *` beside them (RFC 9113 §8.3.1); no HTTP/1 absolute form
+    // has `*` for its path.
+    uri.path() == "*" && uri.query().is_none()
 }
 
 #[cfg(test)]

@@ -80,6 +80,7 @@
 //! # });
 //! ```
 
+mod opening;
 mod server;
 mod service;
 mod settings;

@@ -22,8 +22,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::opening::Opening;
 use crate::service::ConnService;
-use crate::settings::Settings;
+use crate::settings::{Protocols, Settings};
 
 /// What a started server shares with its accept loops and connections.
 struct Shared {
@@ -36,6 +37,9 @@ struct Shared {
     max_request_body_size: Option<u64>,
     /// `Settings::keep_alive`.
     keep_alive: bool,
+    /// The time a new connection has to show its protocol, when hyper-util
+    /// reads its first bytes to tell HTTP/1 from HTTP/2 ([`Opening`]).
+    opening: Option<std::time::Duration>,
     connection_slots: Option<Arc<Semaphore>>,
     /// Taken by `stop`; an accept loop that finds it gone stops accepting.
     graceful: Mutex<Option<GracefulShutdown>>,
@@ -242,6 +246,10 @@ impl Server for HyperServer {
             server_features: Arc::new(server_features),
             max_request_body_size: self.settings.max_request_body_size,
             keep_alive: self.settings.keep_alive,
+            opening: match self.settings.protocols {
+                Protocols::Http1Only => None,
+                Protocols::Auto | Protocols::Http2Only => self.settings.header_read_timeout,
+            },
             connection_slots: self
                 .settings
                 .max_concurrent_connections
@@ -416,11 +424,21 @@ where
     };
     let task = async move {
         let deregister = deregister;
-        let conn = deregister
-            .shared
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service);
-        if let Err(err) = watcher.watch(conn).await {
+        let builder = &deregister.shared.builder;
+        let served = match deregister.shared.opening {
+            Some(timeout) => {
+                let io = TokioIo::new(Opening::new(io, timeout));
+                watcher
+                    .watch(builder.serve_connection_with_upgrades(io, service))
+                    .await
+            }
+            None => {
+                watcher
+                    .watch(builder.serve_connection_with_upgrades(TokioIo::new(io), service))
+                    .await
+            }
+        };
+        if let Err(err) = served {
             tracing::debug!(error = %err, "connection ended with an error");
         }
         drop(permit);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, UPGRADE};
+use http::uri::Scheme;
 use http::{HeaderValue, Method, Request, StatusCode, Version};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -162,18 +163,34 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             }
         }
 
+        let h2 = parts.version == Version::HTTP_2;
         // HTTP/2 carries the host in `:authority`; apps (and the built-in
-        // server's requests) read it from `Host`, as Kestrel does.
-        if parts.version == Version::HTTP_2 && !parts.headers.contains_key(HOST) {
+        // server's requests) read it from `Host`, as Kestrel does. A `Host`
+        // beside it must name the same (RFC 9113 §8.3.1: a server SHOULD
+        // treat another as malformed): two hosts in one request are what
+        // Host-confusion attacks rely on.
+        let mut conflicting_host = false;
+        if h2 {
             if let Some(authority) = parts.uri.authority() {
-                if let Ok(value) = HeaderValue::from_str(authority.as_str()) {
-                    parts.headers.insert(HOST, value);
+                let mut hosts = parts.headers.get_all(HOST).iter();
+                match (hosts.next(), hosts.next()) {
+                    (None, _) => {
+                        if let Ok(value) = HeaderValue::from_str(authority.as_str()) {
+                            parts.headers.insert(HOST, value);
+                        }
+                    }
+                    (Some(host), None) => {
+                        conflicting_host = !host
+                            .as_bytes()
+                            .eq_ignore_ascii_case(authority.as_str().as_bytes());
+                    }
+                    (Some(_), Some(_)) => conflicting_host = true,
                 }
             }
         }
         // The raw target: the origin form as sent (HTTP/2's `:path`); the
         // absolute form (an HTTP/1 request with a scheme) as a whole.
-        let absolute = parts.version != Version::HTTP_2 && parts.uri.scheme().is_some();
+        let absolute = !h2 && parts.uri.scheme().is_some();
         let raw = match parts.uri.path_and_query() {
             // The asterisk form's `*` too (HTTP/2 sends it as `:path` with
             // a scheme and authority around it).
@@ -182,14 +199,26 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         };
         // hyper takes any target `http::Uri` parses; the forms a method may
         // use are checked as the built-in server checks them (an origin
-        // form, the usual case, needs no check).
-        let refused = parts.version != Version::HTTP_2
-            && !raw.as_ref().is_some_and(|t| t.as_str().starts_with('/'))
-            && !target_form_ok(&parts);
+        // form, the usual case, needs no check). On HTTP/2, h2 refuses a
+        // `:path` that is neither `/…` nor `*`; `*` is for OPTIONS only
+        // (RFC 9113 §8.3.1).
+        let refused = if h2 {
+            conflicting_host || (parts.uri.path() == "*" && parts.method != Method::OPTIONS)
+        } else {
+            !raw.as_ref().is_some_and(|t| t.as_str().starts_with('/')) && !target_form_ok(&parts)
+        };
         match features.get_mut::<RequestFeature>() {
             Some(request) => request.refill(parts, body, raw.as_ref().map(|t| t.as_str())),
             None => {
                 features.insert(RequestFeature::from_parts(parts, body));
+            }
+        }
+        // The scheme is what the connection is, never what the client
+        // claims (an HTTP/2 `:scheme`, an HTTP/1 absolute-form target):
+        // this adapter does not terminate TLS, so `http`.
+        if let Some(request) = features.get_mut::<RequestFeature>() {
+            if request.scheme != Scheme::HTTP {
+                request.scheme = Scheme::HTTP;
             }
         }
         let app = if refused { &self.refuse } else { &self.app };

@@ -85,8 +85,14 @@ pub struct Settings {
     pub http2_max_frame_size: u32,
     /// HTTP/2: the initial per-stream flow-control window, in bytes: how
     /// much request body a client may send ahead of the app reading it.
-    /// Default: 1 MiB (hyper's).
+    /// Default: 768 KiB (Kestrel's). Kept below the connection window, so
+    /// that one request whose app has not read its body yet cannot take
+    /// the whole connection window and stall every other stream's body.
     pub http2_initial_stream_window_size: u32,
+    /// HTTP/2: the initial connection-wide flow-control window, in bytes:
+    /// how much request body all streams together may send ahead of their
+    /// apps reading it. Default: 1 MiB (Kestrel's and hyper's).
+    pub http2_initial_connection_window_size: u32,
     /// HTTP/2: the largest response data buffered per stream before the
     /// app's writes wait, in bytes. Default: 400 KiB (hyper's).
     pub http2_max_send_buffer_size: usize,
@@ -117,7 +123,8 @@ impl Default for Settings {
             http2_keep_alive_timeout: Duration::from_secs(20),
             http2_max_header_list_size: 16 * 1024,
             http2_max_frame_size: 16 * 1024,
-            http2_initial_stream_window_size: 1024 * 1024,
+            http2_initial_stream_window_size: 768 * 1024,
+            http2_initial_connection_window_size: 1024 * 1024,
             http2_max_send_buffer_size: 400 * 1024,
             max_request_body_size: Some(30_000_000),
             max_concurrent_connections: None,
@@ -152,6 +159,7 @@ impl Settings {
             .max_header_list_size(self.http2_max_header_list_size)
             .max_frame_size(self.http2_max_frame_size)
             .initial_stream_window_size(self.http2_initial_stream_window_size)
+            .initial_connection_window_size(self.http2_initial_connection_window_size)
             .max_send_buf_size(self.http2_max_send_buffer_size);
         match self.protocols {
             Protocols::Auto => builder,

@@ -3,6 +3,7 @@
 
 mod common;
 mod echo;
+mod h2;
 mod lifecycle;
 mod parity;
 mod stop;
