@@ -89,6 +89,9 @@ enum Kind {
     /// The body, and its size hint as of the last poll (`SyncWrapper`
     /// hands out only `&mut`, and `size_hint` takes `&self`).
     Stream(SyncWrapper<DynBody>, SizeHint),
+    /// Failed past its limit (of this many bytes): every later read fails
+    /// the same way, never reads as a body that ended.
+    OverLimit(u64),
 }
 
 /// A slot the request trailers land in once the body has been read to its end;
@@ -139,6 +142,7 @@ impl std::fmt::Debug for RequestBody {
             Kind::Empty => "empty",
             Kind::Full(_) => "full",
             Kind::Stream(..) => "stream",
+            Kind::OverLimit(_) => "over its limit",
         };
         f.debug_struct("RequestBody")
             .field("kind", &kind)
@@ -250,34 +254,30 @@ impl RequestBody {
         Ok(first.unwrap_or_else(|| rest.freeze()))
     }
 
-    fn check_limit_before(&mut self) -> Option<Error> {
-        // Only a body whose bytes are all here is refused before a read: a
-        // stream's length is enforced as it is read (the built-in server's
-        // body asks for the close with its 413, as a rejection must).
-        let hint = match &self.kind {
-            Kind::Stream(..) => SizeHint::default(),
-            _ => self.size_hint(),
-        };
+    fn check_limit_before(&mut self) -> Option<(Error, u64)> {
+        // What the body says it holds (a stream's declared length included)
+        // is refused before a byte is read.
+        let hint = self.size_hint();
         let limit = self.limit.as_mut()?;
         if !limit.checked_hint {
             limit.checked_hint = true;
             limit.feature.mark_read_only();
             if let Some(max) = limit.feature.get() {
                 if hint.lower() > max {
-                    return Some(limit_error(max));
+                    return Some((limit_error(max), max));
                 }
             }
         }
         None
     }
 
-    fn count(&mut self, frame: &Frame<Bytes>) -> Option<Error> {
+    fn count(&mut self, frame: &Frame<Bytes>) -> Option<(Error, u64)> {
         let limit = self.limit.as_mut()?;
         if let Some(data) = frame.data_ref() {
             limit.seen += data.len() as u64;
             if let Some(max) = limit.feature.get() {
                 if limit.seen > max {
-                    return Some(limit_error(max));
+                    return Some((limit_error(max), max));
                 }
             }
         }
@@ -287,6 +287,7 @@ impl RequestBody {
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>>>> {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
+            Kind::OverLimit(max) => Poll::Ready(Some(Err(limit_error(*max)))),
             Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             Kind::Stream(body, hint) => {
                 let mut body = body.get_mut().as_mut();
@@ -318,15 +319,15 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
-        if let Some(err) = this.check_limit_before() {
-            this.kind = Kind::Empty;
+        if let Some((err, max)) = this.check_limit_before() {
+            this.kind = Kind::OverLimit(max);
             return Poll::Ready(Some(Err(err)));
         }
         let frame = ready!(this.poll_inner(cx));
         match frame {
             Some(Ok(frame)) => {
-                if let Some(err) = this.count(&frame) {
-                    this.kind = Kind::Empty;
+                if let Some((err, max)) = this.count(&frame) {
+                    this.kind = Kind::OverLimit(max);
                     return Poll::Ready(Some(Err(err)));
                 }
                 if let (Some(trailers), Some(slot)) = (frame.trailers_ref(), &this.trailers) {
@@ -335,6 +336,16 @@ impl Body for RequestBody {
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
+            }
+            None => {
+                // Read to its end: the trailers are available, empty when
+                // none came (ASP.NET Core's `Available`).
+                if let Some(slot) = &this.trailers {
+                    if let Ok(mut slot) = slot.lock() {
+                        slot.get_or_insert_with(HeaderMap::new);
+                    }
+                }
+                Poll::Ready(None)
             }
             other => Poll::Ready(other),
         }
@@ -345,7 +356,7 @@ impl Body for RequestBody {
             Kind::Empty => true,
             Kind::Full(data) => data.is_none(),
             // `SyncWrapper` only hands out `&mut`; a stream answers on poll.
-            Kind::Stream(..) => false,
+            Kind::Stream(..) | Kind::OverLimit(_) => false,
         }
     }
 
@@ -354,6 +365,7 @@ impl Body for RequestBody {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Kind::Stream(_, hint) => *hint,
+            Kind::OverLimit(_) => SizeHint::default(),
         }
     }
 }

@@ -237,8 +237,8 @@ impl Builder {
         L::Service: HttpService,
     {
         self.components.push(Box::new(move |next| {
-            let service = layer.layer(AppService::from_arc(next));
-            Arc::new(LayerApp::new(service))
+            let service = layer.layer(AppService::from_arc(next.clone()));
+            Arc::new(LayerApp::new(service, next))
         }));
         self
     }

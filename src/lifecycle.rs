@@ -148,12 +148,21 @@ fn context_lost(panic: &Box<dyn std::any::Any + Send>) -> RequestOutcome {
 /// Ends a failed request: an error response if nothing was sent, otherwise an
 /// abort. Returns whether a complete (error) response went out.
 async fn fail(ctx: &mut HttpContext, err: &Error) -> bool {
-    let started = ctx.try_response().is_some_and(|r| r.has_started());
-    if !started && !ctx.is_completed() && ctx.try_response().is_some() {
+    // Only a response of this request's own (not one in the shared
+    // defaults layer, a broken server's) can carry the error response.
+    let local = ctx
+        .features_mut()
+        .get_mut::<ResponseFeature>()
+        .map(|r| r.has_started());
+    if local == Some(false) && !ctx.is_completed() {
         let status = err.status().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if ctx.send_error_response(status).await.is_ok() {
             return true;
         }
+    }
+    // Aborted already (`ctx.abort()`): the sink was told once.
+    if ctx.abort_called() {
+        return false;
     }
     if let Some(lifetime) = ctx.lifetime() {
         lifetime.abort();

@@ -354,7 +354,25 @@ where
                 carried.put(features);
             }) as Box<dyn FnOnce(crate::lifecycle::RequestOutcome) + Send>
         });
-        crate::pipe::call(self.app.clone(), features, lifetime, on_done, None)
+        // Behind a `Builder::layer`, the outer lifecycle owns the context
+        // hooks (the layer passes them through): the inner run must not
+        // create or dispose of a context a second time.
+        let app = if on_done.is_some() {
+            Arc::new(Hookless(self.app.clone())) as BoxApplication
+        } else {
+            self.app.clone()
+        };
+        crate::pipe::call(app, features, lifetime, on_done, None)
+    }
+}
+
+/// An application run without its context hooks: `create_context` and
+/// `dispose_context` are the defaults (see [`LayerApp`]).
+struct Hookless(BoxApplication);
+
+impl Application for Hookless {
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        self.0.process_request(ctx)
     }
 }
 
@@ -540,15 +558,26 @@ impl<S: HttpService> Application for ServiceApp<S> {
 /// them.
 pub(crate) struct LayerApp<S> {
     service: S,
+    /// The rest of the pipeline the layer wraps: its context hooks are the
+    /// pipeline's (SPEC §9), run once, by the outer lifecycle.
+    next: BoxApplication,
 }
 
 impl<S> LayerApp<S> {
-    pub(crate) fn new(service: S) -> Self {
-        LayerApp { service }
+    pub(crate) fn new(service: S, next: BoxApplication) -> Self {
+        LayerApp { service, next }
     }
 }
 
 impl<S: HttpService> Application for LayerApp<S> {
+    fn create_context(&self, features: Features) -> HttpContext {
+        self.next.create_context(features)
+    }
+
+    fn dispose_context(&self, ctx: &mut HttpContext, error: Option<&Error>) {
+        self.next.dispose_context(ctx, error);
+    }
+
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut request = request_from(ctx);

@@ -42,6 +42,9 @@ struct Output {
     /// `upgrade` is sending its `101`: the one informational status that
     /// may be a response's head.
     upgrading: bool,
+    /// The status the head went out with: the body's rules follow it, not
+    /// a change the app makes after (which cannot reach the wire).
+    sent_status: Option<http::StatusCode>,
 }
 
 impl Default for Output {
@@ -57,6 +60,7 @@ impl Default for Output {
             aborted: false,
             refused: false,
             upgrading: false,
+            sent_status: None,
         }
     }
 }

@@ -180,7 +180,16 @@ impl HttpContext {
     /// Whether the declared length binds the body (not for HEAD, where the
     /// length describes the GET body, nor for statuses without a body).
     fn length_binds(&self) -> bool {
-        !self.is_head() && body_allowed(self.response().status)
+        !self.is_head() && body_allowed(self.body_status())
+    }
+
+    /// The status the body's rules follow: the one the head went out with
+    /// (a change after cannot reach the wire, and must not let a short body
+    /// pass as whole), else the current one.
+    fn body_status(&self) -> StatusCode {
+        self.out
+            .sent_status
+            .unwrap_or_else(|| self.response().status)
     }
 
     /// Sends the head now: runs the `on_starting` callbacks (last-registered
@@ -228,6 +237,13 @@ impl HttpContext {
             if let Err(err) = self.run_callbacks(callbacks) {
                 self.out.refused = true;
                 return Err(err);
+            }
+            // A callback that aborted the request: nothing goes out after
+            // the sink was told to drop the response.
+            if self.out.aborted {
+                return Err(Error::aborted(
+                    "an on_starting callback aborted the request",
+                ));
             }
         }
     }
@@ -302,6 +318,7 @@ impl HttpContext {
                 done?;
                 self.out.first = None;
                 self.out.buffered = 0;
+                self.out.sent_status = Some(status);
                 self.response_mut().mark_started();
                 return Ok(true);
             }
@@ -310,6 +327,7 @@ impl HttpContext {
             Some(started) => started?,
             None => sink.start(head).await?,
         }
+        self.out.sent_status = Some(status);
         self.response_mut().mark_started();
         Ok(false)
     }
@@ -362,7 +380,8 @@ impl HttpContext {
             } else {
                 parse_length(&response.headers)
             };
-            (response.status, started, declared)
+            let status = self.out.sent_status.unwrap_or(response.status);
+            (status, started, declared)
         };
         if !body_allowed(status) {
             return Err(Error::contract(
@@ -393,15 +412,29 @@ impl HttpContext {
             }
             // The callbacks run before the head, and may make this a
             // response without a body (a 204): checked again after them.
-            self.run_on_starting()?;
-            let status = self.response().status;
-            if !body_allowed(status) {
-                return Err(Error::contract(
-                    "response.body-not-allowed",
-                    format!("a {status} response cannot have a body"),
-                ));
+            // A chunk refused here was never written: it does not count
+            // towards the length (an app that carries on completes with
+            // what it did write).
+            let started = match self.run_on_starting() {
+                Ok(_) => {
+                    let status = self.response().status;
+                    if body_allowed(status) {
+                        self.start().await
+                    } else {
+                        Err(Error::contract(
+                            "response.body-not-allowed",
+                            format!("a {status} response cannot have a body"),
+                        ))
+                    }
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = started {
+                if !self.response().has_started() {
+                    self.out.written -= data.len() as u64;
+                }
+                return Err(err);
             }
-            self.start().await?;
         }
         self.drain_buffer().await?;
         write_to(self.sink()?, data).await
@@ -426,11 +459,14 @@ impl HttpContext {
             return Ok(());
         }
         let is_head = self.is_head();
-        let Some(started) = self.try_response().map(ResponseFeature::has_started) else {
+        // Local: a response in the defaults layer (shared by requests)
+        // cannot be this request's to write.
+        let local = self.features.get_mut::<ResponseFeature>();
+        let Some(started) = local.map(|r| r.has_started()) else {
             // A broken server: fail (the lifecycle aborts), do not panic.
             return Err(Error::contract(
                 "server.required-features",
-                "the server did not provide a ResponseFeature",
+                "the server did not provide a local ResponseFeature",
             ));
         };
         if !started {
@@ -478,8 +514,9 @@ impl HttpContext {
         }
         self.drain_buffer().await?;
         if let Some(declared) = self.out.declared {
-            // `on_starting` callbacks may have changed the status.
-            let binds = !is_head && body_allowed(self.response().status);
+            // `on_starting` callbacks may have changed the status; a change
+            // after the head went out did not reach the wire.
+            let binds = !is_head && body_allowed(self.body_status());
             if binds && self.out.written != declared {
                 return Err(mismatch(declared, self.out.written));
             }
@@ -511,14 +548,30 @@ impl HttpContext {
         if !self.response().has_started() {
             self.run_on_starting()?;
         }
-        let status = self.response().status;
+        let status = self.body_status();
         let hint = body.size_hint();
-        if !body_allowed(status) && hint.lower() > 0 {
-            return Err(Error::contract(
+        let not_allowed = || {
+            Error::contract(
                 "response.body-not-allowed",
                 format!("a {status} response cannot have a body"),
-            ));
+            )
+        };
+        if !body_allowed(status) && hint.lower() > 0 {
+            return Err(not_allowed());
         }
+        // A body of unknown length for a status without one is pulled now,
+        // before the head: it must be empty, not dropped unread.
+        let body = if !body_allowed(status) && !self.is_head() && !body.is_end_stream() {
+            let mut body = body;
+            while let Some(frame) = body.frame().await {
+                if frame?.data_ref().is_some_and(|data| !data.is_empty()) {
+                    return Err(not_allowed());
+                }
+            }
+            crate::body::boxed(http_body_util::Empty::<Bytes>::new())
+        } else {
+            body
+        };
         // The app's trailers follow the body's frames (merged into the
         // body's own trailers, if it has some); like `complete`, a response
         // with trailers gets no length of ours (trailers need a framing that
@@ -614,7 +667,7 @@ impl HttpContext {
             )));
         }
         let length = end - start;
-        let status = self.response().status;
+        let status = self.body_status();
         if !body_allowed(status) && length > 0 {
             return Err(Error::contract(
                 "response.body-not-allowed",

@@ -31,12 +31,14 @@ impl RequestTrailers {
         feature
     }
 
-    /// Whether the trailers have arrived.
+    /// Whether the body was read to its end: then [`get`](Self::get) gives
+    /// the trailers, empty when none came (ASP.NET Core's `Available`).
     pub fn is_available(&self) -> bool {
         self.slot.lock().map(|s| s.is_some()).unwrap_or(false)
     }
 
-    /// The trailers, once they have arrived.
+    /// The trailers, once the body was read to its end (empty when none
+    /// came).
     pub fn get(&self) -> Option<HeaderMap> {
         self.slot.lock().ok()?.clone()
     }

@@ -604,6 +604,8 @@ impl Conn {
                     send_continue: head.expect_continue,
                     request: self.sequence,
                 });
+                // The body enforces the limit itself (a 413 asks for the
+                // close), and freezes it at its first read.
                 RequestBody::new(body_source(
                     shared,
                     &self.exchange,
@@ -611,7 +613,6 @@ impl Conn {
                     &limit,
                     self.sequence,
                 ))
-                .with_limit(limit)
             }
         };
         // Only a chunked request has trailers; the feature comes and goes.

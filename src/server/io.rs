@@ -507,6 +507,10 @@ impl Body for Http1Body {
             return Poll::Ready(None);
         }
         let shared = &this.shared;
+        // Read: the limit can no longer change.
+        if this.seen == 0 {
+            this.limit.mark_read_only();
+        }
         let max = this.limit.get();
         // A declared length over the limit is refused before `100 Continue`
         // invites the client to send it.
