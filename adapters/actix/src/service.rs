@@ -35,6 +35,9 @@ pub(crate) struct Connection {
     /// The connection info over the server's features: every request's
     /// defaults layer, built on the first request.
     defaults: OnceCell<Arc<Features>>,
+    /// A request on it asked for the close (or took the connection): a
+    /// pipelined request after it must not run (RFC 9112 §9.6).
+    closing: Cell<bool>,
 }
 
 impl Connection {
@@ -43,6 +46,7 @@ impl Connection {
             info: ConnectionInfo::tcp(format!("actix-{id}"), local, peer),
             requests: Cell::new(0),
             defaults: OnceCell::new(),
+            closing: Cell::new(false),
         }
     }
 
@@ -56,6 +60,10 @@ impl Connection {
             .clone()
     }
 }
+
+/// How long a request pipelined after the connection's close waits before
+/// the connection is dropped: the responses before it go out first.
+const AFTER_CLOSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Per worker: the application and the request settings.
 pub(crate) struct Worker {
@@ -77,23 +85,52 @@ pub(crate) async fn handle(
     let head = http_request.head();
     let is_head = head.method == http02::Method::HEAD;
     let http10 = head.version == http02::Version::HTTP_10;
+    // actix frames a response by the connection state of the last request
+    // it decoded, not this one's (a pipelined request after this one may
+    // have replaced it): this request's own close is said on its response,
+    // which makes actix close after it.
+    let asked_close = head.connection_type() == ConnectionType::Close;
+    // An upgrade request (not offered here) or a CONNECT: actix hands over
+    // the rest of the connection as its payload, which the app must not
+    // wait on; it gets no body, and the connection closes after the answer.
+    let takes_connection =
+        head.method == http02::Method::CONNECT || head.connection_type() == ConnectionType::Upgrade;
+    let payload = if takes_connection {
+        Payload::None
+    } else {
+        payload
+    };
+    let connection = http_request.conn_data::<Connection>();
+    if connection.is_some_and(|c| c.closing.get()) {
+        // Pipelined after a request that closes the connection: actix
+        // decoded it already. The app does not run (RFC 9112 §9.6); the
+        // connection is dropped once the responses before it have had
+        // their moment to go out (a failed body drops what actix still
+        // buffers).
+        tokio::time::sleep(AFTER_CLOSE).await;
+        return Ok(ServiceResponse::new(http_request, dropped_connection()));
+    }
+    if asked_close || takes_connection {
+        if let Some(connection) = connection {
+            connection.closing.set(true);
+        }
+    }
     let response = match into_request(&worker, &http_request, payload) {
         Ok(features) => {
             match worker.service.call_pooled(features, &worker.pool).await {
-                Ok(response) => into_actix(response, is_head, http10),
-                Err(err) => {
-                    // The request ended without a head (the app aborted it):
-                    // a body that fails at once makes actix drop the
-                    // connection, the closest to "abort" actix offers.
-                    tracing::debug!(error = %err, "no response head: dropping the connection");
-                    let mut response = HttpResponse::with_body(
-                        http02::StatusCode::INTERNAL_SERVER_ERROR,
-                        ActixBody::failed(err),
-                    );
+                Ok(response) => {
+                    let mut response = into_actix(response, is_head, http10);
+                    if asked_close || takes_connection {
+                        response
+                            .head_mut()
+                            .set_connection_type(ConnectionType::Close);
+                    }
                     response
-                        .head_mut()
-                        .set_connection_type(ConnectionType::Close);
-                    response.map_into_boxed_body()
+                }
+                Err(err) => {
+                    // The request ended without a head (the app aborted it).
+                    tracing::debug!(error = %err, "no response head: dropping the connection");
+                    dropped_connection_with(err)
                 }
             }
         }
@@ -107,6 +144,26 @@ pub(crate) async fn handle(
         }
     };
     Ok(ServiceResponse::new(http_request, response))
+}
+
+/// A response whose body fails at once: actix drops the connection, the
+/// closest to "abort" it offers.
+fn dropped_connection_with(err: Error) -> HttpResponse<BoxBody> {
+    let mut response = HttpResponse::with_body(
+        http02::StatusCode::INTERNAL_SERVER_ERROR,
+        ActixBody::failed(err),
+    );
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    response.map_into_boxed_body()
+}
+
+/// [`dropped_connection_with`] for a request after the close.
+fn dropped_connection() -> HttpResponse<BoxBody> {
+    dropped_connection_with(Error::closed(
+        "a pipelined request after the connection's close",
+    ))
 }
 
 /// A finished request's collection to refill, or a new one with the
