@@ -59,7 +59,7 @@
 //! | [`ResponseTrailers`](serverbridge::feature::ResponseTrailers) | yes on HTTP/1.1 (chunked responses) |
 //! | server-level features | in every request's defaults layer |
 //! | [`RequestLifetime`](serverbridge::feature::RequestLifetime) | **no**: tiny_http gives no way to notice a client that goes away while the app runs (a failed write fails the app's next write instead) |
-//! | [`RequestTrailers`](serverbridge::feature::RequestTrailers) | **no**: tiny_http's chunked decoder drops them |
+//! | [`RequestTrailers`](serverbridge::feature::RequestTrailers) | **no**: the (patched) chunked decoder reads and drops them |
 //! | [`Upgrade`](serverbridge::feature::Upgrade) | **no** |
 //! | [`MaxRequestBodySize`](serverbridge::feature::MaxRequestBodySize), [`ConnectionClose`](serverbridge::feature::ConnectionClose), data rates, TLS | **no** |
 //! | graceful stop | yes: the listener closes at once, in-flight requests finish until the deadline |
@@ -89,18 +89,23 @@
 //!   `[patch.crates-io]`, `adapters/tiny-http/patched/tiny_http/PATCHED.md`);
 //!   an application that depends on this crate from a registry must apply
 //!   the same patch in its own workspace until a tiny_http release has it.
-//! - **Request parsing is tiny_http's**: it is lenient (any
-//!   `Transfer-Encoding` is taken as chunked, see RUSTSEC advisories on
-//!   request smuggling; a `Content-Length` it cannot read as one number,
-//!   such as `5, 5`, is taken as no body, so the body's bytes are read as
-//!   the next request), it has no header or body limits, its rejections
-//!   (400, 417) keep the connection open, it sends `100 Continue` to an
-//!   HTTP/1.0 request that expects it (RFC 9110 §10.1.1 says to ignore
-//!   the expectation), and it rejects non-ASCII header bytes. An
-//!   independent probe of about a thousand malformed requests found these;
-//!   the adapter cannot change them, as tiny_http parses the head before
-//!   the adapter sees the request. Put it behind a proxy that normalises
-//!   requests.
+//! - **Request parsing is tiny_http's**: it is lenient (it has no header
+//!   or body limits, its rejections (400, 417) keep the connection open, it
+//!   sends `100 Continue` to an HTTP/1.0 request that expects it (RFC 9110
+//!   §10.1.1 says to ignore the expectation), and it rejects non-ASCII
+//!   header bytes). An independent probe of about a thousand malformed
+//!   requests found these; the adapter cannot change them, as tiny_http
+//!   parses the head before the adapter sees the request. Put it behind a
+//!   proxy that normalises requests. The framing is the exception: the
+//!   workspace builds tiny_http and its chunked decoder patched (see their
+//!   `PATCHED.md` under `adapters/tiny-http/patched/`), so a head that
+//!   frames its body ambiguously (`Content-Length` with
+//!   `Transfer-Encoding`, two lengths, a length that is not digits, codings
+//!   other than `chunked`, `Transfer-Encoding` on HTTP/1.0) gets 400 and the
+//!   close instead of a guess a smuggled request could ride on, a chunked
+//!   body cut short fails the read, and a trailer section is dropped
+//!   instead of being read as the next request. An application that
+//!   depends on this crate from a registry must apply the same patches.
 //! - **Graceful stop** serves what tiny_http has queued, but a request whose
 //!   small body (up to 1 KiB, which tiny_http reads before queueing the
 //!   request) is still arriving when `stop` begins is not served.

@@ -161,6 +161,8 @@ impl ClientConnection {
                 request::RequestCreationError::ExpectationFailed => {
                     ReadError::ExpectationFailed(version)
                 }
+                // Patched: refused like a malformed header, 400 and closed.
+                request::RequestCreationError::BadFraming => ReadError::WrongHeader(version),
             }
         })?;
 

@@ -108,6 +108,13 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// Patched: the head frames the body ambiguously or wrongly (both
+    /// `Content-Length` and `Transfer-Encoding`, two lengths, a length
+    /// that is not a number, a coding other than a final `chunked`, any
+    /// `Transfer-Encoding` on HTTP/1.0): answered 400 and closed, never
+    /// guessed (RFC 9112 §6.1, §6.3: request smuggling).
+    BadFraming,
 }
 
 impl From<IoError> for RequestCreationError {
@@ -140,6 +147,11 @@ where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
+    // Patched: ambiguous or wrong framing is refused (RFC 9112 §6.1, §6.3).
+    if !framing_is_clear(&version, &headers) {
+        return Err(RequestCreationError::BadFraming);
+    }
+
     // finding the transfer-encoding header
     let transfer_encoding = headers
         .iter()
@@ -239,6 +251,43 @@ where
         must_send_continue: expects_continue,
         notify_when_responded: None,
     })
+}
+
+/// Patched: whether the head frames its body one clear way: at most one
+/// `Content-Length`, of digits only, and not with `Transfer-Encoding`; a
+/// `Transfer-Encoding` (HTTP/1.1 only) whose codings are exactly `chunked`.
+fn framing_is_clear(version: &HTTPVersion, headers: &[Header]) -> bool {
+    let lengths: Vec<&str> = headers
+        .iter()
+        .filter(|h| h.field.equiv("Content-Length"))
+        .map(|h| h.value.as_str())
+        .collect();
+    let codings: Vec<String> = headers
+        .iter()
+        .filter(|h| h.field.equiv("Transfer-Encoding"))
+        .flat_map(|h| {
+            h.value
+                .as_str()
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let has_te = headers.iter().any(|h| h.field.equiv("Transfer-Encoding"));
+    if lengths.len() > 1 {
+        return false;
+    }
+    if let Some(length) = lengths.first() {
+        let digits = !length.is_empty() && length.bytes().all(|b| b.is_ascii_digit());
+        if !digits || length.parse::<u64>().is_err() || has_te {
+            return false;
+        }
+    }
+    if has_te && (*version < HTTPVersion(1, 1) || codings != ["chunked"]) {
+        return false;
+    }
+    true
 }
 
 impl Request {
