@@ -129,7 +129,6 @@ pub(crate) fn split_path(path_and_query: &str, path: &mut String, query: &mut St
 /// to the app (form decoders take a stray `%`), and so are the visible
 /// characters RFC 3986 leaves out (`"`, `<`, `|`, `[`, ...): browsers send
 /// some of them raw (the WHATWG URL standard encodes neither `|` nor `[`).
-#[cfg(feature = "server")]
 pub(crate) fn check_target(target: &str) -> Result<()> {
     let bytes = target.as_bytes();
     if bytes.is_empty() {

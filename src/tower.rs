@@ -312,6 +312,11 @@ where
         let (mut parts, body) = request.into_parts();
         let mut extensions = std::mem::take(&mut parts.extensions);
         let carried = extensions.remove::<Carried>();
+        // A host's server (hyper under axum, say) takes any target
+        // `http::Uri` parses: the forms a method may use are checked as the
+        // built-in server checks them, and a refused one is answered 400
+        // without the app.
+        let refused = carried.is_none() && !target_form_ok(&parts.method, &parts.uri);
         let mut features = carried.as_ref().and_then(Carried::take).unwrap_or_default();
         let lifetime = features
             .get::<RequestLifetime>()
@@ -357,12 +362,52 @@ where
         // Behind a `Builder::layer`, the outer lifecycle owns the context
         // hooks (the layer passes them through): the inner run must not
         // create or dispose of a context a second time.
-        let app = if on_done.is_some() {
+        let app = if refused {
+            Arc::new(RefuseTarget) as BoxApplication
+        } else if on_done.is_some() {
             Arc::new(Hookless(self.app.clone())) as BoxApplication
         } else {
             self.app.clone()
         };
         crate::pipe::call(app, features, lifetime, on_done, None)
+    }
+}
+
+/// Whether a target has a form its method takes (RFC 9112 §3.2), by the
+/// built-in server's rules: the origin form; the absolute form with `http`
+/// or `https` and an authority without userinfo; `*` for `OPTIONS` only;
+/// the authority form for `CONNECT`, which takes no other.
+fn target_form_ok(method: &http::Method, uri: &http::Uri) -> bool {
+    if uri.path() == "*" {
+        return method == http::Method::OPTIONS && uri.query().is_none();
+    }
+    if method == http::Method::CONNECT {
+        return uri.path_and_query().is_none() && uri.authority().is_some();
+    }
+    match uri.scheme() {
+        None => uri.authority().is_none() && uri.path().starts_with('/'),
+        Some(scheme) => {
+            (scheme == &http::uri::Scheme::HTTP || scheme == &http::uri::Scheme::HTTPS)
+                && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
+        }
+    }
+}
+
+/// The application for a target [`target_form_ok`] refuses: `400`, and the
+/// close.
+struct RefuseTarget;
+
+impl Application for RefuseTarget {
+    fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let response = ctx.response_mut();
+            response.status = http::StatusCode::BAD_REQUEST;
+            response.headers.insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            Ok(())
+        })
     }
 }
 

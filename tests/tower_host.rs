@@ -92,6 +92,27 @@ async fn axum_serve_hosts_an_application_on_port_0_and_publishes_the_address() {
     refused(addr).await;
 }
 
+#[tokio::test]
+async fn a_target_in_a_form_its_method_does_not_take_is_400_without_the_app() {
+    // hyper takes any target `http::Uri` parses; the bridge checks the
+    // forms as the built-in server does.
+    let mut server = TowerHost::new(axum_serve).bind("127.0.0.1:0".parse().unwrap());
+    server.start(Arc::new(hello)).await.unwrap();
+    let addr = tcp_address(&server);
+    for target in ["*", "a", "http://u@h/p"] {
+        let reply = get(addr, target).await;
+        assert!(
+            reply.starts_with("HTTP/1.1 400 Bad Request\r\n") && !reply.contains("hello"),
+            "GET {target}: {reply}"
+        );
+    }
+    assert!(get(addr, "http://t/p").await.ends_with("hello /p"));
+    server
+        .stop(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
 /// An app that tells the test it has the request, then waits for a permit.
 fn gated() -> (
     impl serverbridge::Application,

@@ -4,7 +4,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderMap, Method, Uri, Version};
 
 use crate::body::RequestBody;
-use crate::target::classify_target;
+use crate::target::{check_target, classify_target};
 
 /// The request as the server received it (the analogue of
 /// `IHttpRequestFeature`). **Required**: every server provides it.
@@ -179,11 +179,14 @@ impl RequestFeature {
     /// first `?`); the asterisk form (`*`, empty path) for `OPTIONS` only;
     /// the absolute form (`http://host/p?q` or `https://`, a valid host,
     /// path `/` when it has none); the authority form (`host:port`, empty
-    /// path) for `CONNECT`, which takes no other. Returns `false`, with the
-    /// three fields cleared, for any other target; a server answers `400`.
+    /// path) for `CONNECT`, which takes no other. Its characters are
+    /// checked by the same rules: visible ASCII only, no fragment, and
+    /// every `%` in the path followed by two hex digits. Returns `false`,
+    /// with the three fields cleared, for any other target; a server
+    /// answers `400`.
     ///
-    /// The origin form is split as it is: checking its characters is the
-    /// server's parser's part. `scheme` and `path_base` are left alone.
+    /// The target is split as it is, not decoded. `scheme` and `path_base`
+    /// are left alone.
     ///
     /// # Example
     ///
@@ -206,7 +209,9 @@ impl RequestFeature {
     /// ```
     pub fn set_target(&mut self, target: &str) -> bool {
         self.raw_target.clear();
-        if classify_target(&self.method, target, &mut self.path, &mut self.query).is_err() {
+        if check_target(target).is_err()
+            || classify_target(&self.method, target, &mut self.path, &mut self.query).is_err()
+        {
             self.path.clear();
             self.query.clear();
             return false;
@@ -360,6 +365,23 @@ mod tests {
 
     /// The forms RFC 9112 §3.2 allows each method, as the built-in server
     /// has them: a server that gets the target as text refuses the rest.
+    #[test]
+    fn targets_with_characters_the_built_in_server_refuses_are_refused() {
+        for target in [
+            "/a\u{1}b",
+            "/a\tb",
+            "/a b",
+            "/a\u{7f}",
+            "/a?x=1#frag",
+            "/a%zz",
+            "/a%4",
+        ] {
+            assert_eq!(split(Method::GET, target), None, "GET {target:?}");
+        }
+        // The query keeps a stray `%` (form decoders take it).
+        assert!(split(Method::GET, "/a?q=%zz").is_some());
+    }
+
     #[test]
     fn targets_in_a_form_their_method_does_not_take_are_refused() {
         for target in ["*", "**", "*a", "a", ".", "..", "h:80", "http:x", "http:"] {

@@ -169,3 +169,26 @@ async fn ambiguous_framing_is_refused_and_nothing_after_it_runs() {
         .unwrap();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_with_control_characters_or_a_fragment_is_refused() {
+    // tiny_http passes the request line's target through as it came; the
+    // adapter checks it by the built-in server's rules.
+    let (tx, _seen) = mpsc::unbounded_channel();
+    let (mut server, addr) = start(tx).await;
+    let mut wrong = Vec::new();
+    for target in [&b"/a\x01b"[..], b"/a\x7fb", b"/a?x=1#frag", b"/a%zz"] {
+        let mut request = b"GET ".to_vec();
+        request.extend_from_slice(target);
+        request.extend_from_slice(b" HTTP/1.1\r\nhost: x\r\n\r\n");
+        let reply = exchange_for(addr, request, false, Duration::from_secs(2)).await;
+        if !reply.starts_with("HTTP/1.1 400") {
+            wrong.push(format!("{:?}: {reply:?}", String::from_utf8_lossy(target)));
+        }
+    }
+    server
+        .stop(Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
