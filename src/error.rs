@@ -89,8 +89,9 @@ impl Error {
         err
     }
 
-    /// A timeout expired; `status` is the response it deserves if any
-    /// (`408 Request Timeout` for a slow request head).
+    /// A timeout expired. It carries no status: one that deserves a
+    /// response adds it (`.with_status(StatusCode::REQUEST_TIMEOUT)` for a
+    /// slow request body, say).
     pub fn timeout(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Timeout).with_message(message)
     }

@@ -14,9 +14,12 @@ use tokio::sync::Notify;
 /// or someone called [`RequestLifetime::abort`] (the analogue of
 /// `IHttpRequestLifetimeFeature` and OWIN's `owin.CallCancelled`).
 ///
-/// Clones share the signal, so an app can hand one to a spawned task. The
-/// server watches the same signal: `abort()` makes it drop the connection
-/// (HTTP/1) or reset the stream (HTTP/2) without sending anything more.
+/// Clones share the signal, so an app can hand one to a spawned task.
+/// `abort()` fires it, as a server does when the client goes away; it does
+/// not tell the server to drop the response. An app that means to end its
+/// request calls [`HttpContext::abort`](crate::HttpContext::abort), which
+/// fires this signal and has the server drop the connection (HTTP/1) or
+/// reset the stream (HTTP/2) without sending anything more.
 ///
 /// Every server makes one per request, so it is cheap where tokio-util's
 /// `CancellationToken` is not: cloning and dropping are one atomic
@@ -160,8 +163,9 @@ impl RequestLifetime {
         self.signal.fired.load(Ordering::Acquire)
     }
 
-    /// Aborts the request: the server drops the connection or stream.
-    /// Aborting twice is the same as once.
+    /// Fires the signal (what a server does when the client goes away).
+    /// Firing twice is the same as once. To drop the response too, an app
+    /// calls [`HttpContext::abort`](crate::HttpContext::abort).
     pub fn abort(&self) {
         self.signal.fire();
     }
