@@ -681,7 +681,11 @@ impl HttpContext {
         }
         if !self.response().has_started() {
             let total = self.out.written + length;
-            if body_allowed(status) && !self.response().headers.contains_key(CONTENT_LENGTH) {
+            let headers = &self.response().headers;
+            if body_allowed(status)
+                && !headers.contains_key(CONTENT_LENGTH)
+                && !headers.contains_key(TRANSFER_ENCODING)
+            {
                 self.response_mut()
                     .headers
                     .insert(CONTENT_LENGTH, length_value(total));

@@ -290,3 +290,20 @@ async fn send_file_through_the_test_server() {
     assert_eq!(response.headers()["content-length"], "4");
     assert_eq!(response.text().await.unwrap(), "body");
 }
+
+#[tokio::test]
+async fn send_file_adds_no_content_length_beside_the_apps_transfer_encoding() {
+    // RFC 9112 §6.2: a sender MUST NOT send Content-Length with
+    // Transfer-Encoding. `complete` and `send_body` leave such a response
+    // unlengthed; so does `send_file`.
+    let file = TempFile::new(b"0123456789");
+    let (mut ctx, recording) = context("GET", "/");
+    ctx.response_mut().headers.insert(
+        http::header::TRANSFER_ENCODING,
+        http::HeaderValue::from_static("chunked"),
+    );
+    ctx.send_file(&file.0, None).await.unwrap();
+    let headers = recording.headers().unwrap();
+    assert!(!headers.contains_key("content-length"), "{headers:?}");
+    assert_eq!(recording.body(), "0123456789");
+}
