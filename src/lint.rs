@@ -96,6 +96,7 @@ pub const RULES: &[Rule] = &[
     rule("request.body-limit-after-read", Side::Application, "MaxRequestBodySize is not changed after the body was read."),
     rule("upgrade.not-upgradable", Side::Application, "Upgrade is only attempted on an upgradable request."),
     rule("upgrade.after-start", Side::Application, "Upgrade is only attempted before the head was sent."),
+    rule("upgrade.status-changed", Side::Application, "No on_starting callback changes the 101 of an upgrade."),
     rule("owin.value-type", Side::Application, "A standard OWIN key is set with its own value type."),
     rule("owin.read-only-key", Side::Application, "Read-only OWIN keys are not set."),
 ];

@@ -768,6 +768,16 @@ impl HttpContext {
                 "upgrade after the response started",
             ));
         }
+        // The callbacks before the claim: one that changes the status would
+        // send a head that is not `101` and then hand the connection over.
+        self.response_mut().status = StatusCode::SWITCHING_PROTOCOLS;
+        self.run_on_starting()?;
+        if self.response().status != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(Error::contract(
+                "upgrade.status-changed",
+                "an on_starting callback changed the 101 of an upgrade",
+            ));
+        }
         // Claim the connection only after the checks: a refused upgrade
         // leaves it to the server.
         let on_upgrade = self
@@ -775,7 +785,6 @@ impl HttpContext {
             .get_dyn_mut::<dyn Upgrade>()
             .ok_or_else(|| Error::unsupported("this server offers no Upgrade feature"))?
             .on_upgrade()?;
-        self.response_mut().status = StatusCode::SWITCHING_PROTOCOLS;
         self.out.upgrading = true;
         self.start().await?;
         self.out.completed = true;

@@ -321,6 +321,33 @@ async fn rule_upgrade_after_start() {
 }
 
 #[tokio::test]
+async fn rule_upgrade_status_changed() {
+    // A callback that changes the 101 would send another head and still
+    // hand the connection over: refused before the connection is claimed.
+    async fn upgrades_with_a_callback(ctx: &mut HttpContext) -> Result<()> {
+        ctx.on_starting(|ctx| {
+            ctx.response_mut().status = StatusCode::OK;
+            Ok(())
+        })?;
+        ctx.upgrade().await.map(drop)
+    }
+    let (features, recording, claims) = with_upgrade(true);
+    let (report, outcome) = lint_run(upgrades_with_a_callback, features).await;
+    assert_only(&report, "upgrade.status-changed");
+    assert_rule_error(&outcome, "upgrade.status-changed");
+    assert_eq!(
+        claims.load(Ordering::SeqCst),
+        0,
+        "the connection is not claimed"
+    );
+    assert_eq!(
+        recording.status(),
+        Some(StatusCode::INTERNAL_SERVER_ERROR),
+        "the lifecycle's bare error response"
+    );
+}
+
+#[tokio::test]
 async fn a_proper_upgrade_is_clean() {
     // `Upgrade` is allowed as a header on the 101.
     let (features, recording, claims) = with_upgrade(true);

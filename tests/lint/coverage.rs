@@ -22,7 +22,7 @@ fn every_rule_has_a_test_here() {
         missing.is_empty(),
         "rules without a `rule_<id>` test in tests/lint/: {missing:?}"
     );
-    assert_eq!(RULES.len(), 26);
+    assert_eq!(RULES.len(), 27);
 }
 
 /// An application with its own context hooks, which it counts.
