@@ -123,12 +123,11 @@ pub(crate) fn split_path(path_and_query: &str, path: &mut String, query: &mut St
     }
 }
 
-/// Checks a request target's characters: visible ASCII only, no fragment,
-/// and every `%` before the query starts a pct-encoded byte (`%` HEXDIG
-/// HEXDIG, RFC 3986 §2.1), as nginx and Apache require. The query is left
-/// to the app (form decoders take a stray `%`), and so are the visible
-/// characters RFC 3986 leaves out (`"`, `<`, `|`, `[`, ...): browsers send
-/// some of them raw (the WHATWG URL standard encodes neither `|` nor `[`).
+/// Checks a request target's characters, the rules every server here
+/// shares (`RequestFeature::set_target` too): visible ASCII only, no
+/// fragment, and every `%` before the query starts a pct-encoded byte (`%`
+/// HEXDIG HEXDIG, RFC 3986 §2.1), as nginx and Apache require. The rest of
+/// RFC 3986 is [`check_target_strict`], the built-in server's default.
 pub(crate) fn check_target(target: &str) -> Result<()> {
     let bytes = target.as_bytes();
     if bytes.is_empty() {
@@ -147,6 +146,51 @@ pub(crate) fn check_target(target: &str) -> Result<()> {
         } else if b == b'%' && !in_query && !(hex(i + 1) && hex(i + 2)) {
             return Err(bad(
                 "a `%` in the request target's path is not followed by two hex digits",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes RFC 3986 allows in a path or query (§3.3, §3.4): unreserved,
+/// sub-delims, `:`, `@`, `/`, `?` (and `%`, checked apart).
+const URI_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let allowed =
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/?";
+    let mut i = 0;
+    while i < allowed.len() {
+        table[allowed[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// The built-in server's strict default on top of [`check_target`]: the
+/// path and query of an origin- or absolute-form target hold only what RFC
+/// 3986 allows there (`URI_BYTES`, and `%` only before two hex digits), so
+/// `"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`, `[`, `]` and a stray
+/// `%` in the query are refused (RFC 9112 §3: an invalid request line
+/// SHOULD get 400). `Limits::allow_unencoded_target_characters` turns it
+/// off for clients that send some of them raw (browsers, in queries).
+#[cfg(feature = "server")]
+pub(crate) fn check_target_strict(target: &str) -> Result<()> {
+    let rest = if target.starts_with('/') {
+        target
+    } else if let Some(i) = target.find("://") {
+        let after = &target[i + 3..];
+        after.find(['/', '?']).map_or("", |j| &after[j..])
+    } else {
+        // The asterisk and authority forms: classification checks them.
+        return Ok(());
+    };
+    let bytes = rest.as_bytes();
+    let hex = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
+    for (i, &b) in bytes.iter().enumerate() {
+        let ok = URI_BYTES[usize::from(b)] || (b == b'%' && hex(i + 1) && hex(i + 2));
+        if !ok {
+            return Err(bad(
+                "a character RFC 3986 does not allow in the request target's path or query",
             ));
         }
     }

@@ -33,8 +33,8 @@ pub struct Limits {
     /// Largest request body, in bytes; adjustable per request through the
     /// [`MaxRequestBodySize`](crate::feature::MaxRequestBodySize) feature until
     /// the body is read. `None`: no limit. Default 30,000,000. Exceeded:
-    /// `413 Payload Too Large` (a declared length at once; a chunked body when
-    /// it crosses the limit).
+    /// `413 Payload Too Large` (a declared length at once; a chunked body as
+    /// soon as a chunk size announces more than the limit leaves).
     pub max_request_body_size: Option<u64>,
     /// Time from the first byte of a request to the end of its head.
     /// Default 30 s. Exceeded: `408 Request Timeout`, then close. Also how
@@ -74,6 +74,16 @@ pub struct Limits {
     /// Largest chunk-size line (size plus extensions) in a chunked body, in
     /// bytes. Default 4 KiB. Exceeded: `400`.
     pub max_chunk_line_size: usize,
+    /// The one leniency switch: take the visible characters RFC 3986 does
+    /// not allow in a target's path or query (`"`, `<`, `>`, `\`, `^`,
+    /// `` ` ``, `{`, `|`, `}`, `[`, `]`) and a `%` in the query that starts
+    /// no pct-encoded byte, as sent. Browsers send some of them raw (the
+    /// WHATWG URL standard leaves `|`, `[`, `]`, `{`, `}` and `^` unencoded
+    /// in a query). Default `false`: `400` (RFC 9112 §3). Control
+    /// characters, a fragment, and a malformed `%` in the path stay
+    /// refused either way; none of these can change how a request is
+    /// framed.
+    pub allow_unencoded_target_characters: bool,
 }
 
 impl Default for Limits {
@@ -93,6 +103,7 @@ impl Default for Limits {
             max_drain_size: 64 * 1024,
             drain_timeout: Duration::from_secs(5),
             max_chunk_line_size: 4 * 1024,
+            allow_unencoded_target_characters: false,
         }
     }
 }

@@ -13,7 +13,9 @@ use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::limits::Limits;
 use crate::error::{Error, Result};
-use crate::target::{check_target, classify_target, target_authority, valid_host, TargetForm};
+use crate::target::{
+    check_target, check_target_strict, classify_target, target_authority, valid_host, TargetForm,
+};
 
 /// How the request body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +240,9 @@ pub(crate) fn parse_head(
             return Err(bad("bare LF in the request head"));
         }
         request_line(&request, head)?;
+        if !limits.allow_unencoded_target_characters {
+            check_target_strict(&head.target)?;
+        }
         for field in request.headers.iter() {
             let name = field_start(field.name.as_ptr());
             let value = field_start(field.value.as_ptr());

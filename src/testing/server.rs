@@ -542,10 +542,16 @@ impl<'a> TestRequest<'a> {
     /// rules (RFC 9112 §3.2), so direct mode takes and refuses the targets
     /// wire mode does, and without building an `http::Uri`.
     fn features(mut self) -> Result<Prepared> {
-        use crate::target::{check_target, classify_target, target_authority, TargetForm};
+        use crate::target::{
+            check_target, check_target_strict, classify_target, target_authority, TargetForm,
+        };
         let server = self.server;
         let app = server.app()?;
         check_target(self.uri)?;
+        // The wire's strict default, and its switch (the server's limits).
+        if !server.limits.allow_unencoded_target_characters {
+            check_target_strict(self.uri)?;
+        }
         let body = self.take_faulted_body();
         // The server's own layer unless this request overrides it; a
         // reused collection usually has it already (no count to move).

@@ -156,7 +156,9 @@ async fn direct_mode_takes_and_refuses_the_targets_the_wire_does() {
         ("GET", "http://user@example.test/", StatusCode::BAD_REQUEST),
         ("GET", "ftp://example.test/", StatusCode::BAD_REQUEST),
         ("GET", "/a%zz", StatusCode::BAD_REQUEST),
-        ("GET", "/a%2F?q=%zz", StatusCode::OK),
+        ("GET", "/a%2F?q=%41", StatusCode::OK),
+        ("GET", "/a?q=%zz", StatusCode::BAD_REQUEST),
+        ("GET", "/a?q=a|b", StatusCode::BAD_REQUEST),
     ];
     // Twice: the second round refills the first round's collections.
     for _ in 0..2 {
