@@ -154,6 +154,7 @@ pub(crate) fn check_target(target: &str) -> Result<()> {
 
 /// The bytes RFC 3986 allows in a path or query (§3.3, §3.4): unreserved,
 /// sub-delims, `:`, `@`, `/`, `?` (and `%`, checked apart).
+#[cfg(feature = "server")]
 const URI_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let allowed =

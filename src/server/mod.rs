@@ -85,8 +85,26 @@ impl Run {
         config
     }
 
-    /// Serves one connection under this run, as
-    /// [`HttpServer::serve_connection_with`] does, in a task `stop` waits for.
+    /// Serves one connection under this run; see
+    /// [`HttpServer::serve_connection_with`].
+    fn serve<T>(
+        &self,
+        io: T,
+        connection: Features,
+        app: BoxApplication,
+        limits: Limits,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        // A defaults layer the caller gave (server-level features) stays the
+        // connection's defaults layer.
+        let server = connection.defaults().cloned().unwrap_or_default();
+        let config = Arc::new(self.config(limits, server));
+        conn::serve(io, connection, app, config)
+    }
+
+    /// [`serve`](Self::serve) in a task `stop` waits for.
     #[cfg(feature = "test-util")]
     pub(crate) fn spawn_connection<T>(
         &self,
@@ -97,9 +115,7 @@ impl Run {
     ) where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let server = connection.defaults().cloned().unwrap_or_default();
-        let config = Arc::new(self.config(limits, server));
-        self.tracker.spawn(conn::serve(io, connection, app, config));
+        self.tracker.spawn(self.serve(io, connection, app, limits));
     }
 
     /// Whether a stop has begun.
@@ -289,11 +305,8 @@ impl HttpServer {
     ) where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        // A defaults layer the caller gave (server-level features) stays the
-        // connection's defaults layer.
-        let server = connection.defaults().cloned().unwrap_or_default();
-        let config = Arc::new(conn::ConnConfig::new(limits, server));
-        conn::serve(io, connection, app, config).await;
+        // A run of its own: nothing stops it but the connection's end.
+        Run::default().serve(io, connection, app, limits).await;
     }
 }
 
