@@ -432,11 +432,33 @@ fn check_host(
     if form == TargetForm::Absolute {
         let text = host.to_str().map_err(|_| bad("invalid Host header"))?;
         let authority = target_authority(form, target).unwrap_or("");
-        if !authority.eq_ignore_ascii_case(text) {
+        if !same_authority(target, authority, text) {
             return Err(bad("Host does not match the absolute-form target"));
         }
     }
     Ok(())
+}
+
+/// Whether `host` names what an absolute-form target's `authority` names
+/// (RFC 9110 §4.2.3): the same text but for case, or the same but for the
+/// scheme's default port written on one side only (`http://h/` with
+/// `Host: h:80`, as Kestrel takes it).
+fn same_authority(target: &str, authority: &str, host: &str) -> bool {
+    if authority.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    let https = target
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let default = if https { ":443" } else { ":80" };
+    let strip = |text: &str| -> String {
+        let text = text.to_ascii_lowercase();
+        match text.strip_suffix(default) {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        }
+    };
+    strip(authority) == strip(host)
 }
 
 /// Body framing (RFC 9112 §6): anything ambiguous is rejected.
