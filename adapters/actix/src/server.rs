@@ -47,7 +47,9 @@ struct Running {
     /// Closed when every worker's services are gone.
     alive: mpsc::Receiver<()>,
     /// Fires when the actix system thread has ended.
-    finished: oneshot::Receiver<()>,
+    /// `None` once it has fired: a stop's later wait must not poll it again
+    /// (a oneshot panics when polled after it completed).
+    finished: Option<oneshot::Receiver<()>>,
 }
 
 /// serverbridge's [`Server`] on actix-web 4: see the [crate docs](crate).
@@ -236,7 +238,7 @@ impl Server for ActixServer {
             force: Some(force),
             abort,
             alive,
-            finished,
+            finished: Some(finished),
         });
         Ok(())
     }
@@ -294,7 +296,10 @@ impl Drop for ActixServer {
 
 /// Waits until the actix thread has ended and every worker is gone.
 async fn all_gone(running: &mut Running) {
-    let _ = (&mut running.finished).await;
+    if let Some(finished) = running.finished.as_mut() {
+        let _ = finished.await;
+        running.finished = None;
+    }
     while running.alive.recv().await.is_some() {}
 }
 
