@@ -66,17 +66,19 @@ async fn a_status_changed_after_the_head_leaves_its_content_length_binding() {
 // response, and refuses further writes". SPEC §1.1: abort() "drops the
 // connection or stream".
 // ---------------------------------------------------------------------------
+/// Aborts the request from an `on_starting` callback, then writes.
+async fn aborts_in_on_starting(ctx: &mut HttpContext) -> Result<()> {
+    ctx.on_starting(|ctx| {
+        ctx.abort();
+        Ok(())
+    })?;
+    ctx.write("secret").await
+}
+
 #[tokio::test]
 async fn an_abort_in_on_starting_stops_the_response_at_the_sink() {
-    async fn app(ctx: &mut HttpContext) -> Result<()> {
-        ctx.on_starting(|ctx| {
-            ctx.abort();
-            Ok(())
-        })?;
-        ctx.write("secret").await
-    }
     let (features, recording) = RecordingSink::features("GET", "/");
-    let _ = run_request(&app, features).await;
+    let _ = run_request(&aborts_in_on_starting, features).await;
     assert_eq!(
         recording.events(),
         [SinkEvent::Abort],
@@ -88,14 +90,7 @@ async fn an_abort_in_on_starting_stops_the_response_at_the_sink() {
 /// the app aborted.
 #[tokio::test]
 async fn an_abort_in_on_starting_reaches_the_client_as_an_abort() {
-    async fn app(ctx: &mut HttpContext) -> Result<()> {
-        ctx.on_starting(|ctx| {
-            ctx.abort();
-            Ok(())
-        })?;
-        ctx.write("secret").await
-    }
-    let server = TestServer::new(app);
+    let server = TestServer::new(aborts_in_on_starting);
     let sent = server.get("/").send().await;
     let text = match sent {
         Ok(response) => response.text().await,

@@ -357,6 +357,7 @@ async fn a_reused_collection_carries_nothing_of_the_request_before() {
     server.stop(deadline(5)).await.unwrap();
 }
 
+/// The raw target `*` and, SPEC §1.2, an empty path on both versions.
 #[tokio::test]
 async fn the_asterisk_form_keeps_its_raw_target_on_both_versions() {
     let (mut server, addr) = start(echo).await;
@@ -364,6 +365,7 @@ async fn the_asterisk_form_keeps_its_raw_target_on_both_versions() {
     let req = request("OPTIONS", "*").body(full("")).unwrap();
     let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
     assert_eq!(header(&parts, "x-target"), "*");
+    assert_eq!(header(&parts, "x-path"), "", "HTTP/1.1");
 
     // HTTP/2 sends `*` as `:path` with a scheme and an authority around it.
     let mut client = h2(addr).await;
@@ -381,6 +383,11 @@ async fn the_asterisk_form_keeps_its_raw_target_on_both_versions() {
         .unwrap();
     let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
     assert_eq!(header(&parts, "x-target"), "*");
+    assert_eq!(
+        header(&parts, "x-path"),
+        "",
+        "HTTP/2: the path of OPTIONS *"
+    );
     server.stop(deadline(5)).await.unwrap();
 }
 

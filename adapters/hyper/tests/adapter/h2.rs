@@ -186,35 +186,6 @@ fn counting(seen: mpsc::UnboundedSender<String>) -> impl serverbridge::Applicati
 // ---------------------------------------------------------------------------
 // Request mapping.
 
-/// SPEC §1.2: `path` is empty for the asterisk form (`OPTIONS *`). On
-/// HTTP/1 it is; on HTTP/2 the adapter gives `*`.
-#[tokio::test]
-async fn h2_asterisk_form_has_an_empty_path_as_on_http1() {
-    let (mut server, addr) = start(echo).await;
-    let mut client = h1(addr).await;
-    let req = request("OPTIONS", "*").body(full("")).unwrap();
-    let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
-    assert_eq!(header(&parts, "x-path"), "", "HTTP/1.1");
-
-    let mut client = h2(addr).await;
-    let uri = http::Uri::builder()
-        .scheme("http")
-        .authority("test.local")
-        .path_and_query("*")
-        .build()
-        .unwrap();
-    let req = http::Request::builder()
-        .method("OPTIONS")
-        .uri(uri)
-        .version(http::Version::HTTP_2)
-        .body(full(""))
-        .unwrap();
-    let (parts, _) = collect(client.send_request(req).await.unwrap()).await;
-    assert_eq!(header(&parts, "x-target"), "*");
-    assert_eq!(header(&parts, "x-path"), "", "HTTP/2: path of OPTIONS *");
-    server.stop(deadline(5)).await.unwrap();
-}
-
 /// SPEC §1.2: `scheme` is what the connection was (`https` only with
 /// TLS), not what the client claims. This adapter has no TLS, yet an h2c
 /// client's `:scheme: https` becomes the request's scheme.
