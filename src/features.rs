@@ -663,10 +663,10 @@ impl Features {
         &mut self,
     ) -> (
         Option<&mut (dyn ResponseBody + 'static)>,
-        Option<&ResponseFeature>,
+        Option<&mut ResponseFeature>,
     ) {
         match self.standard.as_deref_mut() {
-            Some(standard) => (standard.body.as_deref_mut(), standard.response.as_ref()),
+            Some(standard) => (standard.body.as_deref_mut(), standard.response.as_mut()),
             None => (None, None),
         }
     }

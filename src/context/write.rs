@@ -171,6 +171,15 @@ impl HttpContext {
         self.try_request().is_some_and(|r| r.method == Method::HEAD)
     }
 
+    /// What the head depends on in the request, in one look: whether it
+    /// is a HEAD, and its version.
+    fn request_facts(&self) -> (bool, http::Version) {
+        self.try_request()
+            .map_or((false, http::Version::HTTP_11), |r| {
+                (r.method == Method::HEAD, r.version)
+            })
+    }
+
     fn sink(&mut self) -> Result<&mut (dyn ResponseBody + 'static)> {
         self.features
             .get_dyn_mut::<dyn ResponseBody>()
@@ -214,7 +223,8 @@ impl HttpContext {
         if self.run_on_starting()? {
             known = None;
         }
-        self.send_head(known, whole).await
+        let facts = self.request_facts();
+        self.send_head(known, whole, facts).await
     }
 
     /// Runs the `on_starting` callbacks (they may register more: until none
@@ -226,6 +236,10 @@ impl HttpContext {
             return Err(Error::app_msg(
                 "an on_starting callback failed: the response head cannot be sent",
             ));
+        }
+        // Most responses have none: no list to take and drop.
+        if !self.response().has_on_starting() {
+            return Ok(false);
         }
         let mut ran = false;
         loop {
@@ -253,8 +267,14 @@ impl HttpContext {
     /// `whole`, a response that needs nothing after the head but its one
     /// buffered chunk (no trailers, the declared length met) goes to the
     /// sink's [`respond_now`](ResponseBody::respond_now): `Ok(true)` when
-    /// the sink took it all.
-    async fn send_head(&mut self, known: Option<Option<u64>>, whole: bool) -> Result<bool> {
+    /// the sink took it all. `whole` also promises there are no trailers
+    /// (the caller looked); `facts` are [`Self::request_facts`].
+    async fn send_head(
+        &mut self,
+        known: Option<Option<u64>>,
+        whole: bool,
+        (is_head, version): (bool, http::Version),
+    ) -> Result<bool> {
         let declared = match known {
             Some(declared) => declared,
             None => parse_length(&self.response().headers)?,
@@ -277,12 +297,6 @@ impl HttpContext {
                 format!("a {status} response cannot have a body"),
             ));
         }
-        // One lookup for both: this runs once per response.
-        let (is_head, version) = self
-            .try_request()
-            .map_or((false, http::Version::HTTP_11), |r| {
-                (r.method == Method::HEAD, r.version)
-            });
         if let Some(declared) = declared {
             if !is_head && body_allowed(status) && self.out.written > declared {
                 return Err(mismatch(declared, self.out.written));
@@ -291,11 +305,7 @@ impl HttpContext {
         self.out.declared = declared;
         let whole = whole
             && self.out.buffer.is_empty()
-            && declared.is_none_or(|d| d == self.out.written || is_head || !body_allowed(status))
-            && self
-                .features
-                .get::<ResponseTrailers>()
-                .is_none_or(|t| t.headers.is_empty());
+            && declared.is_none_or(|d| d == self.out.written || is_head || !body_allowed(status));
         let (sink, response) = self.features.sink_and_response();
         let (sink, response) = match (sink, response) {
             (Some(sink), Some(response)) => (sink, response),
@@ -316,10 +326,10 @@ impl HttpContext {
         if whole {
             if let Some(done) = sink.respond_now(head, &mut self.out.first) {
                 done?;
+                response.mark_started();
                 self.out.first = None;
                 self.out.buffered = 0;
                 self.out.sent_status = Some(status);
-                self.response_mut().mark_started();
                 return Ok(true);
             }
         }
@@ -458,7 +468,8 @@ impl HttpContext {
         if self.out.completed {
             return Ok(());
         }
-        let is_head = self.is_head();
+        let facts = self.request_facts();
+        let is_head = facts.0;
         // Local: a response in the defaults layer (shared by requests)
         // cannot be this request's to write.
         let local = self.features.get_mut::<ResponseFeature>();
@@ -507,7 +518,9 @@ impl HttpContext {
                     return Err(mismatch(declared, written));
                 }
             }
-            if self.start_with_length(Some(declared), true).await? {
+            // The callbacks ran above and none can be left: the head goes
+            // now.
+            if self.send_head(Some(declared), !has_trailers, facts).await? {
                 self.out.completed = true;
                 return Ok(());
             }
@@ -808,7 +821,8 @@ impl HttpContext {
         self.out.buffer.clear();
         self.out.buffered = 0;
         self.out.written = 0;
-        self.send_head(Some(Some(0)), false).await?;
+        let facts = self.request_facts();
+        self.send_head(Some(Some(0)), false, facts).await?;
         self.out.completed = true;
         self.sink()?.complete(None).await
     }

@@ -155,6 +155,11 @@ impl ResponseFeature {
         self.on_completed.push(callback);
     }
 
+    /// Whether any `on_starting` callback is registered.
+    pub(crate) fn has_on_starting(&self) -> bool {
+        !self.on_starting.is_empty()
+    }
+
     /// Takes the `on_starting` callbacks in the order they must run
     /// (last-registered first).
     pub fn take_on_starting(&mut self) -> Vec<Callback> {

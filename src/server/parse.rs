@@ -168,9 +168,10 @@ pub(crate) fn parse_head(
         0
     };
     let bytes = &buf[skip..];
-    if !check_request_line(bytes, limits)? {
-        return Ok(false);
-    }
+    // The request line's own checks (414, 505) run only when httparse did
+    // not take the whole head: a head it parsed has a well-formed line of
+    // a known version, whose length is checked below.
+    let line_checked = || check_request_line(bytes, limits);
     let partial_past_limit =
         || bytes.len() > limits.max_request_line_size + limits.max_request_headers_total_size;
     // A head that was partial before is parsed again only once the bytes
@@ -180,6 +181,7 @@ pub(crate) fn parse_head(
     if head.scanned > 0 {
         let from = head.scanned.saturating_sub(2).min(bytes.len());
         if !may_end_head(&bytes[from..]) {
+            line_checked()?;
             head.scanned = bytes.len();
             if partial_past_limit() {
                 return Err(header_limit(limits));
@@ -198,11 +200,13 @@ pub(crate) fn parse_head(
         // stay for the next request.
         let status = request
             .parse_with_uninit_headers(bytes, &mut slots[..capacity])
-            .map_err(|err| match err {
-                httparse::Error::TooManyHeaders => too_many(limits),
-                other => bad(&format!("malformed request head: {other}")),
+            .map_err(|err| match line_checked() {
+                Err(line) => line,
+                Ok(_) if err == httparse::Error::TooManyHeaders => too_many(limits),
+                Ok(_) => bad(&format!("malformed request head: {err}")),
             })?;
         let httparse::Status::Complete(end) = status else {
+            line_checked()?;
             if partial_past_limit() {
                 return Err(header_limit(limits));
             }
@@ -218,6 +222,10 @@ pub(crate) fn parse_head(
             .headers
             .first()
             .map_or(end - 2, |f| field_start(f.name.as_ptr()));
+        // The line without its CRLF (a bare LF is refused below).
+        if first_line_end.saturating_sub(2) > limits.max_request_line_size {
+            line_checked()?;
+        }
         if end - first_line_end > limits.max_request_headers_total_size {
             return Err(header_limit(limits));
         }
