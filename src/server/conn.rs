@@ -556,7 +556,7 @@ impl Conn {
             exchange: self.exchange.clone(),
             framing: BodyFraming::None,
         }));
-        features.insert(RequestId(String::with_capacity(self.id.len() + 9)));
+        features.insert(RequestId(String::with_capacity(self.id.len() + 17)));
         features.insert(MaxRequestBodySize::new(limits.max_request_body_size));
         features.insert(ConnectionClose::from_flag(
             self.exchange.close_requested.clone(),
