@@ -111,17 +111,34 @@ impl std::future::Future for StopWait<'_, '_> {
 /// than a timer reset; a connection pays a wake-up per timeout period.
 struct Waits<'a, 'b> {
     stop: StopWait<'a, 'b>,
-    timer: std::pin::Pin<&'a mut tokio::time::Sleep>,
+    timer: Timer<'a>,
     /// When the current wait times out (the timer may be set earlier).
     deadline: Instant,
+}
+
+/// The waits' lazy timer, and the waker it was last polled with while it
+/// stays set as it is: the timer wheel holds that waker until the timer
+/// fires or moves, so a later wait of the same task only looks whether it
+/// fired (polling it again re-registers the same waker, which costs more
+/// than a keep-alive request's other waiting).
+struct Timer<'a> {
+    sleep: std::pin::Pin<&'a mut tokio::time::Sleep>,
+    armed: Option<std::task::Waker>,
+}
+
+impl Timer<'_> {
+    fn reset(&mut self, deadline: Instant) {
+        self.armed = None;
+        self.sleep.as_mut().reset(deadline);
+    }
 }
 
 impl Waits<'_, '_> {
     /// Sets the deadline of the waits that follow.
     fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        if deadline < self.timer.deadline() || self.timer.is_elapsed() {
-            self.timer.as_mut().reset(deadline);
+        if deadline < self.timer.sleep.deadline() || self.timer.sleep.is_elapsed() {
+            self.timer.reset(deadline);
         }
     }
 }
@@ -130,17 +147,33 @@ impl Waits<'_, '_> {
 /// (A function of the two fields, not a method: a `select!` borrows the
 /// stop wait beside it.)
 fn poll_deadline(
-    timer: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    timer: &mut Timer<'_>,
     deadline: Instant,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<()> {
+    let armed = timer
+        .armed
+        .as_ref()
+        .is_some_and(|waker| waker.will_wake(cx.waker()));
+    if armed && !timer.sleep.is_elapsed() {
+        return Poll::Pending;
+    }
     loop {
-        std::task::ready!(std::future::Future::poll(timer.as_mut(), cx));
-        if timer.deadline() >= deadline {
+        if std::future::Future::poll(timer.sleep.as_mut(), cx).is_pending() {
+            let same = timer
+                .armed
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()));
+            if !same {
+                timer.armed = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        if timer.sleep.deadline() >= deadline {
             return Poll::Ready(());
         }
         // Fired early: the deadline moved later since the timer was set.
-        timer.as_mut().reset(deadline);
+        timer.reset(deadline);
     }
 }
 
@@ -348,7 +381,10 @@ pub(crate) async fn serve_halves(
                 waiter,
                 registered: None,
             },
-            timer,
+            timer: Timer {
+                sleep: timer,
+                armed: None,
+            },
             deadline: now,
         };
         loop {
