@@ -69,8 +69,7 @@ pub(crate) fn status(status: StatusCode) -> http02::StatusCode {
         .unwrap_or(http02::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// What a response's fields say about its framing, read while they are
-/// copied (see [`response_headers`]).
+/// What a response's fields say about its framing (see [`framing`]).
 #[derive(Debug, PartialEq)]
 pub(crate) struct Framing {
     /// The one valid `Content-Length`, when there is exactly one and no
@@ -80,29 +79,36 @@ pub(crate) struct Framing {
     pub(crate) close: bool,
 }
 
-/// Appends every response header but `Content-Length` to actix's map, in one
-/// pass that also reads the framing. Actix writes `Content-Length` itself
-/// from a sized body; when the body is not sized, [`content_lengths`] puts
-/// the app's fields back. A field actix cannot carry is left out (and
-/// logged), the others still go.
-pub(crate) fn response_headers(headers: &HeaderMap, out: &mut ActixHeaders) -> Framing {
+/// Reads the framing from a response's fields: a pass of its own, before
+/// the copy, so that the actix response is made with its final body (a
+/// body set afterwards moves the whole response).
+pub(crate) fn framing(headers: &HeaderMap) -> Framing {
     let (mut lengths, mut length, mut encoded, mut close) = (0, None, false, false);
     for (name, value) in headers {
         if name == CONTENT_LENGTH {
             lengths += 1;
             length = value.to_str().ok().and_then(|v| v.parse().ok());
-            continue;
-        }
-        if name == TRANSFER_ENCODING {
+        } else if name == TRANSFER_ENCODING {
             encoded = true;
         } else if name == CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close") {
             close = true;
         }
-        append(name, value, out);
     }
     Framing {
         length: length.filter(|_| lengths == 1 && !encoded),
         close,
+    }
+}
+
+/// Appends every response header but `Content-Length` to actix's map.
+/// Actix writes `Content-Length` itself from a sized body; when the body
+/// is not sized, [`content_lengths`] puts the app's fields back. A field
+/// actix cannot carry is left out (and logged), the others still go.
+pub(crate) fn response_headers(headers: &HeaderMap, out: &mut ActixHeaders) {
+    for (name, value) in headers {
+        if name != CONTENT_LENGTH {
+            append(name, value, out);
+        }
     }
 }
 
@@ -114,6 +120,10 @@ pub(crate) fn content_lengths(headers: &HeaderMap, out: &mut ActixHeaders) {
 }
 
 fn append(name: &HeaderName, value: &HeaderValue, out: &mut ActixHeaders) {
+    if let Some((name, value)) = CONVERTED.with(|cache| cache.borrow().find(name, value)) {
+        out.append(name, value);
+        return;
+    }
     let converted = http02::header::HeaderName::from_bytes(name.as_str().as_bytes())
         .map_err(Error::app)
         .and_then(|name| {
@@ -122,12 +132,88 @@ fn append(name: &HeaderName, value: &HeaderValue, out: &mut ActixHeaders) {
             Ok((name, value))
         });
     match converted {
-        Ok((name, value)) => out.append(name, value),
+        Ok((converted_name, converted_value)) => {
+            CONVERTED.with(|cache| {
+                cache
+                    .borrow_mut()
+                    .remember(name, value, &converted_name, &converted_value);
+            });
+            out.append(converted_name, converted_value);
+        }
         Err(err) => tracing::warn!(
             error = %err,
             field = %name,
             "a response header actix cannot carry was left out"
         ),
+    }
+}
+
+/// How many converted fields a worker thread remembers.
+const REMEMBERED: usize = 8;
+
+/// The longest value remembered: a long one is rarely repeated, and is
+/// not worth holding.
+const REMEMBERED_LEN: usize = 128;
+
+thread_local! {
+    /// The response fields this thread converted last: most responses
+    /// repeat a few (`Server`, `Content-Type`), and a remembered one costs
+    /// a comparison and two reference counts instead of a name lookup, an
+    /// allocation, a copy and a validation.
+    static CONVERTED: std::cell::RefCell<Remembered> = const {
+        std::cell::RefCell::new(Remembered { fields: Vec::new(), next: 0 })
+    };
+}
+
+/// A field as the app gave it, and as it was converted.
+type Field = (
+    HeaderName,
+    HeaderValue,
+    http02::header::HeaderName,
+    http02::header::HeaderValue,
+);
+
+/// The last [`REMEMBERED`] conversions, replaced in turn.
+struct Remembered {
+    fields: Vec<Field>,
+    next: usize,
+}
+
+impl Remembered {
+    /// The conversion of exactly this name and value (bytes compared).
+    fn find(
+        &self,
+        name: &HeaderName,
+        value: &HeaderValue,
+    ) -> Option<(http02::header::HeaderName, http02::header::HeaderValue)> {
+        self.fields
+            .iter()
+            .find(|field| field.0 == *name && field.1.as_bytes() == value.as_bytes())
+            .map(|field| (field.2.clone(), field.3.clone()))
+    }
+
+    fn remember(
+        &mut self,
+        name: &HeaderName,
+        value: &HeaderValue,
+        converted_name: &http02::header::HeaderName,
+        converted_value: &http02::header::HeaderValue,
+    ) {
+        if value.len() > REMEMBERED_LEN {
+            return;
+        }
+        let field = (
+            name.clone(),
+            value.clone(),
+            converted_name.clone(),
+            converted_value.clone(),
+        );
+        if self.fields.len() < REMEMBERED {
+            self.fields.push(field);
+        } else {
+            self.fields[self.next] = field;
+            self.next = (self.next + 1) % REMEMBERED;
+        }
     }
 }
 
@@ -172,6 +258,39 @@ mod tests {
     }
 
     #[test]
+    fn remembered_response_fields_convert_exactly() {
+        // More names and values than the thread remembers, each converted
+        // several times in turn: a hit must be this very name and value
+        // (same name, other value; other name, same value), and a value
+        // too long to remember still converts.
+        let long = "v".repeat(REMEMBERED_LEN + 1);
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for i in 0..REMEMBERED + 3 {
+            fields.push(("x-a".into(), format!("{i}")));
+            fields.push((format!("x-{i}"), "same".into()));
+        }
+        fields.push(("x-long".into(), long.clone()));
+        for _ in 0..3 {
+            for (name, value) in &fields {
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+                let mut out = ActixHeaders::new();
+                response_headers(&headers, &mut out);
+                assert_eq!(out.len(), 1, "{name}");
+                assert_eq!(out.get(name.as_str()).unwrap().as_bytes(), value.as_bytes());
+            }
+        }
+        CONVERTED.with(|cache| {
+            let cache = cache.borrow();
+            assert_eq!(cache.fields.len(), REMEMBERED);
+            assert!(cache.fields.iter().all(|field| field.1 != long.as_str()));
+        });
+    }
+
+    #[test]
     fn a_reused_map_keeps_a_repeated_lone_host_and_drops_the_rest() {
         let actix = |fields: &[(&'static str, &'static str)]| {
             let mut headers = ActixHeaders::new();
@@ -200,35 +319,35 @@ mod tests {
     }
 
     #[test]
-    fn response_framing_is_read_while_the_fields_are_copied() {
-        let framing = |fields: &[(&'static str, &'static str)]| {
+    fn response_framing_is_read_and_the_fields_copied_but_the_length() {
+        let read = |fields: &[(&'static str, &'static str)]| {
             let mut headers = HeaderMap::new();
             for (name, value) in fields {
                 headers.append(*name, HeaderValue::from_static(value));
             }
             let mut out = ActixHeaders::new();
-            let framing = response_headers(&headers, &mut out);
+            response_headers(&headers, &mut out);
             assert!(!out.contains_key("content-length"));
             assert_eq!(
                 out.len(),
                 fields.iter().filter(|f| f.0 != "content-length").count()
             );
-            framing
+            framing(&headers)
         };
         let sized = |length, close| Framing { length, close };
         assert_eq!(
-            framing(&[("content-length", "13"), ("x-a", "1")]),
+            read(&[("content-length", "13"), ("x-a", "1")]),
             sized(Some(13), false)
         );
-        assert_eq!(framing(&[("connection", "Close")]), sized(None, true));
-        assert_eq!(framing(&[("connection", "keep-alive")]), sized(None, false));
+        assert_eq!(read(&[("connection", "Close")]), sized(None, true));
+        assert_eq!(read(&[("connection", "keep-alive")]), sized(None, false));
         // Two lengths, a length with Transfer-Encoding, or an invalid one:
         // not a sized body.
         let two = [("content-length", "1"), ("content-length", "1")];
-        assert_eq!(framing(&two), sized(None, false));
+        assert_eq!(read(&two), sized(None, false));
         let encoded = [("transfer-encoding", "chunked"), ("content-length", "1")];
-        assert_eq!(framing(&encoded), sized(None, false));
-        assert_eq!(framing(&[("content-length", "x")]), sized(None, false));
+        assert_eq!(read(&encoded), sized(None, false));
+        assert_eq!(read(&[("content-length", "x")]), sized(None, false));
         let mut headers = HeaderMap::new();
         headers.append("content-length", HeaderValue::from_static("1"));
         headers.append("content-length", HeaderValue::from_static("2"));

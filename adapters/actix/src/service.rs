@@ -271,8 +271,7 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 fn into_actix(response: Response<PipeBody>, is_head: bool, http10: bool) -> HttpResponse<BoxBody> {
     let (parts, body) = response.into_parts();
     let status = parts.status;
-    let mut actix = HttpResponse::with_body(convert::status(status), ());
-    let framing = convert::response_headers(&parts.headers, actix.headers_mut());
+    let framing = convert::framing(&parts.headers);
     let size = if status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
@@ -286,6 +285,12 @@ fn into_actix(response: Response<PipeBody>, is_head: bool, http10: bool) -> Http
     } else {
         BodySize::Stream
     };
+    // Made with its final body: one set afterwards moves the response.
+    let mut actix = HttpResponse::with_body(
+        convert::status(status),
+        BoxBody::new(ActixBody::new(body, size)),
+    );
+    convert::response_headers(&parts.headers, actix.headers_mut());
     if !matches!(size, BodySize::Sized(_)) {
         convert::content_lengths(&parts.headers, actix.headers_mut());
     }
@@ -297,6 +302,4 @@ fn into_actix(response: Response<PipeBody>, is_head: bool, http10: bool) -> Http
         actix.head_mut().set_connection_type(ConnectionType::Close);
     }
     actix
-        .set_body(ActixBody::new(body, size))
-        .map_into_boxed_body()
 }
