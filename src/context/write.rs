@@ -503,9 +503,11 @@ impl HttpContext {
             };
             // Our own length needs no parsing back (`send_head` is told it).
             let declared = if set_length {
+                // No length is there (checked above): appending skips the
+                // search for one that `insert` makes.
                 self.response_mut()
                     .headers
-                    .insert(CONTENT_LENGTH, length_value(written));
+                    .append(CONTENT_LENGTH, length_value(written));
                 Some(written)
             } else {
                 parsed
