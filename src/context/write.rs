@@ -468,7 +468,7 @@ impl HttpContext {
         if self.out.completed {
             return Ok(());
         }
-        let facts = self.request_facts();
+        let mut facts = self.request_facts();
         let is_head = facts.0;
         // Local: a response in the defaults layer (shared by requests)
         // cannot be this request's to write.
@@ -484,7 +484,11 @@ impl HttpContext {
             // The `on_starting` callbacks first: they may change the status
             // or the fields the length depends on (a length of ours left on
             // a response they made 204 would be a field it must not have).
-            self.run_on_starting()?;
+            if self.run_on_starting()? {
+                // A callback may have changed the request too: the head
+                // answers the request as it is now.
+                facts = self.request_facts();
+            }
             let written = self.out.written;
             // Trailers need a framing that can carry them (chunked on
             // HTTP/1.1), so a response with trailers gets no length.

@@ -159,12 +159,18 @@ fn poll_deadline(
         return Poll::Pending;
     }
     loop {
+        // A task out of its cooperative budget gets `Pending` from the
+        // timer without the timer taking its waker: it is armed only when
+        // the poll could register.
+        let registers = tokio::task::coop::has_budget_remaining();
         if std::future::Future::poll(timer.sleep.as_mut(), cx).is_pending() {
             let same = timer
                 .armed
                 .as_ref()
                 .is_some_and(|waker| waker.will_wake(cx.waker()));
-            if !same {
+            if !registers {
+                timer.armed = None;
+            } else if !same {
                 timer.armed = Some(cx.waker().clone());
             }
             return Poll::Pending;

@@ -269,3 +269,40 @@ fn the_apps_events_happen_inside_the_connection_span_when_a_subscriber_listens()
     let app_event = Some(("connection".to_owned(), "conn-7".to_owned()));
     assert!(events.contains(&app_event), "{events:?}");
 }
+
+/// A wait polled when the task is out of its cooperative budget gets
+/// `Pending` from the timer without the timer taking its waker: the next
+/// wait must poll the timer again, or the timeout wakes nobody (a silent
+/// client would hold the connection until the server stops).
+#[tokio::test(start_paused = true)]
+async fn an_idle_timer_polled_out_of_budget_still_fires_on_time() {
+    use std::future::poll_fn;
+    use std::task::Poll;
+    let start = tokio::time::Instant::now();
+    let deadline = start + Duration::from_secs(5);
+    let mut timer = super::Timer {
+        sleep: std::pin::pin!(tokio::time::sleep_until(start)),
+        armed: None,
+    };
+    timer.reset(deadline);
+    // One poll that spends the task's whole budget, then waits.
+    let refused = poll_fn(|cx| {
+        while let Poll::Ready(progress) = tokio::task::coop::poll_proceed(cx) {
+            progress.made_progress();
+        }
+        Poll::Ready(super::poll_deadline(&mut timer, deadline, cx))
+    })
+    .await;
+    assert!(refused.is_pending());
+    assert!(
+        timer.armed.is_none(),
+        "armed by a poll that registered nothing"
+    );
+    let waited = tokio::time::timeout(
+        Duration::from_secs(60),
+        poll_fn(|cx| super::poll_deadline(&mut timer, deadline, cx)),
+    )
+    .await;
+    assert!(waited.is_ok());
+    assert_eq!(tokio::time::Instant::now(), deadline, "woken late");
+}

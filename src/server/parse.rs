@@ -174,6 +174,11 @@ pub(crate) fn parse_head(
     let line_checked = || check_request_line(bytes, limits);
     let partial_past_limit =
         || bytes.len() > limits.max_request_line_size + limits.max_request_headers_total_size;
+    // httparse skips any number of empty lines (bare LFs too) before the
+    // request line; one CRLF is all that is taken (skipped above).
+    if matches!(bytes.first(), Some(b'\r' | b'\n')) && !line_checked()? {
+        return Ok(false);
+    }
     // A head that was partial before is parsed again only once the bytes
     // since may end it: a head trickled in small pieces costs a scan of
     // each piece, not a parse of everything so far per piece. (The two
@@ -198,13 +203,24 @@ pub(crate) fn parse_head(
         let mut request = httparse::Request::new(&mut []);
         // httparse stops at the end of the head: pipelined bytes after it
         // stay for the next request.
-        let status = request
-            .parse_with_uninit_headers(bytes, &mut slots[..capacity])
-            .map_err(|err| match line_checked() {
-                Err(line) => line,
-                Ok(_) if err == httparse::Error::TooManyHeaders => too_many(limits),
-                Ok(_) => bad(&format!("malformed request head: {err}")),
-            })?;
+        let status = match request.parse_with_uninit_headers(bytes, &mut slots[..capacity]) {
+            Ok(status) => status,
+            // The line's own errors come first (414, 505), and a line
+            // not all here waits for its end, as when the line was
+            // checked before the parse: httparse refuses an unknown
+            // version before the line ends, which must get 505, not 400.
+            Err(err) => {
+                head.spans = spans;
+                if !line_checked()? {
+                    return Ok(false);
+                }
+                return Err(if err == httparse::Error::TooManyHeaders {
+                    too_many(limits)
+                } else {
+                    bad(&format!("malformed request head: {err}"))
+                });
+            }
+        };
         let httparse::Status::Complete(end) = status else {
             line_checked()?;
             if partial_past_limit() {
@@ -222,8 +238,9 @@ pub(crate) fn parse_head(
             .headers
             .first()
             .map_or(end - 2, |f| field_start(f.name.as_ptr()));
-        // The line without its CRLF (a bare LF is refused below).
-        if first_line_end.saturating_sub(2) > limits.max_request_line_size {
+        // A line that may be past its limit is measured exactly (its
+        // ending may be a bare LF, refused below, but 414 comes first).
+        if first_line_end > limits.max_request_line_size {
             line_checked()?;
         }
         if end - first_line_end > limits.max_request_headers_total_size {
@@ -843,6 +860,25 @@ mod tests {
             "a".repeat(limits.max_request_line_size - 13)
         );
         assert_eq!(status(&long), StatusCode::URI_TOO_LONG);
+        // Bare LF endings: past the limit by one or two, 414 still (the
+        // length is measured, not assumed from a CRLF); at it, 400 for
+        // the bare LF.
+        for (fill, expected) in [
+            (13, StatusCode::URI_TOO_LONG),
+            (12, StatusCode::URI_TOO_LONG),
+            (14, StatusCode::BAD_REQUEST),
+        ] {
+            let bare = format!(
+                "GET /{} HTTP/1.1\n\n",
+                "a".repeat(limits.max_request_line_size - fill)
+            );
+            assert_eq!(status(&bare), expected, "{fill}");
+        }
+        let bare = format!(
+            "GET /{} HTTP/1.1\nHost: h\r\n\r\n",
+            "a".repeat(limits.max_request_line_size - 13)
+        );
+        assert_eq!(status(&bare), StatusCode::URI_TOO_LONG);
         let many = |n: usize| {
             let mut s = String::from("GET / HTTP/1.1\r\nHost: h\r\n");
             for i in 1..n {
@@ -896,5 +932,35 @@ mod tests {
     fn one_leading_empty_line_is_ignored() {
         let h = head("\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(h.path, "/");
+        // Only one, and only as CRLF (httparse itself would skip them all).
+        for extra in ["\r\n\r\n", "\n", "\r\n\n", "\n\r\n"] {
+            let input = format!("{extra}GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(status(&input), StatusCode::BAD_REQUEST, "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_version_gets_505_however_the_line_arrives() {
+        // httparse refuses the version before the line ends: the line
+        // waits for its end, then gets 505 (400 for a malformed one).
+        for (version, expected) in [
+            ("HTTP/1.2", StatusCode::HTTP_VERSION_NOT_SUPPORTED),
+            ("HTTP/2.0", StatusCode::HTTP_VERSION_NOT_SUPPORTED),
+            ("HTTX/1.1", StatusCode::BAD_REQUEST),
+        ] {
+            let line = format!("GET / {version}");
+            let mut buf = BytesMut::from(line.as_bytes());
+            let mut head = RequestHead::default();
+            assert!(
+                !parse_head(&mut buf, &Limits::default(), true, &mut head).unwrap(),
+                "{version}: decided before the line ended"
+            );
+            buf.extend_from_slice(b"\r\nHost: h\r\n\r\n");
+            let err = parse_head(&mut buf, &Limits::default(), true, &mut head).unwrap_err();
+            assert_eq!(err.status(), Some(expected), "{version}");
+            let trickled = trickle(&format!("{line}\r\nHost: h\r\n\r\n"));
+            let err = trickled.unwrap().unwrap_err();
+            assert_eq!(err.status(), Some(expected), "{version}, trickled");
+        }
     }
 }
