@@ -95,8 +95,13 @@ impl ResponseFeature {
             self.headers.clear();
         }
         self.started = false;
-        self.on_starting.clear();
-        self.on_completed.clear();
+        // Usually empty: clearing an empty list still calls its drop.
+        if !self.on_starting.is_empty() {
+            self.on_starting.clear();
+        }
+        if !self.on_completed.is_empty() {
+            self.on_completed.clear();
+        }
     }
 
     /// Whether the head has been handed to the server (it may still be in a
