@@ -168,7 +168,7 @@ fn no_sink() -> Error {
 
 impl HttpContext {
     fn is_head(&self) -> bool {
-        self.try_request().is_some_and(|r| r.method == Method::HEAD)
+        self.request_facts().0
     }
 
     /// What the head depends on in the request, in one look: whether it

@@ -85,11 +85,7 @@ impl std::future::Future for StopWait<'_, '_> {
         if this.signal.is_cancelled() {
             return Poll::Ready(());
         }
-        if this
-            .registered
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
+        if holds(&this.registered, cx.waker()) {
             return Poll::Pending;
         }
         if this.waiter.as_mut().poll(cx).is_ready() {
@@ -126,6 +122,11 @@ struct Timer<'a> {
     armed: Option<std::task::Waker>,
 }
 
+/// Whether the waker kept in `slot` wakes the same task as `waker`.
+fn holds(slot: &Option<std::task::Waker>, waker: &std::task::Waker) -> bool {
+    slot.as_ref().is_some_and(|kept| kept.will_wake(waker))
+}
+
 impl Timer<'_> {
     fn reset(&mut self, deadline: Instant) {
         self.armed = None;
@@ -151,11 +152,7 @@ fn poll_deadline(
     deadline: Instant,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<()> {
-    let armed = timer
-        .armed
-        .as_ref()
-        .is_some_and(|waker| waker.will_wake(cx.waker()));
-    if armed && !timer.sleep.is_elapsed() {
+    if holds(&timer.armed, cx.waker()) && !timer.sleep.is_elapsed() {
         return Poll::Pending;
     }
     loop {
@@ -164,13 +161,9 @@ fn poll_deadline(
         // the poll could register.
         let registers = tokio::task::coop::has_budget_remaining();
         if std::future::Future::poll(timer.sleep.as_mut(), cx).is_pending() {
-            let same = timer
-                .armed
-                .as_ref()
-                .is_some_and(|waker| waker.will_wake(cx.waker()));
             if !registers {
                 timer.armed = None;
-            } else if !same {
+            } else if !holds(&timer.armed, cx.waker()) {
                 timer.armed = Some(cx.waker().clone());
             }
             return Poll::Pending;
