@@ -303,6 +303,7 @@ impl RequestBody {
     }
 }
 
+#[cold]
 fn limit_error(max: u64) -> Error {
     Error::limit(
         format!("request body larger than the limit of {max} bytes"),

@@ -83,6 +83,7 @@ impl Error {
 
     /// Malformed input from the peer; `status` is the response it deserves
     /// (usually `400 Bad Request`).
+    #[cold]
     pub fn parse(message: impl Into<Box<str>>, status: StatusCode) -> Self {
         let mut err = Error::new(Kind::Parse).with_message(message);
         err.inner.status = Some(status);
@@ -92,11 +93,13 @@ impl Error {
     /// A timeout expired. It carries no status: one that deserves a
     /// response adds it (`.with_status(StatusCode::REQUEST_TIMEOUT)` for a
     /// slow request body, say).
+    #[cold]
     pub fn timeout(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Timeout).with_message(message)
     }
 
     /// The peer went away, or the connection was closed under the caller.
+    #[cold]
     pub fn closed(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Closed).with_message(message)
     }
@@ -114,6 +117,7 @@ impl Error {
     /// assert!(err.is_closed());
     /// assert_eq!(err.status(), Some(http::StatusCode::BAD_REQUEST));
     /// ```
+    #[cold]
     pub fn body_cut_short(message: impl Into<Box<str>>) -> Self {
         Error::closed(message).with_status(StatusCode::BAD_REQUEST)
     }
@@ -133,6 +137,7 @@ impl Error {
     /// let gone = serverbridge::Error::body_read(&IoError::from(ErrorKind::ConnectionReset));
     /// assert!(gone.is_closed());
     /// ```
+    #[cold]
     pub fn body_read(err: &std::io::Error) -> Self {
         match err.kind() {
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => Error::parse(
@@ -144,12 +149,14 @@ impl Error {
     }
 
     /// The request was aborted on purpose.
+    #[cold]
     pub fn aborted(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Aborted).with_message(message)
     }
 
     /// A configured limit was exceeded; `status` is the response it deserves
     /// (`413`, `414`, `431` …).
+    #[cold]
     pub fn limit(message: impl Into<Box<str>>, status: StatusCode) -> Self {
         let mut err = Error::new(Kind::Limit).with_message(message);
         err.inner.status = Some(status);
@@ -159,6 +166,7 @@ impl Error {
     /// An I/O error from the transport. A closed-connection kind of I/O error
     /// (`BrokenPipe`, `ConnectionReset`, `ConnectionAborted`, `UnexpectedEof`)
     /// also answers `true` to [`Error::is_closed`].
+    #[cold]
     pub fn io(cause: std::io::Error) -> Self {
         use std::io::ErrorKind::*;
         let kind = match cause.kind() {
@@ -172,6 +180,7 @@ impl Error {
     }
 
     /// An application error: what an app returns when it fails.
+    #[cold]
     pub fn app(cause: impl Into<BoxError>) -> Self {
         let mut err = Error::new(Kind::Application);
         err.inner.cause = Some(cause.into());
@@ -179,12 +188,14 @@ impl Error {
     }
 
     /// An application error from a message.
+    #[cold]
     pub fn app_msg(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Application).with_message(message)
     }
 
     /// A broken contract rule; `rule` is the stable id listed in SPEC.md
     /// (for example `response.body-not-allowed`).
+    #[cold]
     pub fn contract(rule: &'static str, message: impl Into<Box<str>>) -> Self {
         let mut err = Error::new(Kind::Contract).with_message(message);
         err.inner.rule = Some(rule);
@@ -192,12 +203,14 @@ impl Error {
     }
 
     /// The server does not provide something the caller needs.
+    #[cold]
     pub fn unsupported(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Unsupported).with_message(message)
     }
 
     /// An invalid setting, found at startup (an unknown server name, a
     /// malformed URL); the message names the valid choices or forms.
+    #[cold]
     pub fn config(message: impl Into<Box<str>>) -> Self {
         Error::new(Kind::Config).with_message(message)
     }

@@ -58,6 +58,7 @@
 pub mod application;
 pub mod body;
 mod builder;
+mod cold;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod context;

@@ -27,6 +27,7 @@ use futures::FutureExt;
 use http::StatusCode;
 
 use crate::application::Application;
+use crate::cold::OutOfLine;
 use crate::context::{panic_message, HttpContext};
 use crate::error::Error;
 use crate::feature::{ResponseBody, ResponseFeature};
@@ -102,7 +103,7 @@ where
     }
     if let Some(err) = &error {
         if !completed {
-            completed = fail(&mut ctx, err).await;
+            completed = OutOfLine::new(fail(&mut ctx, err)).await;
         }
     }
     // A callback may register more: they run too, until none are left.

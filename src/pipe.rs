@@ -126,6 +126,7 @@ impl fmt::Debug for PipeSink {
     }
 }
 
+#[cold]
 fn reader_gone() -> Error {
     Error::closed("the client stopped reading the response")
 }

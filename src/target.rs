@@ -9,6 +9,7 @@ use http::{Method, StatusCode};
 
 use crate::error::{Error, Result};
 
+#[cold]
 fn bad(message: &str) -> Error {
     Error::parse(message.to_owned(), StatusCode::BAD_REQUEST)
 }

@@ -152,6 +152,7 @@ async fn write_to(sink: &mut (dyn ResponseBody + 'static), data: Bytes) -> Resul
     }
 }
 
+#[cold]
 fn mismatch(declared: u64, actual: u64) -> Error {
     Error::contract(
         "response.content-length-mismatch",
@@ -159,6 +160,7 @@ fn mismatch(declared: u64, actual: u64) -> Error {
     )
 }
 
+#[cold]
 fn no_sink() -> Error {
     Error::contract(
         "server.required-features",

@@ -25,6 +25,7 @@ use super::parse::{parse_head, Framing, RequestHead};
 use super::sink::Http1Sink;
 use crate::application::BoxApplication;
 use crate::body::RequestBody;
+use crate::cold::OutOfLine;
 use crate::error::{Error, Result};
 use crate::feature::{
     ConnectionClose, ConnectionInfo, MaxRequestBodySize, MinDataRate, MinRequestBodyDataRate,
@@ -402,7 +403,7 @@ pub(crate) async fn serve_halves(
                 Ok(false) => break,
                 Err(err) => {
                     tracing::debug!(error = %err, "rejected request");
-                    reject(&shared, &err).await;
+                    OutOfLine::new(reject(&shared, &err)).await;
                     break;
                 }
             }
@@ -412,7 +413,7 @@ pub(crate) async fn serve_halves(
             }
         }
         if !shared.upgraded.load(Ordering::Acquire) {
-            shutdown(&shared).await;
+            OutOfLine::new(shutdown(&shared)).await;
         }
     };
     // Every head encoded in one poll carries the date read when it began.
@@ -727,7 +728,7 @@ impl Conn {
             if let Poll::Ready(outcome) = first {
                 Some(outcome)
             } else {
-                loop {
+                OutOfLine::new(async { loop {
                     tokio::select! {
                         biased;
                         outcome = &mut run => break Some(outcome),
@@ -753,7 +754,8 @@ impl Conn {
                             break None;
                         }
                     }
-                }
+                } })
+                .await
             }
         };
         *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -805,10 +807,13 @@ impl Conn {
                 owed
             };
             if owed > 0 {
-                tokio::select! {
-                    _ = shared.flush() => {}
-                    _ = config.abort.cancelled() => {}
-                }
+                OutOfLine::new(async {
+                    tokio::select! {
+                        _ = shared.flush() => {}
+                        _ = config.abort.cancelled() => {}
+                    }
+                })
+                .await;
             }
             shared.write().cut_off();
             return false;
@@ -854,6 +859,11 @@ async fn drain(shared: &Shared, limits: &Limits, abort: &CancellationToken) -> b
     if shared.read().body.is_none() {
         return true;
     }
+    OutOfLine::new(drain_rest(shared, limits, abort)).await
+}
+
+/// [`drain`] once some of the body is left.
+async fn drain_rest(shared: &Shared, limits: &Limits, abort: &CancellationToken) -> bool {
     let mut drained = 0u64;
     let work = async {
         loop {

@@ -42,6 +42,7 @@ pub(crate) struct Decoder {
     trailer_scan: (usize, bool),
 }
 
+#[cold]
 fn bad(message: &str) -> Error {
     Error::parse(message.to_owned(), StatusCode::BAD_REQUEST)
 }

@@ -468,6 +468,7 @@ impl MinRate {
     }
 }
 
+#[cold]
 fn too_slow(rate: u64) -> Error {
     Error::timeout(format!(
         "the request body arrives slower than {rate} bytes per second"
@@ -477,16 +478,19 @@ fn too_slow(rate: u64) -> Error {
 
 /// A body read after its request ended without reading it all (an app
 /// kept it in a task that outlived the request).
+#[cold]
 fn request_over() -> Error {
     Error::closed("the request this body belongs to has ended")
         .with_status(http::StatusCode::BAD_REQUEST)
 }
 
 /// The client ended the stream mid-body.
+#[cold]
 fn closed_mid_body() -> Error {
     Error::body_cut_short("the client closed the connection before the end of the body")
 }
 
+#[cold]
 fn too_large(max: u64) -> Error {
     Error::limit(
         format!("request body larger than the limit of {max} bytes"),

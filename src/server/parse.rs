@@ -85,6 +85,7 @@ struct Span {
     value: (u32, u32),
 }
 
+#[cold]
 fn bad(message: &str) -> Error {
     Error::parse(message.to_owned(), StatusCode::BAD_REQUEST)
 }
@@ -303,6 +304,7 @@ pub(crate) fn parse_head(
     Ok(true)
 }
 
+#[cold]
 fn too_many(limits: &Limits) -> Error {
     Error::limit(
         format!(
@@ -313,6 +315,7 @@ fn too_many(limits: &Limits) -> Error {
     )
 }
 
+#[cold]
 fn header_limit(limits: &Limits) -> Error {
     Error::limit(
         format!(
