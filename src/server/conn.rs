@@ -728,34 +728,37 @@ impl Conn {
             if let Poll::Ready(outcome) = first {
                 Some(outcome)
             } else {
-                OutOfLine::new(async { loop {
-                    tokio::select! {
-                        biased;
-                        outcome = &mut run => break Some(outcome),
-                        // The app waits (for body bytes, for anything): what was
-                        // held back goes out now rather than after it. Only that:
-                        // this response's own bytes go out as they would have
-                        // without a batch (an abort may still drop them).
-                        flushed = std::future::poll_fn(|cx| shared.poll_flush_until(cx, held_mark)), if holding => {
-                            holding = false;
-                            if flushed.is_err() {
+                // The app is waiting: polled out of line (see `OutOfLine`).
+                let slow = async {
+                    loop {
+                        tokio::select! {
+                            biased;
+                            outcome = &mut run => break Some(outcome),
+                            // The app waits (for body bytes, for anything): what was
+                            // held back goes out now rather than after it. Only that:
+                            // this response's own bytes go out as they would have
+                            // without a batch (an abort may still drop them).
+                            flushed = std::future::poll_fn(|cx| shared.poll_flush_until(cx, held_mark)), if holding => {
+                                holding = false;
+                                if flushed.is_err() {
+                                    shared.peer_gone();
+                                }
+                            }
+                            _ = WatchPeer { shared: &shared }, if watching => {
+                                watching = false;
                                 shared.peer_gone();
                             }
-                        }
-                        _ = WatchPeer { shared: &shared }, if watching => {
-                            watching = false;
-                            shared.peer_gone();
-                        }
-                        // A hard stop drops the app's future: whatever
-                        // else holds the request's lifetime (work the app
-                        // handed it to) learns of the abort first.
-                        _ = config.abort.cancelled() => {
-                            shared.peer_gone();
-                            break None;
+                            // A hard stop drops the app's future: whatever
+                            // else holds the request's lifetime (work the app
+                            // handed it to) learns of the abort first.
+                            _ = config.abort.cancelled() => {
+                                shared.peer_gone();
+                                break None;
+                            }
                         }
                     }
-                } })
-                .await
+                };
+                OutOfLine::new(slow).await
             }
         };
         *shared.lifetime.lock().unwrap_or_else(|p| p.into_inner()) = None;
