@@ -427,10 +427,18 @@ impl Application for Adapted {
 
     fn process_request<'a>(&'a self, ctx: &'a mut HttpContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            tokio::select! {
-                biased;
-                result = self.inner.process_request(ctx) => return result,
-                () = self.abort.cancelled() => {}
+            {
+                let mut request = self.inner.process_request(ctx);
+                // Most requests finish on their first poll: they never make
+                // the stop's wait (a registration on the token's notify).
+                if let std::task::Poll::Ready(result) = futures::poll!(request.as_mut()) {
+                    return result;
+                }
+                tokio::select! {
+                    biased;
+                    result = request => return result,
+                    () = self.abort.cancelled() => {}
+                }
             }
             ctx.abort();
             Err(Error::aborted("the server's stop deadline passed"))
